@@ -1,0 +1,431 @@
+// CPU kernels of the fused LIF-family ops: the whole time loop in one pass per (batch, neuron
+// segment). Each thread streams whole rows x[b, t, n0:n1] for t = 0..T-1, so reads and writes are
+// contiguous and the inner neuron loop vectorises (../shared/reference/cpu-kernel-notes.md).
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "../lif_common.h"
+#include "sinabs_fast/dispatch.h"
+
+namespace sinabs_fast {
+namespace {
+
+// Splits (B, N) into work items: whole rows when the batch alone keeps every thread busy,
+// otherwise rows cut into a few long segments (multiples of 64 neurons).
+struct Segments {
+  int64_t length;   // neurons per segment
+  int64_t per_row;  // segments per batch row
+};
+
+Segments make_segments(int64_t B, int64_t N) {
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  const int64_t splits = std::max<int64_t>(1, (2 * threads + B - 1) / std::max<int64_t>(B, 1));
+  int64_t length = (N + splits - 1) / splits;
+  length = std::max<int64_t>(64, (length + 63) / 64 * 64);
+  length = std::min(length, std::max<int64_t>(N, 1));
+  return {length, (N + length - 1) / length};
+}
+
+template <typename F>
+void for_each_segment(int64_t B, int64_t N, F&& f) {
+  const Segments s = make_segments(B, N);
+  at::parallel_for(0, B * s.per_row, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t b = item / s.per_row;
+      const int64_t n0 = (item % s.per_row) * s.length;
+      f(b, n0, std::min(s.length, N - n0));
+    }
+  });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Forward
+
+template <typename T>
+struct ForwardPtrs {
+  const T* x;
+  float* spikes;
+  T* v_hat;  // nullptr: not kept
+  T* i_seq;  // nullptr: not kept
+  T* v;      // (B, N): the initial state on entry, the final state on exit
+  T* i;
+  float* counts;
+  const T *alpha, *in_scale, *alpha_syn, *thr, *amount, *min_v;
+  float max_spikes;
+  T reset_value;
+  bool product_in_float;
+  int64_t steps, N;
+};
+
+// One time step of one segment. The pointers are restrict-qualified parameters (not locals) so
+// that GCC trusts them and vectorises the loop.
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
+inline void forward_row(const T* SF_RESTRICT x, float* SF_RESTRICT s_out, T* SF_RESTRICT vh_out,
+                        T* SF_RESTRICT i_out, T* SF_RESTRICT v, T* SF_RESTRICT isyn,
+                        float* SF_RESTRICT counts, const T* SF_RESTRICT alpha,
+                        const T* SF_RESTRICT in_scale, const T* SF_RESTRICT alpha_syn,
+                        const T* SF_RESTRICT thr, const T* SF_RESTRICT amount,
+                        const T* SF_RESTRICT min_v, float max_spikes, T reset_value, bool pif,
+                        int64_t L) {
+  for (int64_t k = 0; k < L; ++k) {
+    T cur = x[k];
+    if constexpr (SYN) {
+      cur = synaptic_update(isyn[k], cur, alpha_syn[k]);
+      isyn[k] = cur;
+      i_out[k] = cur;
+    }
+    const T vh = membrane_update(v[k], cur, alpha[k], in_scale[k]);
+    const StepResult<T> r = spike_reset_clamp<SK, RK, MIN>(vh, thr[k], max_spikes, amount[k],
+                                                           reset_value, MIN ? min_v[k] : T(0), pif);
+    v[k] = r.v_next;
+    vh_out[k] = vh;
+    if constexpr (SK != SpikeKind::None) {
+      s_out[k] = r.spikes;
+      counts[k] += r.spikes;
+    }
+  }
+}
+
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
+void forward_segment(const ForwardPtrs<T>& p, int64_t b, int64_t n0, int64_t L) {
+  const int64_t off = b * p.N + n0;
+  const bool spiking = SK != SpikeKind::None;
+  float* counts = spiking ? p.counts + off : nullptr;
+  if (spiking) std::fill(counts, counts + L, 0.0f);
+  // Rows that the caller does not keep are written to a scratch row that stays in L1.
+  std::vector<T> scratch_v(p.v_hat ? 0 : L), scratch_i(SYN && !p.i_seq ? L : 0);
+  for (int64_t t = 0; t < p.steps; ++t) {
+    const int64_t row = (b * p.steps + t) * p.N + n0;
+    forward_row<T, SK, RK, SYN, MIN>(
+        p.x + row, spiking ? p.spikes + row : nullptr,
+        p.v_hat ? p.v_hat + row : scratch_v.data(),
+        SYN ? (p.i_seq ? p.i_seq + row : scratch_i.data()) : nullptr, p.v + off,
+        SYN ? p.i + off : nullptr, counts, p.alpha + off, p.in_scale + off,
+        SYN ? p.alpha_syn + off : nullptr, p.thr + off, p.amount + off,
+        MIN ? p.min_v + off : nullptr, p.max_spikes, p.reset_value, p.product_in_float, L);
+  }
+}
+
+ForwardResult lif_forward_cpu(const Tensor& input, const Tensor& v_mem,
+                              const std::optional<Tensor>& i_syn, const Tensor& alpha_mem,
+                              const std::optional<Tensor>& alpha_syn, bool norm_input,
+                              const Tensor& threshold, const Tensor& reset_amount,
+                              const std::optional<Tensor>& min_v_mem, int64_t spike_kind,
+                              double max_spikes, int64_t reset_kind, double reset_value,
+                              int64_t /*surrogate_kind*/,
+                              at::ArrayRef<double> /*surrogate_params (for the backward)*/,
+                              bool keep_v_hat, bool keep_i_syn) {
+  check_forward_inputs(input, v_mem, i_syn, alpha_syn);
+  const NeuronOptions opt = make_options(spike_kind, max_spikes, reset_kind, reset_value);
+  const NeuronParams prm = prepare_params(input, alpha_mem, alpha_syn, norm_input, threshold,
+                                          reset_amount, min_v_mem);
+  const Tensor x = input.contiguous();
+  const int64_t B = x.size(0), steps = x.size(1), N = x.size(2);
+  const bool syn = alpha_syn.has_value();
+  const bool spiking = opt.spike != SpikeKind::None;
+  const auto f32 = x.options().dtype(at::kFloat);
+  Tensor spikes = spiking ? at::empty({B, steps, N}, f32) : at::empty({0}, f32);
+  Tensor v_hat = keep_v_hat ? at::empty_like(x) : at::empty({0}, x.options());
+  Tensor i_seq = (syn && keep_i_syn) ? at::empty_like(x) : at::empty({0}, x.options());
+  Tensor v_out = v_mem.contiguous().clone();
+  Tensor i_out = syn ? i_syn->contiguous().clone() : at::empty({0}, x.options());
+  Tensor counts = spiking ? at::empty({B, N}, f32) : at::empty({0}, f32);
+
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward_cpu", [&] {
+    ForwardPtrs<scalar_t> p;
+    p.x = x.data_ptr<scalar_t>();
+    p.spikes = spiking ? spikes.data_ptr<float>() : nullptr;
+    p.v_hat = keep_v_hat ? v_hat.data_ptr<scalar_t>() : nullptr;
+    p.i_seq = (syn && keep_i_syn) ? i_seq.data_ptr<scalar_t>() : nullptr;
+    p.v = v_out.data_ptr<scalar_t>();
+    p.i = syn ? i_out.data_ptr<scalar_t>() : nullptr;
+    p.counts = spiking ? counts.data_ptr<float>() : nullptr;
+    p.alpha = prm.alpha_mem.data_ptr<scalar_t>();
+    p.in_scale = prm.in_scale.data_ptr<scalar_t>();
+    p.alpha_syn = syn ? prm.alpha_syn.data_ptr<scalar_t>() : nullptr;
+    p.thr = prm.threshold.data_ptr<scalar_t>();
+    p.amount = prm.amount.data_ptr<scalar_t>();
+    p.min_v = prm.min_v_mem.defined() ? prm.min_v_mem.data_ptr<scalar_t>() : nullptr;
+    p.max_spikes = opt.max_spikes;
+    p.reset_value = static_cast<scalar_t>(opt.reset_value);
+    p.product_in_float = prm.product_in_float;
+    p.steps = steps;
+    p.N = N;
+    dispatch_neuron(opt.spike, opt.reset, syn, prm.min_v_mem.defined(),
+                    [&](auto sk, auto rk, auto has_syn, auto has_min) {
+                      for_each_segment(B, N, [&](int64_t b, int64_t n0, int64_t L) {
+                        forward_segment<scalar_t, decltype(sk)::value, decltype(rk)::value,
+                                        decltype(has_syn)::value, decltype(has_min)::value>(
+                            p, b, n0, L);
+                      });
+                    });
+  });
+  return {spikes, v_hat, i_seq, v_out, i_out, counts};
+}
+
+// ------------------------------------------------------------------------------------------------
+// Backward: the reverse-time recurrence of the semantics note §7, recomputing spikes, reset and
+// clamp masks from the saved pre-spike membrane v_hat.
+
+template <typename T>
+struct BackwardPtrs {
+  // Incoming gradients; absent ones point at a zero row with step stride 0.
+  const T *g_spikes, *g_v_hat, *g_i_seq, *g_counts;
+  bool has_g_spikes, has_g_v_hat, has_g_i_seq, has_g_counts;
+  const T* v_hat;
+  const T* i_seq;     // needed for the alpha gradients with synaptic current
+  const T* input;     // needed for the alpha_mem gradient with norm_input and no synaptic current
+  const T* v0;        // initial membrane (alpha_mem gradient at t = 0)
+  const T* sigma;     // precomputed surrogate (B, T, N), or nullptr
+  const T *alpha, *in_scale, *alpha_syn, *thr, *amount, *min_v;
+  float max_spikes;
+  T reset_value;
+  bool product_in_float, norm_input;
+  SurrogateParams<T> surrogate;
+  T* g_input;
+  T* lambda_v;  // (B, N): the final state's gradient on entry, the initial state's on exit
+  T* lambda_i;
+  double* g_alpha_mem;  // (B, N) sums over time, or nullptr
+  double* g_alpha_syn;
+  int64_t steps, N;
+};
+
+template <typename T>
+void surrogate_row(const SurrogateParams<T>& sp, const T* SF_RESTRICT v, const T* SF_RESTRICT thr,
+                   T* SF_RESTRICT out, int64_t L) {
+  switch (sp.kind) {
+    case SurrogateKind::SingleExponential:
+      for (int64_t k = 0; k < L; ++k) out[k] = single_exponential(sp.p, v[k], thr[k]);
+      break;
+    case SurrogateKind::PeriodicExponential:
+      for (int64_t k = 0; k < L; ++k) out[k] = periodic_exponential(sp.p, v[k], thr[k]);
+      break;
+    case SurrogateKind::Heaviside:
+      for (int64_t k = 0; k < L; ++k) out[k] = heaviside(sp.p, v[k], thr[k]);
+      break;
+    case SurrogateKind::Gaussian:
+      for (int64_t k = 0; k < L; ++k) out[k] = gaussian(sp.p, v[k], thr[k]);
+      break;
+    case SurrogateKind::MultiGaussian:
+      for (int64_t k = 0; k < L; ++k) out[k] = multi_gaussian(sp.p, v[k], thr[k]);
+      break;
+    default:
+      break;
+  }
+}
+
+// One reverse step of one segment (restrict parameters, as forward_row). g_vh_keep / g_i_keep
+// receive the gradients at v_hat and at i_t for the alpha sums, or are nullptr.
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
+inline void backward_row(const T* SF_RESTRICT vh, const T* SF_RESTRICT sigma,
+                         const T* SF_RESTRICT gs, const T* SF_RESTRICT g_counts,
+                         const T* SF_RESTRICT gvh, const T* SF_RESTRICT gis, T* SF_RESTRICT gx,
+                         T* SF_RESTRICT lambda_v, T* SF_RESTRICT lambda_i,
+                         T* SF_RESTRICT g_vh_keep, T* SF_RESTRICT g_i_keep,
+                         const T* SF_RESTRICT alpha, const T* SF_RESTRICT in_scale,
+                         const T* SF_RESTRICT alpha_syn, const T* SF_RESTRICT thr,
+                         const T* SF_RESTRICT amount, const T* SF_RESTRICT min_v, float max_spikes,
+                         T reset_value, bool pif, int64_t L) {
+  for (int64_t k = 0; k < L; ++k) {
+    const StepResult<T> r = spike_reset_clamp<SK, RK, MIN>(
+        vh[k], thr[k], max_spikes, amount[k], reset_value, MIN ? min_v[k] : T(0), pif);
+    const T sig = SK != SpikeKind::None ? sigma[k] : T(0);
+    const T g = v_hat_adjoint<SK, RK>(r, lambda_v[k], gs[k] + g_counts[k], gvh[k], sig, amount[k]);
+    lambda_v[k] = g * alpha[k];
+    const T g_i = g * in_scale[k] + gis[k];
+    if constexpr (SYN) {
+      const T total = g_i + lambda_i[k];
+      const T g_sum = total * alpha_syn[k];
+      gx[k] = g_sum;
+      lambda_i[k] = g_sum;
+      if (g_i_keep) g_i_keep[k] = total;
+    } else {
+      gx[k] = g_i;
+    }
+    if (g_vh_keep) g_vh_keep[k] = g;
+  }
+}
+
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
+void backward_segment(const BackwardPtrs<T>& p, int64_t b, int64_t n0, int64_t L) {
+  const int64_t off = b * p.N + n0;
+  const T* thr = p.thr + off;
+  const T* amount = p.amount + off;
+  const T* min_v = MIN ? p.min_v + off : nullptr;
+  // Per-row scratch: the surrogate, and the gradients at v_hat and at i_t for the alpha sums.
+  std::vector<T> sigma_row(SK != SpikeKind::None && !p.sigma ? L : 0);
+  std::vector<T> g_vh_row(p.g_alpha_mem ? L : 0), g_i_row(p.g_alpha_syn ? L : 0);
+  double* g_am = p.g_alpha_mem ? p.g_alpha_mem + off : nullptr;
+  double* g_as = p.g_alpha_syn ? p.g_alpha_syn + off : nullptr;
+  if (g_am) std::fill(g_am, g_am + L, 0.0);
+  if (g_as) std::fill(g_as, g_as + L, 0.0);
+
+  for (int64_t t = p.steps - 1; t >= 0; --t) {
+    const int64_t row = (b * p.steps + t) * p.N + n0;
+    const T* vh = p.v_hat + row;
+    const T* sigma = nullptr;
+    if constexpr (SK != SpikeKind::None) {
+      if (p.sigma) {
+        sigma = p.sigma + row;
+      } else {
+        surrogate_row(p.surrogate, vh, thr, sigma_row.data(), L);
+        sigma = sigma_row.data();
+      }
+    }
+    backward_row<T, SK, RK, SYN, MIN>(
+        vh, sigma, p.g_spikes + (p.has_g_spikes ? row : 0),
+        p.g_counts + (p.has_g_counts ? off : 0), p.g_v_hat + (p.has_g_v_hat ? row : 0),
+        p.g_i_seq + (p.has_g_i_seq ? row : 0), p.g_input + row, p.lambda_v + off,
+        SYN ? p.lambda_i + off : nullptr, g_am ? g_vh_row.data() : nullptr,
+        g_as ? g_i_row.data() : nullptr, p.alpha + off, p.in_scale + off,
+        SYN ? p.alpha_syn + off : nullptr, thr, amount, min_v, p.max_spikes, p.reset_value,
+        p.product_in_float, L);
+    if (g_am) {
+      // dL/dalpha_mem += v_{t-1} * g_vhat  (- i_t * g_vhat with norm_input)
+      const T* vh_prev = t > 0 ? vh - p.N : nullptr;
+      const T* v0 = p.v0 + off;
+      const T* cur = SYN ? p.i_seq + row : (p.norm_input ? p.input + row : nullptr);
+      for (int64_t k = 0; k < L; ++k) {
+        const T v_prev =
+            vh_prev ? spike_reset_clamp<SK, RK, MIN>(vh_prev[k], thr[k], p.max_spikes, amount[k],
+                                                     p.reset_value, MIN ? min_v[k] : T(0),
+                                                     p.product_in_float)
+                          .v_next
+                    : v0[k];
+        double acc = static_cast<double>(v_prev) * static_cast<double>(g_vh_row[k]);
+        if (p.norm_input) acc -= static_cast<double>(cur[k]) * static_cast<double>(g_vh_row[k]);
+        g_am[k] += acc;
+      }
+    }
+    if (g_as) {
+      // dL/dalpha_syn += (i_{t-1} + x_t) * total = i_t / alpha_syn * total (divided at the end)
+      const T* i_t = p.i_seq + row;
+      for (int64_t k = 0; k < L; ++k) {
+        g_as[k] += static_cast<double>(i_t[k]) * static_cast<double>(g_i_row[k]);
+      }
+    }
+  }
+  if (g_as) {
+    const T* alpha_syn = p.alpha_syn + off;
+    for (int64_t k = 0; k < L; ++k) g_as[k] /= static_cast<double>(alpha_syn[k]);
+  }
+}
+
+BackwardResult lif_backward_cpu(
+    const std::optional<Tensor>& grad_spikes, const std::optional<Tensor>& grad_v_hat,
+    const std::optional<Tensor>& grad_i_seq, const std::optional<Tensor>& grad_v_mem,
+    const std::optional<Tensor>& grad_i_syn, const std::optional<Tensor>& grad_counts,
+    const Tensor& v_hat, const Tensor& i_seq, const Tensor& v_mem,
+    const std::optional<Tensor>& input, const Tensor& alpha_mem,
+    const std::optional<Tensor>& alpha_syn, bool norm_input, const Tensor& threshold,
+    const Tensor& reset_amount, const std::optional<Tensor>& min_v_mem, int64_t spike_kind,
+    double max_spikes, int64_t reset_kind, double reset_value, int64_t surrogate_kind,
+    at::ArrayRef<double> surrogate_params, const std::optional<Tensor>& surrogate_values,
+    bool alpha_mem_grad, bool alpha_syn_grad) {
+  TORCH_CHECK(v_hat.dim() == 3, "sinabs_fast: v_hat must have shape (batch, time, neurons), got ",
+              v_hat.sizes());
+  const NeuronOptions opt = make_options(spike_kind, max_spikes, reset_kind, reset_value);
+  const NeuronParams prm = prepare_params(v_hat, alpha_mem, alpha_syn, norm_input, threshold,
+                                          reset_amount, min_v_mem);
+  const SurrogateParams<double> sp = make_surrogate(surrogate_kind, surrogate_params);
+  const Tensor vh = v_hat.contiguous();
+  const int64_t B = vh.size(0), steps = vh.size(1), N = vh.size(2);
+  const bool syn = alpha_syn.has_value();
+  const bool spiking = opt.spike != SpikeKind::None;
+  const Tensor state_like = at::empty({B, N}, vh.options());
+  const Tensor g_s = optional_like(grad_spikes, vh, "grad_spikes");
+  const Tensor g_vh = optional_like(grad_v_hat, vh, "grad_v_hat");
+  const Tensor g_is = optional_like(grad_i_seq, vh, "grad_i_seq");
+  const Tensor g_c = optional_like(grad_counts, state_like, "grad_counts");
+  const Tensor sigma = optional_like(surrogate_values, vh, "surrogate_values");
+  TORCH_CHECK(sp.kind != SurrogateKind::Precomputed || !spiking || sigma.defined(),
+              "sinabs_fast: surrogate_kind 5 (precomputed) needs surrogate_values");
+  const bool need_i_seq = syn && (alpha_syn_grad || alpha_mem_grad);
+  TORCH_CHECK(!need_i_seq || i_seq.sizes() == vh.sizes(),
+              "sinabs_fast: the alpha gradients with synaptic current need i_seq of shape ",
+              vh.sizes(), ", got ", i_seq.sizes());
+  const bool need_input = alpha_mem_grad && norm_input && !syn;
+  const Tensor x = need_input ? optional_like(input, vh, "input") : Tensor();
+  TORCH_CHECK(!need_input || x.defined(),
+              "sinabs_fast: the alpha_mem gradient with norm_input needs the input");
+  const Tensor v0 = alpha_mem_grad ? optional_like(v_mem, state_like, "v_mem") : Tensor();
+  const Tensor is = need_i_seq ? i_seq.contiguous() : Tensor();
+
+  // The adjoint states start at the gradients of the final states and end at the initial ones.
+  auto start_from = [&](const std::optional<Tensor>& grad, const char* name) {
+    const Tensor g = optional_like(grad, state_like, name);
+    return g.defined() ? g.clone() : at::zeros({B, N}, vh.options());
+  };
+  Tensor g_input = at::empty_like(vh);
+  Tensor lambda_v = start_from(grad_v_mem, "grad_v_mem");
+  Tensor lambda_i = syn ? start_from(grad_i_syn, "grad_i_syn") : at::empty({0}, vh.options());
+  const auto f64 = vh.options().dtype(at::kDouble);
+  Tensor g_alpha_mem = alpha_mem_grad ? at::empty({B, N}, f64) : Tensor();
+  Tensor g_alpha_syn = (syn && alpha_syn_grad) ? at::empty({B, N}, f64) : Tensor();
+  const Tensor zeros = at::zeros({std::max<int64_t>(N, 1)}, vh.options());
+
+  AT_DISPATCH_FLOATING_TYPES(vh.scalar_type(), "lif_backward_cpu", [&] {
+    using T = scalar_t;
+    // An absent gradient reads as a row of zeros that does not advance with time.
+    auto or_zeros = [&](const Tensor& t, bool& present) -> const T* {
+      present = t.defined();
+      return present ? t.data_ptr<T>() : zeros.data_ptr<T>();
+    };
+    BackwardPtrs<T> p;
+    p.g_spikes = or_zeros(g_s, p.has_g_spikes);
+    p.g_v_hat = or_zeros(g_vh, p.has_g_v_hat);
+    p.g_i_seq = or_zeros(g_is, p.has_g_i_seq);
+    p.g_counts = or_zeros(g_c, p.has_g_counts);
+    p.v_hat = vh.data_ptr<T>();
+    p.i_seq = is.defined() ? is.data_ptr<T>() : nullptr;
+    p.input = x.defined() ? x.data_ptr<T>() : nullptr;
+    p.v0 = v0.defined() ? v0.data_ptr<T>() : nullptr;
+    p.sigma = (spiking && sp.kind == SurrogateKind::Precomputed) ? sigma.data_ptr<T>() : nullptr;
+    p.alpha = prm.alpha_mem.data_ptr<T>();
+    p.in_scale = prm.in_scale.data_ptr<T>();
+    p.alpha_syn = syn ? prm.alpha_syn.data_ptr<T>() : nullptr;
+    p.thr = prm.threshold.data_ptr<T>();
+    p.amount = prm.amount.data_ptr<T>();
+    p.min_v = prm.min_v_mem.defined() ? prm.min_v_mem.data_ptr<T>() : nullptr;
+    p.max_spikes = opt.max_spikes;
+    p.reset_value = static_cast<T>(opt.reset_value);
+    p.product_in_float = prm.product_in_float;
+    p.norm_input = norm_input;
+    p.surrogate.kind = sp.kind;
+    for (int k = 0; k < kMaxSurrogateParams; ++k) p.surrogate.p[k] = static_cast<T>(sp.p[k]);
+    p.g_input = g_input.data_ptr<T>();
+    p.lambda_v = lambda_v.data_ptr<T>();
+    p.lambda_i = syn ? lambda_i.data_ptr<T>() : nullptr;
+    p.g_alpha_mem = g_alpha_mem.defined() ? g_alpha_mem.data_ptr<double>() : nullptr;
+    p.g_alpha_syn = g_alpha_syn.defined() ? g_alpha_syn.data_ptr<double>() : nullptr;
+    p.steps = steps;
+    p.N = N;
+    dispatch_neuron(opt.spike, opt.reset, syn, prm.min_v_mem.defined(),
+                    [&](auto sk, auto rk, auto has_syn, auto has_min) {
+                      for_each_segment(B, N, [&](int64_t b, int64_t n0, int64_t L) {
+                        backward_segment<T, decltype(sk)::value, decltype(rk)::value,
+                                         decltype(has_syn)::value, decltype(has_min)::value>(
+                            p, b, n0, L);
+                      });
+                    });
+  });
+  // Parameters without a gradient get an empty tensor (the schema has no optional returns).
+  Tensor g_am = alpha_mem_grad ? reduce_param_grad(g_alpha_mem, alpha_mem)
+                               : at::empty({0}, vh.options());
+  Tensor g_as = (syn && alpha_syn_grad) ? reduce_param_grad(g_alpha_syn, *alpha_syn)
+                                        : at::empty({0}, vh.options());
+  return {g_input, lambda_v, lambda_i, g_am, g_as};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(sinabs_fast, CPU, m) {
+  m.impl("lif_forward", &lif_forward_cpu);
+  m.impl("lif_backward", &lif_backward_cpu);
+}
+
+}  // namespace sinabs_fast

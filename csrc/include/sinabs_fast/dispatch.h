@@ -1,0 +1,53 @@
+// Turns the runtime neuron options into compile-time template arguments, so that each kernel
+// instantiation has no option branches in its inner loop (which would stop vectorisation).
+// Usage:  dispatch_neuron(spike, reset, has_syn, has_min, [&](auto sk, auto rk, auto syn, auto mn) {
+//           kernel<T, decltype(sk)::value, decltype(rk)::value, decltype(syn)::value,
+//                  decltype(mn)::value>(...); });
+#pragma once
+
+#include <type_traits>
+
+#include "sinabs_fast/neuron.h"
+#include "sinabs_fast/surrogate.h"
+
+namespace sinabs_fast {
+
+template <typename F>
+inline void dispatch_bool(bool value, F&& f) {
+  if (value) {
+    f(std::true_type{});
+  } else {
+    f(std::false_type{});
+  }
+}
+
+template <typename F>
+inline void dispatch_neuron(SpikeKind spike, ResetKind reset, bool has_syn, bool has_min, F&& f) {
+  using SkNone = std::integral_constant<SpikeKind, SpikeKind::None>;
+  using SkMulti = std::integral_constant<SpikeKind, SpikeKind::Multi>;
+  using SkSingle = std::integral_constant<SpikeKind, SpikeKind::Single>;
+  using RkSub = std::integral_constant<ResetKind, ResetKind::Subtract>;
+  using RkVal = std::integral_constant<ResetKind, ResetKind::ToValue>;
+  dispatch_bool(has_syn, [&](auto syn) {
+    dispatch_bool(has_min, [&](auto mn) {
+      if (spike == SpikeKind::None) {
+        f(SkNone{}, RkSub{}, syn, mn);  // no spikes, so no reset either
+        return;
+      }
+      auto with_reset = [&](auto sk) {
+        if (reset == ResetKind::Subtract) {
+          f(sk, RkSub{}, syn, mn);
+        } else {
+          f(sk, RkVal{}, syn, mn);
+        }
+      };
+      if (spike == SpikeKind::Multi) {
+        with_reset(SkMulti{});
+      } else {
+        with_reset(SkSingle{});
+      }
+    });
+  });
+}
+
+}  // namespace sinabs_fast

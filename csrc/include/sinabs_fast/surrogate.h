@@ -1,0 +1,94 @@
+// Surrogate gradients of the spike functions, shared by the CPU and CUDA backward kernels.
+// Formulas and defaults follow sinabs.activation.surrogate_gradient_fn (semantics note §6.3);
+// the evaluation order mirrors the torch expressions so that the gradients agree to rounding.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "sinabs_fast/macros.h"
+
+namespace sinabs_fast {
+
+// Precomputed: the surrogate was evaluated outside the kernel (any Python callable) and is read
+// from a tensor of the same shape as the saved membrane.
+enum class SurrogateKind : int64_t {
+  SingleExponential = 0,  // params: grad_width, grad_scale
+  PeriodicExponential = 1,  // params: grad_width, grad_scale
+  Heaviside = 2,            // params: window
+  Gaussian = 3,             // params: mu, sigma, grad_scale
+  MultiGaussian = 4,        // params: mu, sigma, h, s, grad_scale
+  Precomputed = 5,
+};
+
+constexpr int kMaxSurrogateParams = 5;
+
+// The surrogate's parameters in the kernel's compute type.
+template <typename T>
+struct SurrogateParams {
+  SurrogateKind kind;
+  T p[kMaxSurrogateParams];
+};
+
+// Normal density exp(-(x - mu)^2 / (2 sigma^2)) / (sigma * sqrt(2 pi)), as sinabs' gaussian().
+template <typename T>
+SF_HOST_DEVICE SF_INLINE T gaussian_density(T x, T mu, T sigma) {
+  const T two_pi = T(6.283185307179586);
+  const T d = x - mu;
+  return exp(-(d * d) / (T(2) * sigma * sigma)) / (sigma * sqrt(two_pi));
+}
+
+// One function per surrogate: d spikes / d v_hat at the pre-spike membrane v, threshold thr.
+template <typename T>
+SF_HOST_DEVICE SF_INLINE T single_exponential(const T* p, T v, T thr) {
+  const T width = thr * p[0];
+  return p[1] / width * exp(-fabs(v - thr) / width);
+}
+
+template <typename T>
+SF_HOST_DEVICE SF_INLINE T periodic_exponential(const T* p, T v, T thr) {
+  const T n = v / thr - T(0.5);
+  const T frac = n - floor(n);
+  const T periodic = thr * (T(2) * frac - T(1));
+  const T below = (v - thr) * static_cast<T>(v < thr);
+  const T above = periodic * static_cast<T>(v >= thr);
+  return p[1] * exp(-fabs(above + below) / p[0]);
+}
+
+template <typename T>
+SF_HOST_DEVICE SF_INLINE T heaviside(const T* p, T v, T thr) {
+  return static_cast<T>(v >= thr - p[0]) / thr;
+}
+
+template <typename T>
+SF_HOST_DEVICE SF_INLINE T gaussian(const T* p, T v, T thr) {
+  return gaussian_density(v - thr, p[0], p[1]) * p[2];
+}
+
+template <typename T>
+SF_HOST_DEVICE SF_INLINE T multi_gaussian(const T* p, T v, T thr) {
+  const T d = v - thr, mu = p[0], sigma = p[1], h = p[2], s = p[3];
+  return ((T(1) + h) * gaussian_density(d, mu, sigma) - h * gaussian_density(d, sigma, s * sigma) -
+          h * gaussian_density(d, -sigma, s * sigma)) *
+         p[4];
+}
+
+template <typename T>
+SF_HOST_DEVICE SF_INLINE T surrogate_grad(const SurrogateParams<T>& sp, T v, T thr) {
+  switch (sp.kind) {
+    case SurrogateKind::SingleExponential:
+      return single_exponential(sp.p, v, thr);
+    case SurrogateKind::PeriodicExponential:
+      return periodic_exponential(sp.p, v, thr);
+    case SurrogateKind::Heaviside:
+      return heaviside(sp.p, v, thr);
+    case SurrogateKind::Gaussian:
+      return gaussian(sp.p, v, thr);
+    case SurrogateKind::MultiGaussian:
+      return multi_gaussian(sp.p, v, thr);
+    default:
+      return T(0);  // Precomputed values never reach this function.
+  }
+}
+
+}  // namespace sinabs_fast

@@ -1,0 +1,121 @@
+#include "lif_common.h"
+
+#include <cmath>
+#include <limits>
+
+namespace sinabs_fast {
+
+NeuronOptions make_options(int64_t spike_kind, double max_spikes, int64_t reset_kind,
+                           double reset_value) {
+  TORCH_CHECK(spike_kind >= 0 && spike_kind <= 2, "sinabs_fast: spike_kind must be 0 (none), ",
+              "1 (MultiSpike/MaxSpike) or 2 (SingleSpike), got ", spike_kind);
+  TORCH_CHECK(reset_kind == 0 || reset_kind == 1,
+              "sinabs_fast: reset_kind must be 0 (MembraneSubtract) or 1 (MembraneReset), got ",
+              reset_kind);
+  TORCH_CHECK(!std::isnan(max_spikes), "sinabs_fast: max_spikes must not be NaN");
+  NeuronOptions o;
+  o.spike = static_cast<SpikeKind>(spike_kind);
+  o.reset = static_cast<ResetKind>(reset_kind);
+  o.max_spikes = static_cast<float>(max_spikes);
+  o.reset_value = reset_value;
+  return o;
+}
+
+namespace {
+
+// Broadcasts a parameter to (B, N) in the compute dtype, naming it when it does not fit.
+Tensor per_neuron(const Tensor& p, const Tensor& input, const char* name) {
+  const int64_t B = input.size(0), N = input.size(2);
+  TORCH_CHECK(p.device() == input.device(), "sinabs_fast: ", name, " is on ", p.device(),
+              " but input is on ", input.device());
+  TORCH_CHECK(p.dim() <= 2, "sinabs_fast: ", name, " must broadcast to (batch, neurons) = (", B,
+              ", ", N, "), got shape ", p.sizes());
+  const bool fits = (p.dim() == 0) ||
+                    (p.dim() == 1 && (p.size(0) == 1 || p.size(0) == N)) ||
+                    (p.dim() == 2 && (p.size(0) == 1 || p.size(0) == B) &&
+                     (p.size(1) == 1 || p.size(1) == N));
+  TORCH_CHECK(fits, "sinabs_fast: ", name, " must broadcast to (batch, neurons) = (", B, ", ", N,
+              "), got shape ", p.sizes());
+  return p.to(input.scalar_type()).expand({B, N}).contiguous();
+}
+
+}  // namespace
+
+NeuronParams prepare_params(const Tensor& input, const Tensor& alpha_mem,
+                            const std::optional<Tensor>& alpha_syn, bool norm_input,
+                            const Tensor& threshold, const Tensor& reset_amount,
+                            const std::optional<Tensor>& min_v_mem) {
+  NeuronParams p;
+  p.alpha_mem = per_neuron(alpha_mem, input, "alpha_mem");
+  // (1 - alpha) is rounded in alpha's own dtype before it meets the state, as in sinabs.
+  p.in_scale = norm_input ? per_neuron(at::rsub(alpha_mem, 1), input, "alpha_mem")
+                          : at::ones_like(p.alpha_mem);
+  if (alpha_syn.has_value()) {
+    p.alpha_syn = per_neuron(*alpha_syn, input, "alpha_syn");
+  }
+  p.threshold = per_neuron(threshold, input, "threshold");
+  TORCH_CHECK(reset_amount.is_floating_point(), "sinabs_fast: reset_amount must be floating point");
+  p.product_in_float = reset_amount.scalar_type() != at::kDouble;
+  p.amount = per_neuron(reset_amount, input, "reset_amount");
+  if (min_v_mem.has_value()) {
+    p.min_v_mem = per_neuron(*min_v_mem, input, "min_v_mem");
+  }
+  return p;
+}
+
+void check_forward_inputs(const Tensor& input, const Tensor& v_mem,
+                          const std::optional<Tensor>& i_syn,
+                          const std::optional<Tensor>& alpha_syn) {
+  TORCH_CHECK(input.dim() == 3, "sinabs_fast: input must have shape (batch, time, neurons), got ",
+              input.sizes());
+  const auto dtype = input.scalar_type();
+  TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble,
+              "sinabs_fast: input must be float32 or float64 (the compute dtype), got ", dtype);
+  const int64_t B = input.size(0), N = input.size(2);
+  TORCH_CHECK(v_mem.dim() == 2 && v_mem.size(0) == B && v_mem.size(1) == N,
+              "sinabs_fast: v_mem must have shape (batch, neurons) = (", B, ", ", N, "), got ",
+              v_mem.sizes());
+  TORCH_CHECK(v_mem.scalar_type() == dtype, "sinabs_fast: v_mem must have the input's dtype ",
+              dtype, ", got ", v_mem.scalar_type());
+  TORCH_CHECK(v_mem.device() == input.device(), "sinabs_fast: v_mem is on ", v_mem.device(),
+              " but input is on ", input.device());
+  TORCH_CHECK(i_syn.has_value() == alpha_syn.has_value(),
+              "sinabs_fast: i_syn and alpha_syn must be given together (synaptic current)");
+  if (i_syn.has_value()) {
+    TORCH_CHECK(i_syn->sizes() == v_mem.sizes(), "sinabs_fast: i_syn must have shape ",
+                v_mem.sizes(), ", got ", i_syn->sizes());
+    TORCH_CHECK(i_syn->scalar_type() == dtype, "sinabs_fast: i_syn must have the input's dtype ",
+                dtype, ", got ", i_syn->scalar_type());
+    TORCH_CHECK(i_syn->device() == input.device(), "sinabs_fast: i_syn is on ", i_syn->device(),
+                " but input is on ", input.device());
+  }
+}
+
+Tensor optional_like(const std::optional<Tensor>& t, const Tensor& like, const char* name) {
+  if (!t.has_value() || !t->defined() || t->numel() == 0) {
+    return Tensor();
+  }
+  TORCH_CHECK(t->sizes() == like.sizes(), "sinabs_fast: ", name, " must have shape ",
+              like.sizes(), ", got ", t->sizes());
+  TORCH_CHECK(t->device() == like.device(), "sinabs_fast: ", name, " is on ", t->device(),
+              " but it must be on ", like.device());
+  return t->to(like.scalar_type()).contiguous();
+}
+
+SurrogateParams<double> make_surrogate(int64_t kind, at::ArrayRef<double> params) {
+  TORCH_CHECK(kind >= 0 && kind <= 5, "sinabs_fast: surrogate_kind must be in [0, 5], got ", kind);
+  TORCH_CHECK(params.size() <= kMaxSurrogateParams, "sinabs_fast: at most ", kMaxSurrogateParams,
+              " surrogate_params, got ", params.size());
+  SurrogateParams<double> sp;
+  sp.kind = static_cast<SurrogateKind>(kind);
+  for (int k = 0; k < kMaxSurrogateParams; ++k) {
+    sp.p[k] = k < static_cast<int>(params.size()) ? params[k] : 0.0;
+  }
+  return sp;
+}
+
+Tensor reduce_param_grad(const Tensor& grad_bn, const Tensor& param) {
+  return at::sum_to(grad_bn, param.sizes()).to(param.scalar_type());
+}
+
+}  // namespace sinabs_fast

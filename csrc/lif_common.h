@@ -1,0 +1,63 @@
+// Host-side argument handling shared by the CPU and CUDA implementations of the fused LIF ops:
+// validation with messages that name the argument, and the per-neuron parameters broadcast to
+// contiguous (B, N) tensors in the compute dtype so that kernels index them like the state.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <optional>
+#include <tuple>
+#include <vector>
+
+#include "sinabs_fast/neuron.h"
+#include "sinabs_fast/surrogate.h"
+
+namespace sinabs_fast {
+
+using at::Tensor;
+
+// The neuron's per-(batch, neuron) parameters, (B, N) contiguous, in the compute dtype.
+struct NeuronParams {
+  Tensor alpha_mem;  // membrane decay (1 for IAF)
+  Tensor in_scale;   // (1 - alpha_mem) with norm_input, else 1
+  Tensor alpha_syn;  // synaptic decay; undefined without synaptic current
+  Tensor threshold;  // spike threshold (used by the spike function and the surrogate)
+  Tensor amount;     // what MembraneSubtract subtracts per spike
+  Tensor min_v_mem;  // lower clamp; undefined without min_v_mem
+  bool product_in_float = true;  // s * amount is rounded to float32 (see reset_product)
+};
+
+// Options that select the kernel instantiation.
+struct NeuronOptions {
+  SpikeKind spike;
+  ResetKind reset;
+  float max_spikes;
+  double reset_value;
+};
+
+NeuronOptions make_options(int64_t spike_kind, double max_spikes, int64_t reset_kind,
+                           double reset_value);
+
+NeuronParams prepare_params(const Tensor& input, const Tensor& alpha_mem,
+                            const std::optional<Tensor>& alpha_syn, bool norm_input,
+                            const Tensor& threshold, const Tensor& reset_amount,
+                            const std::optional<Tensor>& min_v_mem);
+
+// Checks input (B, T, N), the states (B, N) and their dtypes and devices.
+void check_forward_inputs(const Tensor& input, const Tensor& v_mem,
+                          const std::optional<Tensor>& i_syn,
+                          const std::optional<Tensor>& alpha_syn);
+
+// An optional gradient or tensor shaped like `like`, contiguous in its dtype; undefined when
+// absent (None or empty), so that kernels can substitute zeros.
+Tensor optional_like(const std::optional<Tensor>& t, const Tensor& like, const char* name);
+
+SurrogateParams<double> make_surrogate(int64_t kind, at::ArrayRef<double> params);
+
+// Reduces a (B, N) float64 gradient to the shape and dtype of the parameter it belongs to.
+Tensor reduce_param_grad(const Tensor& grad_bn, const Tensor& param);
+
+using ForwardResult = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
+using BackwardResult = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor>;
+
+}  // namespace sinabs_fast

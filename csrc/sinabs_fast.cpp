@@ -1,0 +1,44 @@
+// The sinabs_fast operator library: every schema is defined here, once. The CPU and CUDA
+// implementations register themselves next to their kernels (cpu/lif_cpu.cpp, cuda/lif_cuda.cu);
+// fake kernels and autograd are registered in Python (sinabs_fast/ops.py).
+#include <Python.h>
+#include <torch/library.h>
+
+// Importing sinabs_fast._C loads this library and so runs the registrations below. The module
+// itself is empty: the ops are reached through torch.ops.sinabs_fast.
+extern "C" {
+PyObject* PyInit__C(void) {
+  static struct PyModuleDef module_def = {
+      PyModuleDef_HEAD_INIT, "_C", "sinabs_fast operator library", -1, nullptr,
+  };
+  return PyModule_Create(&module_def);
+}
+}
+
+TORCH_LIBRARY(sinabs_fast, m) {
+  m.set_python_module("sinabs_fast.ops");
+  // All T steps of a LIF-family layer (IAF: alpha_mem = 1) in one pass. input: (B, T, N);
+  // states (B, N); parameters broadcast to (B, N). Outputs: spikes (B, T, N) float32, the
+  // pre-spike membrane v_hat (B, T, N) (kept for backward / recordings / ExpLeak's output), the
+  // synaptic current per step, the final states, and per-(batch, neuron) spike counts over T.
+  // Absent outputs are empty. The surrogate arguments are only read by the backward.
+  m.def(
+      "lif_forward(Tensor input, Tensor v_mem, Tensor? i_syn, Tensor alpha_mem, "
+      "Tensor? alpha_syn, bool norm_input, Tensor threshold, Tensor reset_amount, "
+      "Tensor? min_v_mem, int spike_kind, float max_spikes, int reset_kind, float reset_value, "
+      "int surrogate_kind, float[] surrogate_params, bool keep_v_hat, bool keep_i_syn) -> "
+      "(Tensor spikes, Tensor v_hat, Tensor i_seq, Tensor v_mem_out, Tensor i_syn_out, "
+      "Tensor spike_counts)");
+  // The reverse-time BPTT recurrence of lif_forward, from the saved v_hat (and i_seq for the
+  // alpha gradients). Returns the gradients of input, v_mem, i_syn, alpha_mem, alpha_syn
+  // (empty where not requested).
+  m.def(
+      "lif_backward(Tensor? grad_spikes, Tensor? grad_v_hat, Tensor? grad_i_seq, "
+      "Tensor? grad_v_mem, Tensor? grad_i_syn, Tensor? grad_counts, Tensor v_hat, Tensor i_seq, "
+      "Tensor v_mem, Tensor? input, Tensor alpha_mem, Tensor? alpha_syn, bool norm_input, "
+      "Tensor threshold, Tensor reset_amount, Tensor? min_v_mem, int spike_kind, "
+      "float max_spikes, int reset_kind, float reset_value, int surrogate_kind, "
+      "float[] surrogate_params, Tensor? surrogate_values, bool alpha_mem_grad, "
+      "bool alpha_syn_grad) -> (Tensor grad_input, Tensor grad_v_mem, Tensor grad_i_syn, "
+      "Tensor grad_alpha_mem, Tensor grad_alpha_syn)");
+}

@@ -1,0 +1,10 @@
+"""sinabs_fast: sinabs' spiking neuron layers on fused C++/CUDA kernels, bit-identical to sinabs.
+
+``import sinabs_fast.layers as sl`` in place of ``import sinabs.layers as sl``.
+"""
+
+from . import _C  # noqa: F401  (loads the operator library: torch.ops.sinabs_fast)
+from . import activation, layers, ops, reference
+
+__version__ = "0.1.0"
+__all__ = ["activation", "layers", "ops", "reference"]

@@ -1,0 +1,82 @@
+"""Which dtype sinabs' step-by-step torch ops end up computing in, worked out without data.
+
+The state starts as float32 and follows torch's type promotion, in which 0-dim tensors and Python
+numbers don't lift dimensioned tensors of their category (semantics note §8.4). The fused kernel
+computes in one dtype, so the layer asks here whether one dtype reproduces sinabs exactly.
+"""
+
+from functools import reduce
+from typing import NamedTuple, Optional, Tuple, Union
+
+import torch
+
+# (dtype, has dimensions) of one operand; Python numbers are (their default dtype, False).
+Operand = Tuple[torch.dtype, bool]
+
+
+def operand(value: Union[torch.Tensor, float, None]) -> Optional[Operand]:
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        return value.dtype, value.dim() > 0
+    return torch.get_default_dtype(), False
+
+
+def _category(dtype: torch.dtype) -> int:
+    if dtype == torch.bool:
+        return 0
+    if dtype.is_complex:
+        return 3
+    return 2 if dtype.is_floating_point else 1
+
+
+def promote(*ops: Operand) -> Operand:
+    """torch.result_type of the operands, as an Operand (results of ops are dimensioned)."""
+    dimmed = [d for d, has_dims in ops if has_dims]
+    zero = [d for d, has_dims in ops if not has_dims]
+    if not dimmed:
+        return reduce(torch.promote_types, zero), False
+    result = reduce(torch.promote_types, dimmed)
+    higher = [d for d in zero if _category(d) > _category(result)]
+    return (reduce(torch.promote_types, higher) if higher else result), True
+
+
+class StepDtypes(NamedTuple):
+    v_mem: Operand  # membrane after the step
+    i_syn: Optional[Operand]  # synaptic current after the step
+    current: Operand  # the (scaled) input current added to the membrane
+    spike_div: Optional[Operand]  # where v / threshold (or v - threshold) is computed
+
+
+_SPIKES: Operand = (torch.float32, True)
+
+
+def step_dtypes(v, i, x, alpha_mem, alpha_syn, norm_input, threshold, amount, min_v_mem,
+                spiking: bool, subtract: bool) -> StepDtypes:
+    """The dtypes one step of sinabs' update produces (every argument an Operand or None)."""
+    current = x if alpha_syn is None else promote(promote(i, x), alpha_syn)
+    new_i = current if alpha_syn is not None else None
+    if norm_input:
+        current = promote(alpha_mem, current)  # (1 - alpha) keeps alpha's dtype
+    v = promote(promote(alpha_mem, v), current)
+    spike_div = None
+    if spiking:
+        spike_div = promote(v, threshold)
+        v = promote(v, promote(_SPIKES, amount)) if subtract else promote(v, _SPIKES)
+    if min_v_mem is not None:
+        v = promote(promote(v, min_v_mem), min_v_mem)
+    return StepDtypes(v, new_i, current, spike_div)
+
+
+def steady_dtypes(v, i, **kwargs) -> Tuple[StepDtypes, bool]:
+    """Iterates the step until the state dtypes stop changing. Returns the steady step and whether
+    the given state already had the steady dtypes (else the first step changes them)."""
+    first = step_dtypes(v, i, **kwargs)
+    step = first
+    for _ in range(4):
+        nxt = step_dtypes(step.v_mem, step.i_syn if i is not None else None, **kwargs)
+        if nxt == step:
+            break
+        step = nxt
+    unchanged = first.v_mem[0] == v[0] and (i is None or first.i_syn[0] == i[0])
+    return step, unchanged

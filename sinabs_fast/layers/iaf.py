@@ -1,0 +1,82 @@
+"""IAF: integrate-and-fire neurons (LIF with alpha_mem = 1 and no input scaling)."""
+
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from ..activation import MembraneSubtract, MultiSpike, SingleExponential
+from .lif import LIF
+from .reshape import SqueezeMixin
+
+
+class IAF(LIF):
+    """Integrate-and-fire neurons: ``v = v + i`` each step, spikes at ``spike_threshold``, then
+    the reset. Same arguments, defaults, parameters (no ``tau_mem``) and state behaviour as
+    ``sinabs.layers.IAF`` (3.1.3), with bit-identical outputs on the CPU.
+
+    Args:
+        spike_threshold: positive scalar or per-neuron tensor (default 1.0).
+        spike_fn: ``MultiSpike`` / ``SingleSpike`` (the class) or a ``MaxSpike(n)`` instance.
+        reset_fn: ``MembraneSubtract()`` or ``MembraneReset()``.
+        surrogate_grad_fn: surrogate gradient of the spike function.
+        tau_syn: synaptic time constant (trainable); None for no synaptic current.
+        min_v_mem: lower bound of the membrane.
+        shape: initialise the states now with this shape.
+        record_states: keep every step's states in ``self.recordings``.
+
+    Shape:
+        Input and output: ``(batch, time, *trailing)``.
+    """
+
+    def __init__(
+        self,
+        spike_threshold: torch.Tensor = torch.tensor(1.0),
+        spike_fn: Callable = MultiSpike,
+        reset_fn: Callable = MembraneSubtract(),
+        surrogate_grad_fn: Callable = SingleExponential(),
+        tau_syn: Optional[float] = None,
+        min_v_mem: Optional[float] = None,
+        shape: Optional[torch.Size] = None,
+        record_states: bool = False,
+    ):
+        super().__init__(
+            tau_mem=np.inf,
+            tau_syn=tau_syn,
+            spike_threshold=spike_threshold,
+            spike_fn=spike_fn,
+            reset_fn=reset_fn,
+            surrogate_grad_fn=surrogate_grad_fn,
+            min_v_mem=min_v_mem,
+            shape=shape,
+            norm_input=False,
+            record_states=record_states,
+        )
+        self.tau_mem = None  # IAF has no membrane time constant
+
+    @property
+    def alpha_mem_calculated(self) -> torch.Tensor:
+        """Always 1."""
+        return torch.tensor(1.0)
+
+    @property
+    def _param_dict(self) -> dict:
+        param_dict = super()._param_dict
+        for key in ("tau_mem", "train_alphas", "norm_input"):
+            param_dict.pop(key)
+        return param_dict
+
+
+class IAFSqueeze(IAF, SqueezeMixin):
+    """IAF on squeezed input (batch*time, ...), for use between Conv2d / pooling layers."""
+
+    def __init__(self, batch_size=None, num_timesteps=None, **kwargs):
+        super().__init__(**kwargs)
+        self.squeeze_init(batch_size, num_timesteps)
+
+    def forward(self, input_data: torch.Tensor) -> torch.Tensor:
+        return self.squeeze_forward(input_data, super().forward)
+
+    @property
+    def _param_dict(self) -> dict:
+        return self.squeeze_param_dict(super()._param_dict)

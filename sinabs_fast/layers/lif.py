@@ -1,0 +1,214 @@
+"""LIF: the leaky integrate-and-fire layer, on the fused LIF-family kernel. IAF and ExpLeak are
+special cases of it (alpha_mem = 1; no spikes)."""
+
+from typing import Callable, Optional, Union
+
+import torch
+import torch.nn as nn
+
+from ..activation import MembraneSubtract, MultiSpike, SingleExponential
+from . import functional
+from .reshape import SqueezeMixin
+from .stateful_layer import StatefulLayer
+
+_INPUT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _positive_threshold(spike_threshold) -> nn.Parameter:
+    # A fresh copy: sinabs shares the default threshold's storage between layers (quirk 13).
+    value = torch.as_tensor(spike_threshold).detach().clone()
+    if value.is_floating_point() or not value.is_complex():
+        if value.numel() and bool((~(value > 0)).any()):
+            raise ValueError(f"spike_threshold must be positive, got {spike_threshold}")
+    return nn.Parameter(value, requires_grad=False)
+
+
+def check_input(input_data: torch.Tensor, layer: str) -> None:
+    """Raises a clear error for what the neuron layers can't take."""
+    if not isinstance(input_data, torch.Tensor):
+        raise TypeError(f"{layer}: input_data must be a torch.Tensor, got {type(input_data)}")
+    if input_data.dim() < 2:
+        raise ValueError(
+            f"{layer}: input_data must have shape (batch, time, ...), got {tuple(input_data.shape)}"
+        )
+    if input_data.dtype not in _INPUT_DTYPES:
+        raise TypeError(
+            f"{layer}: input_data must be float16, bfloat16, float32 or float64, got "
+            f"{input_data.dtype}"
+        )
+    if input_data.shape[1] == 0:
+        raise ValueError(f"{layer}: input_data has no time steps (shape {tuple(input_data.shape)})")
+
+
+class LIF(StatefulLayer):
+    """Leaky integrate-and-fire neurons, stepped through time by one fused kernel.
+
+    Per step: ``i = alpha_syn * (i + x)`` (or ``i = x`` without ``tau_syn``);
+    ``v = alpha_mem * v + (1 - alpha_mem) * i`` (``+ i`` without ``norm_input``); spikes from
+    ``spike_fn``; reset by ``reset_fn``; then ``v = relu(v - min_v_mem) + min_v_mem``. Here
+    ``alpha = exp(-1 / tau)``. Same arguments, defaults, parameters and state behaviour as
+    ``sinabs.layers.LIF`` (3.1.3), with bit-identical outputs on the CPU.
+
+    Args:
+        tau_mem: membrane time constant (scalar or per-neuron tensor).
+        tau_syn: synaptic time constant; None (default) for no synaptic current.
+        spike_threshold: spikes are emitted when ``v_mem`` reaches it (positive; scalar or
+            per-neuron tensor).
+        spike_fn: ``MultiSpike`` / ``SingleSpike`` (the class) or a ``MaxSpike(n)`` instance.
+        reset_fn: ``MembraneSubtract()`` or ``MembraneReset()``.
+        surrogate_grad_fn: surrogate gradient of the spike function (any callable
+            ``fn(v_mem, spike_threshold)``; the built-in ones are fused).
+        min_v_mem: lower bound of the membrane, applied every step.
+        train_alphas: train ``alpha = exp(-1/tau)`` instead of tau.
+        shape: initialise the states with this shape now instead of at the first forward.
+        norm_input: scale the input by ``1 - alpha_mem``.
+        record_states: keep every step's states in ``self.recordings``.
+
+    Shape:
+        Input and output: ``(batch, time, *trailing)``; states ``(batch, *trailing)``.
+
+    Attributes:
+        v_mem, i_syn: the states after the last step (with their graph).
+        firing_rate: mean of the last output; spike_counts: spikes summed over time,
+            ``(batch, *trailing)``, read from the kernel.
+    """
+
+    def __init__(
+        self,
+        tau_mem: Union[float, torch.Tensor],
+        tau_syn: Optional[Union[float, torch.Tensor]] = None,
+        spike_threshold: torch.Tensor = torch.tensor(1.0),
+        spike_fn: Callable = MultiSpike,
+        reset_fn: Callable = MembraneSubtract(),
+        surrogate_grad_fn: Callable = SingleExponential(),
+        min_v_mem: Optional[float] = None,
+        train_alphas: bool = False,
+        shape: Optional[torch.Size] = None,
+        norm_input: bool = True,
+        record_states: bool = False,
+    ):
+        super().__init__(state_names=["v_mem", "i_syn"] if tau_syn is not None else ["v_mem"])
+        as_f32 = lambda tau: torch.as_tensor(tau, dtype=torch.float32)  # noqa: E731
+        if train_alphas:
+            self.alpha_mem = nn.Parameter(torch.exp(-1.0 / as_f32(tau_mem)))
+            self.alpha_syn = (
+                nn.Parameter(torch.exp(-1.0 / as_f32(tau_syn))) if tau_syn is not None else None
+            )
+        else:
+            self.tau_mem = nn.Parameter(as_f32(tau_mem))
+            self.tau_syn = nn.Parameter(as_f32(tau_syn)) if tau_syn is not None else None
+        self.spike_fn = spike_fn
+        self.reset_fn = reset_fn
+        self.surrogate_grad_fn = surrogate_grad_fn
+        self.train_alphas = train_alphas
+        self.norm_input = norm_input
+        self.record_states = record_states
+        self.min_v_mem = (
+            nn.Parameter(torch.as_tensor(min_v_mem), requires_grad=False)
+            if min_v_mem is not None else None
+        )
+        self.spike_threshold = (
+            _positive_threshold(spike_threshold) if spike_threshold is not None else None
+        )
+        self.spike_counts = None
+        if shape:
+            self.init_state_with_shape(shape)
+
+    @property
+    def alpha_mem_calculated(self) -> torch.Tensor:
+        """alpha_mem = exp(-1 / tau_mem), computed with torch ops (as sinabs, for bit-exactness)."""
+        return self.alpha_mem if self.train_alphas else torch.exp(-1.0 / self.tau_mem)
+
+    @property
+    def alpha_syn_calculated(self) -> Optional[torch.Tensor]:
+        if self.train_alphas:
+            return self.alpha_syn
+        return torch.exp(-1.0 / self.tau_syn) if self.tau_syn is not None else None
+
+    @property
+    def tau_mem_calculated(self) -> Optional[torch.Tensor]:
+        if self.train_alphas:
+            return None if self.alpha_mem is None else -1.0 / torch.log(self.alpha_mem)
+        return self.tau_mem
+
+    @property
+    def tau_syn_calculated(self) -> Optional[torch.Tensor]:
+        if self.train_alphas:
+            return None if self.alpha_syn is None else -1.0 / torch.log(self.alpha_syn)
+        return self.tau_syn
+
+    def _prepare_states(self, batch_size: int, trailing) -> None:
+        """sinabs' state handling: initialise, re-initialise on a trailing-shape change, or
+        resample the batch rows on a batch-size change."""
+        shape = (batch_size, *trailing)
+        if not self.is_state_initialised():
+            self.init_state_with_shape(shape)
+        if not self.state_has_shape(shape):
+            if not self.has_trailing_dimension(trailing):
+                self.init_state_with_shape(shape)
+            else:
+                self.handle_state_batch_size_mismatch(batch_size)
+
+    def forward(self, input_data: torch.Tensor) -> torch.Tensor:
+        """Args: input_data of shape (batch, time, ...). Returns the spikes, same shape."""
+        check_input(input_data, type(self).__name__)
+        batch_size, _, *trailing = input_data.shape
+        self._prepare_states(batch_size, trailing)
+        alpha_syn = self.alpha_syn_calculated
+        output, state, recordings, counts = functional.lif_forward(
+            input_data=input_data,
+            alpha_mem=self.alpha_mem_calculated,
+            alpha_syn=alpha_syn,
+            state=dict(self.named_buffers()),
+            spike_threshold=self.spike_threshold,
+            spike_fn=self.spike_fn,
+            reset_fn=self.reset_fn,
+            surrogate_grad_fn=self.surrogate_grad_fn,
+            min_v_mem=self.min_v_mem,
+            norm_input=self.norm_input,
+            record_states=self.record_states,
+        )
+        self.v_mem = state["v_mem"]
+        self.i_syn = state["i_syn"] if alpha_syn is not None else None
+        self.recordings = recordings
+        self.spike_counts = counts
+        self.firing_rate = output.mean()
+        return output
+
+    @property
+    def shape(self):
+        return self.v_mem.shape if self.is_state_initialised() else None
+
+    @property
+    def _param_dict(self) -> dict:
+        param_dict = super()._param_dict
+        tau_syn, tau_mem = self.tau_syn_calculated, self.tau_mem_calculated
+        param_dict.update(
+            tau_mem=tau_mem.detach() if tau_mem is not None else None,
+            tau_syn=tau_syn.detach() if tau_syn is not None else None,
+            spike_threshold=self.spike_threshold,
+            spike_fn=self.spike_fn,
+            reset_fn=self.reset_fn,
+            surrogate_grad_fn=self.surrogate_grad_fn,
+            train_alphas=self.train_alphas,
+            shape=self.shape,
+            min_v_mem=self.min_v_mem,
+            norm_input=self.norm_input,
+            record_states=self.record_states,
+        )
+        return param_dict
+
+
+class LIFSqueeze(LIF, SqueezeMixin):
+    """LIF on squeezed input (batch*time, ...), for use between Conv2d / pooling layers."""
+
+    def __init__(self, batch_size=None, num_timesteps=None, **kwargs):
+        super().__init__(**kwargs)
+        self.squeeze_init(batch_size, num_timesteps)
+
+    def forward(self, input_data: torch.Tensor) -> torch.Tensor:
+        return self.squeeze_forward(input_data, super().forward)
+
+    @property
+    def _param_dict(self) -> dict:
+        return self.squeeze_param_dict(super()._param_dict)

@@ -1,0 +1,119 @@
+"""StatefulLayer: neuron states kept as buffers across forward calls (sinabs 3.1.3 semantics)."""
+
+from typing import Dict, List, Optional, Tuple
+
+import torch
+
+
+class StatefulLayer(torch.nn.Module):
+    """Base class of layers whose states (buffers) persist from one forward call to the next.
+
+    A state buffer of shape ``(0,)`` means "not initialised yet"; the first forward gives it the
+    input's shape. States keep their autograd graph until :meth:`zero_grad` or
+    :meth:`reset_states` detaches them.
+
+    Args:
+        state_names: the names of the state buffers to register.
+    """
+
+    def __init__(self, state_names: List[str]):
+        super().__init__()
+        for name in state_names:
+            self.register_buffer(name, torch.zeros((0,)))
+        # Unlike sinabs, a checkpoint loads into a freshly built layer: uninitialised states take
+        # the saved shape.
+        self._register_load_state_dict_pre_hook(self._resize_uninitialised_states)
+
+    def _resize_uninitialised_states(self, state_dict, prefix, *args, **kwargs):
+        for name, buffer in list(self._buffers.items()):
+            saved = state_dict.get(prefix + name)
+            if buffer is not None and buffer.shape == (0,) and saved is not None:
+                self.register_buffer(name, torch.zeros_like(saved, device=buffer.device))
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("No forward method has been implemented for this class")
+
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        """Zeros the parameters' gradients (``set_to_none=False`` by default, as in sinabs) and
+        detaches the states from their graph, keeping their values."""
+        super().zero_grad(set_to_none)
+        if self.is_state_initialised():
+            for buffer in self.buffers():
+                if buffer.grad_fn is not None:
+                    buffer.detach_()
+                else:
+                    buffer.requires_grad_(False)
+
+    def is_state_initialised(self) -> bool:
+        """True when no state buffer has the placeholder shape ``(0,)``."""
+        return all(buffer.shape != (0,) for buffer in self.buffers())
+
+    def state_has_shape(self, shape) -> bool:
+        return all(buffer.shape == shape for buffer in self.buffers())
+
+    def has_trailing_dimension(self, trailing_dim) -> bool:
+        return all(buffer.shape[1:] == torch.Size(trailing_dim) for buffer in self.buffers())
+
+    def handle_state_batch_size_mismatch(self, new_batch_size: int) -> None:
+        """Resamples each state to ``new_batch_size`` rows, drawn with replacement from the old
+        rows (one ``torch.randint`` per buffer, consuming the RNG exactly as sinabs does)."""
+        for name, buffer in self.named_buffers():
+            rows = torch.randint(low=0, high=buffer.shape[0], size=(new_batch_size,))
+            self.register_buffer(name, torch.index_select(buffer, 0, rows.to(buffer.device)))
+
+    def init_state_with_shape(self, shape, randomize: bool = False) -> None:
+        """Replaces every state by zeros of ``shape`` (default dtype), then resets them."""
+        for name, buffer in self.named_buffers():
+            self.register_buffer(name, torch.zeros(shape, device=buffer.device))
+        self.reset_states(randomize=randomize)
+
+    def reset_states(
+        self,
+        randomize: bool = False,
+        value_ranges: Optional[Dict[str, Tuple[float, float]]] = None,
+    ) -> None:
+        """Zeros the states, or with ``randomize`` draws them uniformly from
+        ``value_ranges[name]`` (default ``(0, 1)``), and detaches them. No-op before the first
+        forward."""
+        if not self.is_state_initialised():
+            return
+        for name, buffer in self.named_buffers():
+            if randomize:
+                low, high = (value_ranges or {}).get(name, (0.0, 1.0))
+                torch.nn.init.uniform_(buffer)
+                buffer.data = buffer * (high - low) + low
+            else:
+                buffer.zero_()
+            buffer.detach_()
+
+    def __repr__(self) -> str:
+        shown = ("tau_mem", "tau_syn", "tau_adapt", "adapt_scale", "spike_threshold",
+                 "min_v_mem", "norm_input", "batch_size", "num_timesteps")
+        args = ", ".join(
+            f"{key}={value}" for key, value in self._param_dict.items()
+            if key in shown and value is not None
+        )
+        return f"{self.__class__.__name__}({args})"
+
+    def __deepcopy__(self, memo=None):
+        # Rebuilt from the constructor arguments; spike/reset/surrogate objects are shared.
+        copy = self.__class__(**self._param_dict)
+        for name, param in self.named_parameters():
+            getattr(copy, name).data = param.data.clone()
+        for name, buffer in self.named_buffers():
+            getattr(copy, name).data = buffer.data.clone()
+        return copy
+
+    @property
+    def _param_dict(self) -> dict:
+        """The constructor arguments that rebuild this layer."""
+        return dict()
+
+    @property
+    def arg_dict(self) -> dict:
+        """Public alias of the constructor arguments (used by conversion mappers)."""
+        return self._param_dict
+
+    @property
+    def does_spike(self) -> bool:
+        return getattr(self, "spike_fn", None) is not None

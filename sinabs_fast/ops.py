@@ -1,0 +1,241 @@
+"""Typed wrappers around ``torch.ops.sinabs_fast``, with their fake kernels and autograd.
+
+``lif_forward`` runs all T steps of a LIF-family neuron (IAF is ``alpha_mem = 1``) in one fused
+kernel; its backward is the fused reverse-time kernel ``lif_backward``. Shapes: ``input`` is
+``(B, T, N)``; states are ``(B, N)``; parameters broadcast to ``(B, N)``. The readable
+specification of both is :mod:`sinabs_fast.reference`.
+"""
+
+from enum import IntEnum
+from typing import Callable, NamedTuple, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "SpikeKind",
+    "ResetKind",
+    "SurrogateKind",
+    "LIFOutputs",
+    "lif_forward",
+    "lif_backward",
+]
+
+
+class SpikeKind(IntEnum):
+    """Spike generation; mirrors ``sinabs_fast::SpikeKind`` in csrc/include/sinabs_fast/neuron.h."""
+
+    NONE = 0  # ExpLeak: no spikes, the output is the pre-clamp membrane
+    MULTI = 1  # MultiSpike, and MaxSpike(n) with max_spikes = n
+    SINGLE = 2
+
+
+class ResetKind(IntEnum):
+    SUBTRACT = 0  # MembraneSubtract: v - s * reset_amount
+    TO_VALUE = 1  # MembraneReset: v * (s == 0) + reset_value
+
+
+class SurrogateKind(IntEnum):
+    """Mirrors ``sinabs_fast::SurrogateKind`` in csrc/include/sinabs_fast/surrogate.h."""
+
+    SINGLE_EXPONENTIAL = 0
+    PERIODIC_EXPONENTIAL = 1
+    HEAVISIDE = 2
+    GAUSSIAN = 3
+    MULTI_GAUSSIAN = 4
+    PRECOMPUTED = 5  # any other callable, evaluated with torch on the saved membrane
+
+
+class LIFOutputs(NamedTuple):
+    spikes: Tensor  # (B, T, N) float32; empty without spikes
+    v_hat: Tensor  # (B, T, N) pre-spike membrane; empty unless kept
+    i_seq: Tensor  # (B, T, N) synaptic current per step; empty unless kept
+    v_mem: Tensor  # (B, N) final membrane
+    i_syn: Tensor  # (B, N) final synaptic current; empty without synaptic current
+    spike_counts: Tensor  # (B, N) float32 spikes summed over T; empty without spikes
+
+
+def lif_forward(
+    input: Tensor,
+    v_mem: Tensor,
+    i_syn: Optional[Tensor],
+    alpha_mem: Tensor,
+    alpha_syn: Optional[Tensor],
+    threshold: Tensor,
+    reset_amount: Tensor,
+    min_v_mem: Optional[Tensor] = None,
+    *,
+    norm_input: bool = False,
+    spike_kind: int = SpikeKind.MULTI,
+    max_spikes: float = float("inf"),
+    reset_kind: int = ResetKind.SUBTRACT,
+    reset_value: float = 0.0,
+    surrogate_kind: int = SurrogateKind.SINGLE_EXPONENTIAL,
+    surrogate_params: Sequence[float] = (0.5, 1.0),
+    surrogate_fn: Optional[Callable[[Tensor, Tensor], Tensor]] = None,
+    keep_v_hat: bool = True,
+    keep_i_syn: bool = False,
+) -> LIFOutputs:
+    """All T steps of a LIF-family neuron in one fused pass (sinabs 3.1.3 semantics, §5.3).
+
+    Per step: ``i = alpha_syn * (i + x_t)`` (or ``i = x_t``); ``v_hat = alpha_mem * v + s_in * i``
+    with ``s_in = 1 - alpha_mem`` if ``norm_input`` else 1; spikes from ``v_hat``; reset; then the
+    clamp ``relu(v - min_v_mem) + min_v_mem``. ``input`` and the states share the compute dtype
+    (float32 or float64). ``reset_amount``'s dtype sets the rounding of ``s * reset_amount``
+    (float32 unless float64). The surrogate arguments only matter for the backward; with
+    ``surrogate_kind=PRECOMPUTED`` pass ``surrogate_fn(v_hat, threshold)``, a torch callable.
+    Keep ``v_hat`` whenever a gradient is needed.
+    """
+    args = (
+        input, v_mem, i_syn, alpha_mem, alpha_syn, norm_input, threshold, reset_amount,
+        min_v_mem, int(spike_kind), float(max_spikes), int(reset_kind), float(reset_value),
+        int(surrogate_kind), [float(p) for p in surrogate_params], keep_v_hat, keep_i_syn,
+    )
+    if surrogate_kind == SurrogateKind.PRECOMPUTED:
+        if surrogate_fn is None:
+            raise ValueError("surrogate_fn is required when surrogate_kind is PRECOMPUTED")
+        return LIFOutputs(*_CallableSurrogateLIF.apply(surrogate_fn, *args))
+    return LIFOutputs(*torch.ops.sinabs_fast.lif_forward.default(*args))
+
+
+def lif_backward(*args) -> tuple:
+    """The fused reverse-time BPTT kernel of :func:`lif_forward` (see csrc/sinabs_fast.cpp)."""
+    return torch.ops.sinabs_fast.lif_backward.default(*args)
+
+
+# --------------------------------------------------------------------------------------------
+# Fake kernels: shapes and dtypes only, so that torch.compile can trace the ops.
+
+
+@torch.library.register_fake("sinabs_fast::lif_forward")
+def _lif_forward_fake(input, v_mem, i_syn, alpha_mem, alpha_syn, norm_input, threshold,
+                      reset_amount, min_v_mem, spike_kind, max_spikes, reset_kind, reset_value,
+                      surrogate_kind, surrogate_params, keep_v_hat, keep_i_syn):
+    torch._check(input.dim() == 3, lambda: "input must have shape (batch, time, neurons)")
+    B, T, N = input.shape
+    empty = input.new_empty((0,))
+    spiking = spike_kind != SpikeKind.NONE
+    syn = alpha_syn is not None
+    f32 = torch.float32
+    return (
+        input.new_empty((B, T, N), dtype=f32) if spiking else input.new_empty((0,), dtype=f32),
+        torch.empty_like(input) if keep_v_hat else empty,
+        torch.empty_like(input) if syn and keep_i_syn else empty,
+        input.new_empty((B, N)),
+        input.new_empty((B, N)) if syn else empty,
+        input.new_empty((B, N), dtype=f32) if spiking else input.new_empty((0,), dtype=f32),
+    )
+
+
+@torch.library.register_fake("sinabs_fast::lif_backward")
+def _lif_backward_fake(grad_spikes, grad_v_hat, grad_i_seq, grad_v_mem, grad_i_syn, grad_counts,
+                       v_hat, i_seq, v_mem, input, alpha_mem, alpha_syn, norm_input, threshold,
+                       reset_amount, min_v_mem, spike_kind, max_spikes, reset_kind, reset_value,
+                       surrogate_kind, surrogate_params, surrogate_values, alpha_mem_grad,
+                       alpha_syn_grad):
+    B, T, N = v_hat.shape
+    empty = v_hat.new_empty((0,))
+    syn = alpha_syn is not None
+    return (
+        torch.empty_like(v_hat),
+        v_hat.new_empty((B, N)),
+        v_hat.new_empty((B, N)) if syn else empty,
+        torch.empty_like(alpha_mem) if alpha_mem_grad else empty,
+        torch.empty_like(alpha_syn) if syn and alpha_syn_grad else empty,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Autograd: the backward is itself a custom op, so torch.compile keeps it in the graph.
+
+_FORWARD_ARGS = (
+    "input", "v_mem", "i_syn", "alpha_mem", "alpha_syn", "norm_input", "threshold",
+    "reset_amount", "min_v_mem", "spike_kind", "max_spikes", "reset_kind", "reset_value",
+    "surrogate_kind", "surrogate_params", "keep_v_hat", "keep_i_syn",
+)
+
+
+def _setup_context(ctx, inputs, output, needs_input_grad=None):
+    a = dict(zip(_FORWARD_ARGS, inputs))
+    ctx.set_materialize_grads(False)
+    needs = dict(zip(_FORWARD_ARGS, needs_input_grad or ctx.needs_input_grad))
+    ctx.alpha_mem_grad = bool(needs["alpha_mem"])
+    ctx.alpha_syn_grad = bool(needs["alpha_syn"])
+    ctx.options = {k: a[k] for k in ("norm_input", "spike_kind", "max_spikes", "reset_kind",
+                                     "reset_value", "surrogate_kind", "surrogate_params")}
+    # Saved: the pre-spike membrane (one value per neuron-step) and small per-neuron tensors.
+    # i_seq only for the alpha gradients with synaptic current; input only for the alpha_mem
+    # gradient with norm_input and no synaptic current.
+    syn = a["alpha_syn"] is not None
+    need_i_seq = syn and (ctx.alpha_mem_grad or ctx.alpha_syn_grad)
+    need_input = ctx.alpha_mem_grad and a["norm_input"] and not syn
+    ctx.save_for_backward(
+        output[1],
+        output[2] if need_i_seq else None,
+        a["v_mem"] if ctx.alpha_mem_grad else None,
+        a["input"] if need_input else None,
+        a["alpha_mem"], a["alpha_syn"], a["threshold"], a["reset_amount"], a["min_v_mem"],
+    )
+
+
+def _backward_kernel(ctx, grads, surrogate_values):
+    v_hat, i_seq, v_mem, input, alpha_mem, alpha_syn, threshold, reset_amount, min_v_mem = (
+        ctx.saved_tensors
+    )
+    g_spikes, g_v_hat, g_i_seq, g_v_mem, g_i_syn, g_counts = grads
+    o = ctx.options
+    empty = v_hat.new_empty((0,))
+    out = torch.ops.sinabs_fast.lif_backward.default(
+        g_spikes, g_v_hat, g_i_seq, g_v_mem, g_i_syn, g_counts, v_hat,
+        i_seq if i_seq is not None else empty, v_mem if v_mem is not None else empty, input,
+        alpha_mem, alpha_syn, o["norm_input"], threshold, reset_amount, min_v_mem,
+        o["spike_kind"], o["max_spikes"], o["reset_kind"], o["reset_value"],
+        o["surrogate_kind"], o["surrogate_params"], surrogate_values,
+        ctx.alpha_mem_grad, ctx.alpha_syn_grad,
+    )
+    g_input, g_v0, g_i0, g_alpha_mem, g_alpha_syn = out
+    return (
+        g_input, g_v0, g_i0 if alpha_syn is not None else None,
+        g_alpha_mem if ctx.alpha_mem_grad else None,
+        g_alpha_syn if ctx.alpha_syn_grad else None,
+    ) + (None,) * 12
+
+
+def _lif_backward_autograd(ctx, *grads):
+    return _backward_kernel(ctx, grads, None)
+
+
+torch.library.register_autograd(
+    "sinabs_fast::lif_forward", _lif_backward_autograd, setup_context=_setup_context
+)
+
+
+def _surrogate_for(fn: Callable, v_hat: Tensor, threshold: Tensor) -> Tensor:
+    """Evaluates a torch surrogate on the saved membrane; a per-neuron threshold (B, N) is lined
+    up with v_hat (B, T, N), a scalar one is passed as it is (as sinabs passes it)."""
+    thr = threshold if threshold.dim() == 0 else threshold.expand(
+        v_hat.shape[0], v_hat.shape[2]).unsqueeze(1)
+    return fn(v_hat, thr).to(v_hat.dtype).expand_as(v_hat).contiguous()
+
+
+class _CallableSurrogateLIF(torch.autograd.Function):
+    """lif_forward for a surrogate that is an arbitrary Python callable (no fused formula): the
+    fused backward reads the surrogate's values, computed with torch on the saved membrane."""
+
+    @staticmethod
+    def forward(ctx, surrogate_fn, *args):
+        return torch.ops.sinabs_fast.lif_forward.default(*args)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.surrogate_fn = inputs[0]
+        _setup_context(ctx, inputs[1:], output, ctx.needs_input_grad[1:])
+
+    @staticmethod
+    def backward(ctx, *grads):
+        v_hat, threshold = ctx.saved_tensors[0], ctx.saved_tensors[6]
+        sigma = None
+        if ctx.options["spike_kind"] != SpikeKind.NONE:
+            with torch.no_grad():
+                sigma = _surrogate_for(ctx.surrogate_fn, v_hat, threshold)
+        return (None,) + _backward_kernel(ctx, grads, sigma)
