@@ -223,7 +223,7 @@ class _CallableSurrogateLIF(torch.autograd.Function):
     fused backward reads the surrogate's values, computed with torch on the saved membrane."""
 
     @staticmethod
-    def forward(ctx, surrogate_fn, *args):
+    def forward(surrogate_fn, *args):
         return torch.ops.sinabs_fast.lif_forward.default(*args)
 
     @staticmethod

@@ -83,11 +83,11 @@ SF_HOST_DEVICE SF_INLINE T reset(T v, float s, T amount, T reset_value, bool pro
   }
 }
 
-// min_v_mem clamp as relu(v - m) + m: three roundings, not max(v, m).
+// min_v_mem clamp as relu(v - m) + m: three roundings, not max(v, m). torch's relu keeps NaN.
 template <typename T>
 SF_HOST_DEVICE SF_INLINE T clamp_min(T v, T m) {
   const T d = v - m;
-  return (d > T(0) ? d : T(0)) + m;
+  return ((d > T(0) || d != d) ? d : T(0)) + m;
 }
 
 // The clamp's gradient mask: 1 where v - m > 0 (strict), as torch's relu backward.
