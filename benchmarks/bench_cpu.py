@@ -36,7 +36,13 @@ warm-up (this allocates the states), then repeated. Before every repetition, out
 region, states are reset (``reset_states()`` / ``reset()``), parameter and input gradients are
 cleared, so no graph or state carries over. Each repetition is timed with
 ``time.perf_counter``; repetitions stop once ``--budget`` seconds have been spent (but never
-fewer than ``--min-reps``), and the median is reported.
+fewer than ``--min-reps``), and the median is reported (the JSON also keeps the minimum).
+Multi-threaded timings are fragile on a shared machine: when another process occupies a core,
+each OpenMP parallel region waits for a scheduler time slice (several ms). Compare with
+``--threads 1`` when the numbers look odd.
+
+The floor is measured once per shape; in the ``forward+backward`` lines ``ours/floor`` is the
+same floor, i.e. the cost in multiples of one elementwise pass over the input.
 
 Output: a markdown table (ms per implementation, and the ratios sinabs/ours = speed-up,
 spikingjelly/ours, ours/floor = multiples of one elementwise pass), and a JSON file
@@ -104,13 +110,14 @@ class Result:
     shape: Shape
     mode: str
     ms: float
+    min_ms: float
     reps: int
 
     def to_json(self) -> dict:
         shape = asdict(self.shape)
         label = shape.pop("label")
         return {"impl": self.impl, "shape": shape, "shape_label": label, "mode": self.mode,
-                "ms": round(self.ms, 4), "reps": self.reps}
+                "ms": round(self.ms, 4), "min_ms": round(self.min_ms, 4), "reps": self.reps}
 
 
 @dataclass(frozen=True)
@@ -149,8 +156,8 @@ _warned_reset_fallback: set[str] = set()
 def reset_layer_states(layer: torch.nn.Module) -> None:
     """``layer.reset_states()``; where that raises, zero detached copies of the state buffers.
 
-    The fallback exists because ``sinabs_fast`` 0.1.0 stores ``v_mem`` as a view after a
-    forward call, and ``StatefulLayer.reset_states`` then fails in ``buffer.detach_()``. It runs
+    The fallback exists because ``sinabs_fast`` up to commit 9ae6cf7 stored ``v_mem`` as a view
+    after a forward call, so ``StatefulLayer.reset_states`` failed in ``buffer.detach_()``. It runs
     untimed and leaves allocated, graph-free, zero states, which is what ``reset_states``
     should give; the timed call is unaffected.
     """
@@ -160,7 +167,8 @@ def reset_layer_states(layer: torch.nn.Module) -> None:
         name = type(layer).__module__
         if name not in _warned_reset_fallback:
             _warned_reset_fallback.add(name)
-            print(f"\n[bench_cpu] {name}: reset_states() raised ({str(error).splitlines()[0]}); "
+            print(f"\n[bench_cpu] {name}: reset_states() raised "
+                  f"({str(error).split('.')[0]}); "
                   "zeroing fresh state buffers instead", file=sys.stderr)
         for buffer_name, buffer in list(layer.named_buffers(recurse=False)):
             setattr(layer, buffer_name, torch.zeros_like(buffer, requires_grad=False))
@@ -257,8 +265,8 @@ def _importable(module: str) -> bool:
 # Timing
 # --------------------------------------------------------------------------------------------
 
-def time_case(case: Case, config: TimingConfig) -> tuple[float, int]:
-    """Median milliseconds of `case.run` and the number of timed repetitions."""
+def time_case(case: Case, config: TimingConfig) -> tuple[float, float, int]:
+    """Median and minimum milliseconds of `case.run`, and the number of timed repetitions."""
     for _ in range(config.warmup):
         case.prepare()
         case.run()
@@ -272,7 +280,7 @@ def time_case(case: Case, config: TimingConfig) -> tuple[float, int]:
         elapsed = time.perf_counter() - start
         samples.append(elapsed)
         spent += elapsed
-    return statistics.median(samples) * 1e3, len(samples)
+    return statistics.median(samples) * 1e3, min(samples) * 1e3, len(samples)
 
 
 def measure(impl: str, builder: CaseBuilder, shape: Shape, mode: str,
@@ -281,10 +289,10 @@ def measure(impl: str, builder: CaseBuilder, shape: Shape, mode: str,
     if mode == FORWARD_BACKWARD:
         x.requires_grad_(True)
     case = builder(x, mode)
-    ms, reps = time_case(case, config)
+    ms, min_ms, reps = time_case(case, config)
     del case, x
     gc.collect()
-    return Result(impl=impl, shape=shape, mode=mode, ms=ms, reps=reps)
+    return Result(impl=impl, shape=shape, mode=mode, ms=ms, min_ms=min_ms, reps=reps)
 
 
 def benchmark_tasks(shapes: Iterable[Shape], modes: Iterable[str],
@@ -444,8 +452,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 def timing_config(args: argparse.Namespace) -> TimingConfig:
     min_reps = args.min_reps if args.min_reps is not None else (3 if args.quick else 5)
     budget = args.budget if args.budget is not None else (0.5 if args.quick else 2.0)
-    return TimingConfig(min_reps=max(1, min_reps), max_reps=max(min_reps, 20 if args.quick else 200),
-                        budget_s=budget)
+    min_reps = max(1, min_reps)
+    max_reps = max(min_reps, 100 if args.quick else 1000)
+    return TimingConfig(min_reps=min_reps, max_reps=max_reps, budget_s=budget)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -72,9 +72,10 @@ void check_forward_inputs(const Tensor& input, const Tensor& v_mem,
   TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble,
               "sinabs_fast: input must be float32 or float64 (the compute dtype), got ", dtype);
   const int64_t B = input.size(0), N = input.size(2);
-  TORCH_CHECK(v_mem.dim() == 2 && v_mem.size(0) == B && v_mem.size(1) == N,
-              "sinabs_fast: v_mem must have shape (batch, neurons) = (", B, ", ", N, "), got ",
-              v_mem.sizes());
+  // States may keep the layer's (B, *trailing) shape: outputs then need no view of it.
+  TORCH_CHECK(v_mem.dim() >= 1 && v_mem.size(0) == B && v_mem.numel() == B * N,
+              "sinabs_fast: v_mem must have shape (batch, *neurons) with batch = ", B,
+              " and ", N, " neurons, got ", v_mem.sizes());
   TORCH_CHECK(v_mem.scalar_type() == dtype, "sinabs_fast: v_mem must have the input's dtype ",
               dtype, ", got ", v_mem.scalar_type());
   TORCH_CHECK(v_mem.device() == input.device(), "sinabs_fast: v_mem is on ", v_mem.device(),

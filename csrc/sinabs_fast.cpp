@@ -18,7 +18,8 @@ PyObject* PyInit__C(void) {
 TORCH_LIBRARY(sinabs_fast, m) {
   m.set_python_module("sinabs_fast.ops");
   // All T steps of a LIF-family layer (IAF: alpha_mem = 1) in one pass. input: (B, T, N);
-  // states (B, N); parameters broadcast to (B, N). Outputs: spikes (B, T, N) float32, the
+  // states (B, *) with N elements per batch row (the final states keep that shape); parameters
+  // broadcast to (B, N). Outputs: spikes (B, T, N) float32, the
   // pre-spike membrane v_hat (B, T, N) (kept for backward / recordings / ExpLeak's output), the
   // synaptic current per step, the final states, and per-(batch, neuron) spike counts over T.
   // Absent outputs are empty. The surrogate arguments are only read by the backward.
@@ -30,8 +31,8 @@ TORCH_LIBRARY(sinabs_fast, m) {
       "(Tensor spikes, Tensor v_hat, Tensor i_seq, Tensor v_mem_out, Tensor i_syn_out, "
       "Tensor spike_counts)");
   // The reverse-time BPTT recurrence of lif_forward, from the saved v_hat (and i_seq for the
-  // alpha gradients). Returns the gradients of input, v_mem, i_syn, alpha_mem, alpha_syn
-  // (empty where not requested).
+  // alpha gradients). Returns the gradients of input, v_mem, i_syn (as (B, N)), alpha_mem,
+  // alpha_syn (empty where not requested).
   m.def(
       "lif_backward(Tensor? grad_spikes, Tensor? grad_v_hat, Tensor? grad_i_seq, "
       "Tensor? grad_v_mem, Tensor? grad_i_syn, Tensor? grad_counts, Tensor v_hat, Tensor i_seq, "

@@ -4,9 +4,12 @@ sinabs_fast's own activation classes and sinabs' (``sinabs.activation``) are bot
 layers rebuilt from a sinabs layer's ``arg_dict`` run fused. Anything else (a custom spike or reset
 function) returns None, and the layer runs the pure-PyTorch reference instead. A custom surrogate
 callable stays fused: the kernel reads its values, computed with torch (``PRECOMPUTED``).
+
+Layers look these up when their spike, reset or surrogate attribute is assigned, not in forward:
+torch.compile then sees plain constants.
 """
 
-from typing import NamedTuple, Optional, Sequence, Tuple, Union
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
@@ -40,22 +43,17 @@ def spike_spec(spike_fn) -> Optional[Tuple[SpikeKind, float]]:
 
 class ResetSpec(NamedTuple):
     kind: ResetKind
-    amount: Union[float, torch.Tensor]  # what MembraneSubtract subtracts per spike
     value: float  # MembraneReset's reset_value
 
 
-def reset_spec(reset_fn, spike_threshold) -> Optional[ResetSpec]:
+def reset_spec(reset_fn) -> Optional[ResetSpec]:
+    """The reset's kind and value; None if the kernel can't run it. MembraneSubtract's amount
+    is ``subtract_value``, or the threshold when that is None."""
     name = _known(reset_fn, "MembraneSubtract", "MembraneReset")
     if name == "MembraneSubtract":
-        sub = reset_fn.subtract_value
-        return ResetSpec(ResetKind.SUBTRACT, spike_threshold if sub is None else sub, 0.0)
-    if name == "MembraneReset":
-        value = reset_fn.reset_value
-        if isinstance(value, torch.Tensor):
-            if value.numel() != 1:
-                return None
-            value = value.item()
-        return ResetSpec(ResetKind.TO_VALUE, spike_threshold, float(value))
+        return ResetSpec(ResetKind.SUBTRACT, 0.0)
+    if name == "MembraneReset" and not isinstance(reset_fn.reset_value, torch.Tensor):
+        return ResetSpec(ResetKind.TO_VALUE, float(reset_fn.reset_value))
     return None
 
 
@@ -75,3 +73,14 @@ def surrogate_spec(surrogate_grad_fn) -> Tuple[SurrogateKind, Sequence[float]]:
         return SurrogateKind.PRECOMPUTED, ()
     kind, fields = _SURROGATES[name]
     return kind, tuple(float(getattr(surrogate_grad_fn, f)) for f in fields)
+
+
+class KernelSpec(NamedTuple):
+    spike: Optional[Tuple[SpikeKind, float]]
+    reset: Optional[ResetSpec]
+    surrogate: Tuple[SurrogateKind, Sequence[float]]
+
+
+def kernel_spec(spike_fn, reset_fn, surrogate_grad_fn) -> KernelSpec:
+    return KernelSpec(spike_spec(spike_fn), reset_spec(reset_fn),
+                      surrogate_spec(surrogate_grad_fn))

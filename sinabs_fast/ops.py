@@ -50,8 +50,8 @@ class LIFOutputs(NamedTuple):
     spikes: Tensor  # (B, T, N) float32; empty without spikes
     v_hat: Tensor  # (B, T, N) pre-spike membrane; empty unless kept
     i_seq: Tensor  # (B, T, N) synaptic current per step; empty unless kept
-    v_mem: Tensor  # (B, N) final membrane
-    i_syn: Tensor  # (B, N) final synaptic current; empty without synaptic current
+    v_mem: Tensor  # final membrane, shaped like the v_mem argument
+    i_syn: Tensor  # final synaptic current, shaped like i_syn; empty without synaptic current
     spike_counts: Tensor  # (B, N) float32 spikes summed over T; empty without spikes
 
 
@@ -113,16 +113,16 @@ def _lif_forward_fake(input, v_mem, i_syn, alpha_mem, alpha_syn, norm_input, thr
                       surrogate_kind, surrogate_params, keep_v_hat, keep_i_syn):
     torch._check(input.dim() == 3, lambda: "input must have shape (batch, time, neurons)")
     B, T, N = input.shape
-    empty = input.new_empty((0,))
+    empty = lambda: input.new_empty((0,))  # noqa: E731  (a new one each time: no aliasing)
     spiking = spike_kind != SpikeKind.NONE
     syn = alpha_syn is not None
     f32 = torch.float32
     return (
         input.new_empty((B, T, N), dtype=f32) if spiking else input.new_empty((0,), dtype=f32),
-        torch.empty_like(input) if keep_v_hat else empty,
-        torch.empty_like(input) if syn and keep_i_syn else empty,
-        input.new_empty((B, N)),
-        input.new_empty((B, N)) if syn else empty,
+        torch.empty_like(input) if keep_v_hat else empty(),
+        torch.empty_like(input) if syn and keep_i_syn else empty(),
+        v_mem.new_empty(v_mem.shape),
+        i_syn.new_empty(i_syn.shape) if syn else empty(),
         input.new_empty((B, N), dtype=f32) if spiking else input.new_empty((0,), dtype=f32),
     )
 
@@ -134,14 +134,14 @@ def _lif_backward_fake(grad_spikes, grad_v_hat, grad_i_seq, grad_v_mem, grad_i_s
                        surrogate_kind, surrogate_params, surrogate_values, alpha_mem_grad,
                        alpha_syn_grad):
     B, T, N = v_hat.shape
-    empty = v_hat.new_empty((0,))
+    empty = lambda: v_hat.new_empty((0,))  # noqa: E731
     syn = alpha_syn is not None
     return (
         torch.empty_like(v_hat),
         v_hat.new_empty((B, N)),
-        v_hat.new_empty((B, N)) if syn else empty,
-        torch.empty_like(alpha_mem) if alpha_mem_grad else empty,
-        torch.empty_like(alpha_syn) if syn and alpha_syn_grad else empty,
+        v_hat.new_empty((B, N)) if syn else empty(),
+        torch.empty_like(alpha_mem) if alpha_mem_grad else empty(),
+        torch.empty_like(alpha_syn) if syn and alpha_syn_grad else empty(),
     )
 
 
@@ -161,6 +161,7 @@ def _setup_context(ctx, inputs, output, needs_input_grad=None):
     needs = dict(zip(_FORWARD_ARGS, needs_input_grad or ctx.needs_input_grad))
     ctx.alpha_mem_grad = bool(needs["alpha_mem"])
     ctx.alpha_syn_grad = bool(needs["alpha_syn"])
+    ctx.state_shape = a["v_mem"].shape
     ctx.options = {k: a[k] for k in ("norm_input", "spike_kind", "max_spikes", "reset_kind",
                                      "reset_value", "surrogate_kind", "surrogate_params")}
     # Saved: the pre-spike membrane (one value per neuron-step) and small per-neuron tensors.
@@ -182,7 +183,12 @@ def _backward_kernel(ctx, grads, surrogate_values):
     v_hat, i_seq, v_mem, input, alpha_mem, alpha_syn, threshold, reset_amount, min_v_mem = (
         ctx.saved_tensors
     )
+    # Absent outputs are empty tensors; their gradients (None, or empty when materialised) too.
+    grads = [g if g is not None and g.numel() else None for g in grads]
     g_spikes, g_v_hat, g_i_seq, g_v_mem, g_i_syn, g_counts = grads
+    flat = (v_hat.shape[0], v_hat.shape[2])
+    g_v_mem = g_v_mem.reshape(flat) if g_v_mem is not None else None
+    g_i_syn = g_i_syn.reshape(flat) if g_i_syn is not None else None
     o = ctx.options
     empty = v_hat.new_empty((0,))
     out = torch.ops.sinabs_fast.lif_backward.default(
@@ -195,7 +201,8 @@ def _backward_kernel(ctx, grads, surrogate_values):
     )
     g_input, g_v0, g_i0, g_alpha_mem, g_alpha_syn = out
     return (
-        g_input, g_v0, g_i0 if alpha_syn is not None else None,
+        g_input, g_v0.reshape(ctx.state_shape),
+        g_i0.reshape(ctx.state_shape) if alpha_syn is not None else None,
         g_alpha_mem if ctx.alpha_mem_grad else None,
         g_alpha_syn if ctx.alpha_syn_grad else None,
     ) + (None,) * 12

@@ -352,7 +352,8 @@ BackwardResult lif_backward_cpu(
   const Tensor x = need_input ? optional_like(input, vh, "input") : Tensor();
   TORCH_CHECK(!need_input || x.defined(),
               "sinabs_fast: the alpha_mem gradient with norm_input needs the input");
-  const Tensor v0 = alpha_mem_grad ? optional_like(v_mem, state_like, "v_mem") : Tensor();
+  const Tensor v0 = alpha_mem_grad ? optional_like(v_mem.reshape({B, N}), state_like, "v_mem")
+                                    : Tensor();
   const Tensor is = need_i_seq ? i_seq.contiguous() : Tensor();
 
   // The adjoint states start at the gradients of the final states and end at the initial ones.

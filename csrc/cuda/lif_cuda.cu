@@ -5,9 +5,11 @@
 // build passes -fmad=false, so both devices compute the same roundings in the same order.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
-#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+// at::cuda::getCurrentCUDAStream (at::cuda re-exports c10::cuda). Not ATen/cuda/CUDAContext.h:
+// that one also needs the cuBLAS/cuSPARSE/cuSOLVER headers, which a minimal toolkit lacks.
+#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -339,7 +341,8 @@ BackwardResult lif_backward_cuda(
   const Tensor x = need_input ? optional_like(input, vh, "input") : Tensor();
   TORCH_CHECK(!need_input || x.defined(),
               "sinabs_fast: the alpha_mem gradient with norm_input needs the input");
-  const Tensor v0 = alpha_mem_grad ? optional_like(v_mem, state_like, "v_mem") : Tensor();
+  const Tensor v0 = alpha_mem_grad ? optional_like(v_mem.reshape({B, N}), state_like, "v_mem")
+                                    : Tensor();
   TORCH_CHECK(!alpha_mem_grad || B * N == 0 || v0.defined(),
               "sinabs_fast: the alpha_mem gradient needs the initial v_mem");
   const Tensor is = need_i_seq ? i_seq.to(vh.scalar_type()).contiguous() : Tensor();

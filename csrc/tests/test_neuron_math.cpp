@@ -276,12 +276,12 @@ void test_reset(const char* type) {
         fmt("%s spike_reset_clamp none", type));
 }
 
-// relu(v - m) + m, written out with one rounding per step.
+// relu(v - m) + m, written out with one rounding per step. torch.relu keeps NaN.
 template <typename T>
 T clamp_reference(T v, T m) {
   volatile T vv = v, mm = m;
   volatile T d = vv - mm;
-  volatile T relu = d > T(0) ? T(d) : T(0);
+  volatile T relu = (d > T(0) || std::isnan(T(d))) ? T(d) : T(0);
   volatile T out = relu + mm;
   return out;
 }
@@ -333,6 +333,22 @@ void test_clamp_min(const char* type) {
   CHECK(got == T(0.5), fmt("%s clamp_min(0.5, -1) = %a, expected 0.5", type, double(got)));
   CHECK(sf::clamp_min_mask(T(-1), T(-1)) == T(0));  // strict
   CHECK(sf::clamp_min_mask(T(0.5), T(-1)) == T(1));
+
+  // NaN and infinities: torch.relu(NaN) = NaN, so the clamp keeps a NaN membrane (sinabs does).
+  const T nan = std::numeric_limits<T>::quiet_NaN(), inf = std::numeric_limits<T>::infinity();
+  got = sf::clamp_min(nan, T(-1));
+  CHECK(std::isnan(got), fmt("%s clamp_min(NaN, -1) = %a, expected NaN", type, double(got)));
+  got = sf::clamp_min(T(0.5), nan);
+  CHECK(std::isnan(got), fmt("%s clamp_min(0.5, NaN) = %a, expected NaN", type, double(got)));
+  got = sf::clamp_min(inf, T(-1));
+  CHECK(got == inf, fmt("%s clamp_min(inf, -1) = %a, expected inf", type, double(got)));
+  got = sf::clamp_min(-inf, T(-1));
+  CHECK(got == T(-1), fmt("%s clamp_min(-inf, -1) = %a, expected -1", type, double(got)));
+  // torch's relu backward is threshold_backward(grad, result, 0) = (result <= 0 ? 0 : grad):
+  // a NaN result passes the gradient through (torch 2.13: relu(NaN).backward() gives grad 1).
+  const T mask = sf::clamp_min_mask(nan, T(-1));
+  CHECK(mask == T(1), fmt("%s clamp_min_mask(NaN, -1) = %a, expected 1 (torch relu backward)",
+                          type, double(mask)));
 }
 
 // ---------------------------------------------------------------------------------------------

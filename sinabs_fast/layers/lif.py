@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from ..activation import MembraneSubtract, MultiSpike, SingleExponential
+from ..neuron_spec import kernel_spec
 from . import functional
 from .reshape import SqueezeMixin
 from .stateful_layer import StatefulLayer
@@ -38,6 +39,25 @@ def check_input(input_data: torch.Tensor, layer: str) -> None:
         )
     if input_data.shape[1] == 0:
         raise ValueError(f"{layer}: input_data has no time steps (shape {tuple(input_data.shape)})")
+
+
+def _kernel_input(name: str):
+    """A property for spike_fn / reset_fn / surrogate_grad_fn that refreshes the layer's kernel
+    spec on assignment, so forward (and torch.compile) only reads constants."""
+
+    def get(self):
+        return self.__dict__[f"_{name}"]
+
+    def set(self, value):
+        self.__dict__[f"_{name}"] = value
+        if all(f"_{n}" in self.__dict__ for n in _KERNEL_INPUTS):
+            self.__dict__["_kernel_spec"] = kernel_spec(
+                *(self.__dict__[f"_{n}"] for n in _KERNEL_INPUTS))
+
+    return property(get, set)
+
+
+_KERNEL_INPUTS = ("spike_fn", "reset_fn", "surrogate_grad_fn")
 
 
 class LIF(StatefulLayer):
@@ -72,6 +92,10 @@ class LIF(StatefulLayer):
         firing_rate: mean of the last output; spike_counts: spikes summed over time,
             ``(batch, *trailing)``, read from the kernel.
     """
+
+    spike_fn = _kernel_input("spike_fn")
+    reset_fn = _kernel_input("reset_fn")
+    surrogate_grad_fn = _kernel_input("surrogate_grad_fn")
 
     def __init__(
         self,
@@ -167,6 +191,7 @@ class LIF(StatefulLayer):
             min_v_mem=self.min_v_mem,
             norm_input=self.norm_input,
             record_states=self.record_states,
+            spec=self._kernel_spec,
         )
         self.v_mem = state["v_mem"]
         self.i_syn = state["i_syn"] if alpha_syn is not None else None

@@ -90,10 +90,10 @@ SF_HOST_DEVICE SF_INLINE T clamp_min(T v, T m) {
   return ((d > T(0) || d != d) ? d : T(0)) + m;
 }
 
-// The clamp's gradient mask: 1 where v - m > 0 (strict), as torch's relu backward.
+// The clamp's gradient mask as torch's relu backward: 0 where v - m <= 0, else 1 (NaN passes).
 template <typename T>
 SF_HOST_DEVICE SF_INLINE T clamp_min_mask(T v, T m) {
-  return static_cast<T>(v - m > T(0));
+  return static_cast<T>(!(v - m <= T(0)));
 }
 
 // Synaptic current: i = alpha_syn * (i + x) (the input is decayed in the step it arrives).

@@ -10,6 +10,13 @@
 
 namespace sinabs_fast {
 
+// Unqualified calls below then pick the float overloads for float (expf, not exp on a double),
+// whatever the include order, on the host and on the device.
+using std::exp;
+using std::fabs;
+using std::floor;
+using std::sqrt;
+
 // Precomputed: the surrogate was evaluated outside the kernel (any Python callable) and is read
 // from a tensor of the same shape as the saved membrane.
 enum class SurrogateKind : int64_t {

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from ... import ops, reference
-from ...neuron_spec import reset_spec, spike_spec, surrogate_spec
+from ...neuron_spec import KernelSpec, kernel_spec
 from .dtypes import operand, steady_dtypes
 
 Param = Union[Tensor, float, None]
@@ -53,26 +53,34 @@ def lif_forward(
     min_v_mem: Optional[Tensor],
     norm_input: bool,
     record_states: bool = False,
+    spec: Optional[KernelSpec] = None,
 ) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Optional[Tensor]]:
     """Fused drop-in for ``sinabs.layers.functional.lif_forward``.
 
     ``input_data`` is (B, T, *trailing); ``state`` maps ``v_mem`` (and ``i_syn`` with synaptic
     current) to (B, *trailing) tensors. Returns (output, final state, recordings, spike counts),
     where the spike counts are the spikes summed over time, (B, *trailing), or None without
-    spikes.
+    spikes. ``spec`` is ``kernel_spec(spike_fn, reset_fn, surrogate_grad_fn)``, when the caller
+    has it already (layers do).
     """
+    if spec is None:
+        spec = kernel_spec(spike_fn, reset_fn, surrogate_grad_fn)
     batch, steps, *trailing = input_data.shape
     trailing = tuple(trailing)
     neurons = math.prod(trailing)
-    spikes_spec = spike_spec(spike_fn)
+    spikes_spec = spec.spike
     spiking = spike_fn is not None
-    resets = reset_spec(reset_fn, spike_threshold) if spiking else None
+    resets = spec.reset if spiking else None
     syn = alpha_syn is not None
 
     fused = spikes_spec is not None and (not spiking or (resets is not None
                                                          and surrogate_grad_fn is not None))
     if fused:
-        amount = resets.amount if spiking else None
+        amount = None
+        if spiking and resets.kind == ops.ResetKind.SUBTRACT:
+            amount = reset_fn.subtract_value
+        if spiking and amount is None:
+            amount = spike_threshold
         subtract = spiking and resets.kind == ops.ResetKind.SUBTRACT
         steady, unchanged = steady_dtypes(
             operand(state["v_mem"]), operand(state.get("i_syn")) if syn else None,
@@ -116,7 +124,7 @@ def lif_forward(
         amount_t = _per_neuron(amount, "subtract_value", **per)
         if not (isinstance(amount, Tensor) and amount.dim() > 0):
             amount_t = amount_t.to(torch.float32)
-        surrogate_kind, surrogate_params = surrogate_spec(surrogate_grad_fn)
+        surrogate_kind, surrogate_params = spec.surrogate
     else:
         thr = amount_t = torch.ones((), dtype=compute, device=device)
         surrogate_kind, surrogate_params = ops.SurrogateKind.SINGLE_EXPONENTIAL, ()
@@ -127,8 +135,7 @@ def lif_forward(
     alpha_grad = grad and any(isinstance(t, Tensor) and t.requires_grad
                               for t in (alpha_mem, alpha_syn))
     out = ops.lif_forward(
-        x, state["v_mem"].reshape(batch, neurons),
-        state["i_syn"].reshape(batch, neurons) if syn else None,
+        x, state["v_mem"], state["i_syn"] if syn else None,
         a_mem, a_syn, thr, amount_t, m,
         norm_input=op_norm_input,
         spike_kind=spikes_spec[0],
@@ -143,9 +150,9 @@ def lif_forward(
     )
     shape = (batch, steps, *trailing)
     output = out.spikes.reshape(shape) if spiking else out.v_hat.reshape(shape)
-    new_state = {"v_mem": out.v_mem.reshape(batch, *trailing)}
+    new_state = {"v_mem": out.v_mem}  # (B, *trailing) and not a view: reset_states detaches it
     if syn:
-        new_state["i_syn"] = out.i_syn.reshape(batch, *trailing)
+        new_state["i_syn"] = out.i_syn
     recordings = {}
     if record_states:
         # The post-reset, post-clamp membrane of every step, with the same torch ops as sinabs.

@@ -1,0 +1,128 @@
+"""The registered ops themselves: opcheck, gradcheck where the surrogate is the exact derivative,
+the bytes saved for backward, and torch.compile without graph breaks."""
+
+import pytest
+import torch
+
+import sinabs_fast  # noqa: F401
+import sinabs_fast.layers as fl
+from sinabs_fast import ops
+
+B, T, N = 2, 5, 3
+
+
+def forward_args(syn=False, min_v=False, norm=False, spike=ops.SpikeKind.MULTI,
+                 reset=ops.ResetKind.SUBTRACT, dtype=torch.float32, grad=True, threshold=1.0,
+                 surrogate=ops.SurrogateKind.SINGLE_EXPONENTIAL, params=(0.5, 1.0)):
+    x = (torch.rand(B, T, N, dtype=dtype) * 2).requires_grad_(grad)
+    v = (torch.rand(B, N, dtype=dtype) * 0.5).requires_grad_(grad)
+    i = (torch.rand(B, N, dtype=dtype) * 0.5).requires_grad_(grad) if syn else None
+    alpha = torch.tensor(0.9 if norm else 1.0, dtype=dtype)
+    alpha_syn = torch.full((N,), 0.8, dtype=dtype).requires_grad_(grad) if syn else None
+    thr = torch.full((B, N), threshold, dtype=dtype)
+    amount = torch.tensor(threshold, dtype=torch.float32)
+    m = torch.tensor(-0.5, dtype=dtype) if min_v else None
+    return (x, v, i, alpha, alpha_syn, norm, thr, amount, m, int(spike), float("inf"),
+            int(reset), 0.0, int(surrogate), list(params), True, syn)
+
+
+OPCHECK_CONFIGS = [
+    dict(),
+    dict(syn=True),
+    dict(min_v=True, norm=True),
+    dict(spike=ops.SpikeKind.SINGLE, reset=ops.ResetKind.TO_VALUE),
+    dict(spike=ops.SpikeKind.NONE, min_v=True),
+    dict(syn=True, dtype=torch.float64, surrogate=ops.SurrogateKind.GAUSSIAN,
+         params=(0.0, 0.5, 1.0)),
+    dict(grad=False),
+]
+
+
+@pytest.mark.parametrize("config", OPCHECK_CONFIGS)
+def test_opcheck_forward(config):
+    torch.library.opcheck(torch.ops.sinabs_fast.lif_forward.default, forward_args(**config))
+
+
+@pytest.mark.parametrize("syn", [False, True])
+def test_opcheck_backward(syn):
+    fwd = forward_args(syn=syn, grad=False)
+    out = torch.ops.sinabs_fast.lif_forward.default(*fwd)
+    x, v, i, alpha, alpha_syn, norm, thr, amount, m = fwd[:9]
+    args = (torch.randn(B, T, N), None, None, torch.randn(B, N), None, torch.randn(B, N),
+            out[1], out[2], v, x, alpha, alpha_syn, norm, thr, amount, m, *fwd[9:13],
+            *fwd[13:15], None, False, syn)
+    torch.library.opcheck(torch.ops.sinabs_fast.lif_backward.default, args)
+
+
+@pytest.mark.parametrize("config", [
+    dict(), dict(syn=True), dict(norm=True), dict(min_v=True), dict(syn=True, norm=True),
+    dict(spike=ops.SpikeKind.NONE, norm=True),
+])
+def test_gradcheck_subthreshold(config):
+    """Far below threshold there are no spikes and the Heaviside surrogate is exactly 0, so the
+    surrogate gradient is the true derivative and gradcheck applies (inputs, states, alphas)."""
+    fwd = list(forward_args(dtype=torch.float64, threshold=1e3,
+                            surrogate=ops.SurrogateKind.HEAVISIDE, params=(1.0,), **config))
+    if config.get("norm"):
+        fwd[3] = fwd[3].clone().requires_grad_()  # alpha_mem
+    tensors = [i for i, a in enumerate(fwd) if isinstance(a, torch.Tensor) and a.requires_grad]
+
+    def fn(*ts):
+        args = list(fwd)
+        for k, t in zip(tensors, ts):
+            args[k] = t
+        out = torch.ops.sinabs_fast.lif_forward.default(*args)
+        return tuple(o for o in out if o.numel() and o.dtype == torch.float64)
+
+    assert torch.autograd.gradcheck(fn, [fwd[k] for k in tensors])
+
+
+def _saved_bytes(layer, x):
+    total = [0]
+
+    def pack(t):
+        total[0] += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = layer(x)
+    out.sum().backward()
+    return total[0]
+
+
+@pytest.mark.parametrize("tau_syn,limit", [(None, 4), (5.0, 8)])
+def test_saves_little_for_backward(tau_syn, limit):
+    b, t, n = 4, 64, 128
+    x = (torch.rand(b, t, n) * 2).requires_grad_()
+    saved = _saved_bytes(fl.IAF(tau_syn=tau_syn), x)
+    per_neuron_step = saved / (b * t * n)
+    # per-neuron tensors (states, parameters) add a small fraction of one byte
+    assert per_neuron_step <= limit + 0.5, f"{per_neuron_step:.2f} bytes per neuron-step"
+
+
+def test_compile_fullgraph_training_step():
+    torch._dynamo.reset()
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(0, 1), torch.nn.Linear(6, 8), torch.nn.Unflatten(0, (3, 10)),
+        fl.IAF(tau_syn=4.0),
+    )
+    x = torch.rand(3, 10, 6) * 3
+    params = [p for p in model.parameters() if p.requires_grad]
+    assert any(p is model[3].tau_syn for p in params)
+    reference = [p.detach().clone() for p in params]
+    eager_out = model(x)
+    eager_out.sum().backward()
+    eager_grads = [p.grad.clone() for p in params]
+    eager_state = model[3].v_mem.detach().clone()
+
+    for p, r in zip(params, reference):
+        p.grad = None
+        p.data.copy_(r)
+    model[3].reset_states()
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    out = compiled(x)
+    out.sum().backward()
+    assert torch.equal(out, eager_out)
+    assert torch.equal(model[3].v_mem, eager_state)
+    for p, g in zip(params, eager_grads):
+        torch.testing.assert_close(p.grad, g)
