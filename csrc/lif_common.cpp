@@ -103,6 +103,31 @@ Tensor optional_like(const std::optional<Tensor>& t, const Tensor& like, const c
   return t->to(like.scalar_type()).contiguous();
 }
 
+RowSource row_source(const std::optional<Tensor>& t, at::IntArrayRef shape, at::ScalarType dtype,
+                     const char* name) {
+  const int64_t N = shape.back();
+  const auto options = at::TensorOptions().dtype(dtype);
+  RowSource src;
+  if (!t.has_value() || !t->defined() || t->numel() == 0) {
+    src.storage = at::zeros({N}, options.device(at::kCPU));
+    return src;
+  }
+  TORCH_CHECK(t->sizes() == shape, "sinabs_fast: ", name, " must have shape ", shape, ", got ",
+              t->sizes());
+  bool all_zero_strides = true;
+  for (int64_t d = 0; d < t->dim(); ++d) all_zero_strides &= t->stride(d) == 0;
+  if (all_zero_strides) {
+    src.storage = t->reshape(-1).narrow(0, 0, 1).to(dtype).expand({N}).contiguous();
+    return src;
+  }
+  Tensor dense = t->to(dtype);
+  if (dense.stride(-1) != 1) dense = dense.contiguous();
+  src.storage = dense;
+  src.b_stride = dense.stride(0);
+  src.t_stride = dense.dim() == 3 ? dense.stride(1) : 0;
+  return src;
+}
+
 SurrogateParams<double> make_surrogate(int64_t kind, at::ArrayRef<double> params) {
   TORCH_CHECK(kind >= 0 && kind <= 5, "sinabs_fast: surrogate_kind must be in [0, 5], got ", kind);
   TORCH_CHECK(params.size() <= kMaxSurrogateParams, "sinabs_fast: at most ", kMaxSurrogateParams,

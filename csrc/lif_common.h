@@ -52,6 +52,20 @@ void check_forward_inputs(const Tensor& input, const Tensor& v_mem,
 // absent (None or empty), so that kernels can substitute zeros.
 Tensor optional_like(const std::optional<Tensor>& t, const Tensor& like, const char* name);
 
+// A (B, T, N) or (B, N) tensor read by rows of N: element (b, t, n) is at
+// data[b * b_stride + t * t_stride + n]. A stride of 0 repeats a row, so an absent gradient reads
+// one row of zeros and a gradient expanded from one value (as out.sum() produces) reads one
+// filled row, neither materialised at full size.
+struct RowSource {
+  Tensor storage;  // keeps the data alive; rows of N contiguous values of the compute dtype
+  int64_t b_stride = 0;
+  int64_t t_stride = 0;
+};
+
+// `shape` is (B, T, N) or (B, N); the tensor may be None or empty (absent).
+RowSource row_source(const std::optional<Tensor>& t, at::IntArrayRef shape, at::ScalarType dtype,
+                     const char* name);
+
 SurrogateParams<double> make_surrogate(int64_t kind, at::ArrayRef<double> params);
 
 // Reduces a (B, N) float64 gradient to the shape and dtype of the parameter it belongs to.

@@ -3,6 +3,8 @@
 ``import sinabs_fast.layers as sl`` in place of ``import sinabs.layers as sl``.
 """
 
+import torch  # noqa: F401  (first: it loads the libraries that _C links against)
+
 from . import _C  # noqa: F401  (loads the operator library: torch.ops.sinabs_fast)
 from . import activation, layers, ops, reference
 

@@ -1,0 +1,71 @@
+#include "output_pool.h"
+
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace sinabs_fast {
+namespace {
+
+constexpr size_t kMinPooledBytes = size_t(1) << 20;  // smaller ones: torch's allocator
+constexpr size_t kGranule = size_t(1) << 16;         // sizes round up to 64 KiB
+constexpr size_t kMaxCachedBytes = size_t(1) << 30;  // free blocks kept, at most
+
+class Pool {
+ public:
+  void* take(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.find(bytes);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_ -= bytes;
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(64, bytes);
+    TORCH_CHECK(p != nullptr, "sinabs_fast: out of memory allocating ", bytes, " bytes");
+    return p;
+  }
+
+  void give_back(void* p, size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cached_ + bytes <= kMaxCachedBytes) {
+        free_[bytes].push_back(p);
+        cached_ += bytes;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0;
+};
+
+// Never destroyed: tensors that outlive static destruction at exit still return their blocks.
+Pool& pool() {
+  static Pool* instance = new Pool();
+  return *instance;
+}
+
+}  // namespace
+
+at::Tensor pooled_empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
+  const size_t bytes = static_cast<size_t>(c10::multiply_integers(sizes)) *
+                       c10::elementSize(c10::typeMetaToScalarType(options.dtype()));
+  if (bytes < kMinPooledBytes || options.device().type() != at::kCPU) {
+    return at::empty(sizes, options);
+  }
+  const size_t rounded = (bytes + kGranule - 1) / kGranule * kGranule;
+  void* p = pool().take(rounded);
+  return at::from_blob(
+      p, sizes, [rounded](void* q) { pool().give_back(q, rounded); }, options);
+}
+
+}  // namespace sinabs_fast
