@@ -150,35 +150,11 @@ def make_input(shape: Shape, seed: int = 0) -> torch.Tensor:
     return torch.rand(shape.B, shape.T, shape.N, generator=generator) * 1.5
 
 
-_warned_reset_fallback: set[str] = set()
-
-
-def reset_layer_states(layer: torch.nn.Module) -> None:
-    """``layer.reset_states()``; where that raises, zero detached copies of the state buffers.
-
-    The fallback exists because ``sinabs_fast`` up to commit 9ae6cf7 stored ``v_mem`` as a view
-    after a forward call, so ``StatefulLayer.reset_states`` failed in ``buffer.detach_()``. It runs
-    untimed and leaves allocated, graph-free, zero states, which is what ``reset_states``
-    should give; the timed call is unaffected.
-    """
-    try:
-        layer.reset_states()
-    except RuntimeError as error:
-        name = type(layer).__module__
-        if name not in _warned_reset_fallback:
-            _warned_reset_fallback.add(name)
-            print(f"\n[bench_cpu] {name}: reset_states() raised "
-                  f"({str(error).split('.')[0]}); "
-                  "zeroing fresh state buffers instead", file=sys.stderr)
-        for buffer_name, buffer in list(layer.named_buffers(recurse=False)):
-            setattr(layer, buffer_name, torch.zeros_like(buffer, requires_grad=False))
-
-
 def _layer_case(layer: torch.nn.Module, x: torch.Tensor, mode: str) -> Case:
     """A case for a sinabs-style stateful layer taking (B, T, N)."""
 
     def prepare() -> None:
-        reset_layer_states(layer)
+        layer.reset_states()
         layer.zero_grad(set_to_none=True)
         x.grad = None
 

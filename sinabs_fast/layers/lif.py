@@ -197,7 +197,9 @@ class LIF(StatefulLayer):
         self.i_syn = state["i_syn"] if alpha_syn is not None else None
         self.recordings = recordings
         self.spike_counts = counts
-        self.firing_rate = output.mean()
+        # The mean of the spikes, from the kernel's counts rather than another pass over them
+        # (equal to output.mean() while the spike total is exact in float32, below 2^24).
+        self.firing_rate = output.mean() if counts is None else counts.sum() / output.numel()
         return output
 
     @property
