@@ -40,12 +40,14 @@ def use_cuda() -> bool:
 def extensions():
     with_cuda = use_cuda()
     sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/cpu/*.cpp"))
-    cxx = ["-O3", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno"]
+    # -fopenmp: at::parallel_for is header code, serial unless the extension is built with it.
+    cxx = ["-O3", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno", "-fopenmp"]
     if os.environ.get("SINABS_FAST_VEC_REPORT"):
         cxx.append("-fopt-info-vec-optimized")
     args = dict(
         include_dirs=[os.path.join(ROOT, "csrc", "include")],
         extra_compile_args={"cxx": cxx},
+        extra_link_args=["-fopenmp"],
     )
     if with_cuda:
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;8.6;9.0")

@@ -228,3 +228,13 @@ def test_custom_spike_function_falls_back_to_reference():
             return 0.5 * (v_mem - spike_threshold >= 0).float()
 
     run_pair(lambda: (dict(spike_fn=HalfSpike), dict(spike_fn=HalfSpike)), inputs_for((2, 6, 3)))
+
+
+@pytest.mark.parametrize("value", [torch.tensor([0.5, 1.5, 1.0]), torch.tensor(0.7),
+                                   torch.tensor([0.5, 1.5, 1.0], dtype=torch.float64)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_per_neuron_subtract_value(value, dtype):
+    # A float64 subtract_value with dimensions promotes the state (and the reset product).
+    run_pair(lambda: (dict(reset_fn=fa.MembraneSubtract(value)),
+                      dict(reset_fn=sa.MembraneSubtract(value))),
+             inputs_for((2, 9, 3), dtype=dtype, scale=3.0))
