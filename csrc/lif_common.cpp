@@ -103,24 +103,24 @@ Tensor optional_like(const std::optional<Tensor>& t, const Tensor& like, const c
   return t->to(like.scalar_type()).contiguous();
 }
 
-RowSource row_source(const std::optional<Tensor>& t, at::IntArrayRef shape, at::ScalarType dtype,
-                     const char* name) {
-  const int64_t N = shape.back();
-  const auto options = at::TensorOptions().dtype(dtype);
+RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const char* name) {
+  const int64_t N = like.size(-1);
   RowSource src;
   if (!t.has_value() || !t->defined() || t->numel() == 0) {
-    src.storage = at::zeros({N}, options.device(at::kCPU));
+    src.storage = at::zeros({N}, like.options());
     return src;
   }
-  TORCH_CHECK(t->sizes() == shape, "sinabs_fast: ", name, " must have shape ", shape, ", got ",
-              t->sizes());
+  TORCH_CHECK(t->sizes() == like.sizes(), "sinabs_fast: ", name, " must have shape ",
+              like.sizes(), ", got ", t->sizes());
+  TORCH_CHECK(t->device() == like.device(), "sinabs_fast: ", name, " is on ", t->device(),
+              " but it must be on ", like.device());
   bool all_zero_strides = true;
   for (int64_t d = 0; d < t->dim(); ++d) all_zero_strides &= t->stride(d) == 0;
   if (all_zero_strides) {
-    src.storage = t->reshape(-1).narrow(0, 0, 1).to(dtype).expand({N}).contiguous();
+    src.storage = t->reshape(-1).narrow(0, 0, 1).to(like.scalar_type()).expand({N}).contiguous();
     return src;
   }
-  Tensor dense = t->to(dtype);
+  Tensor dense = t->to(like.scalar_type());
   if (dense.stride(-1) != 1) dense = dense.contiguous();
   src.storage = dense;
   src.b_stride = dense.stride(0);

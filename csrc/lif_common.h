@@ -62,9 +62,9 @@ struct RowSource {
   int64_t t_stride = 0;
 };
 
-// `shape` is (B, T, N) or (B, N); the tensor may be None or empty (absent).
-RowSource row_source(const std::optional<Tensor>& t, at::IntArrayRef shape, at::ScalarType dtype,
-                     const char* name);
+// `like` gives the shape ((B, T, N) or (B, N)), dtype and device; the tensor may be None or
+// empty (absent).
+RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const char* name);
 
 SurrogateParams<double> make_surrogate(int64_t kind, at::ArrayRef<double> params);
 

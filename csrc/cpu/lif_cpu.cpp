@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "../lif_common.h"
+#include "../lif_call.h"
 #include "output_pool.h"
 #include "sinabs_fast/dispatch.h"
 
@@ -58,22 +58,6 @@ void for_each_segment(int64_t B, int64_t N, F&& f) {
 // ------------------------------------------------------------------------------------------------
 // Forward
 
-template <typename T>
-struct ForwardPtrs {
-  const T* x;
-  float* spikes;
-  T* v_hat;  // nullptr: not kept
-  T* i_seq;  // nullptr: not kept
-  T* v;      // (B, N): the initial state on entry, the final state on exit
-  T* i;
-  float* counts;
-  const T *alpha, *in_scale, *alpha_syn, *thr, *amount, *min_v;
-  float max_spikes;
-  T reset_value;
-  bool product_in_float;
-  int64_t steps, N;
-};
-
 // One time step of one segment. The pointers are restrict-qualified parameters (not locals) so
 // that GCC trusts them and vectorises the loop.
 template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
@@ -104,7 +88,7 @@ SF_MULTIVERSION void forward_row(const T* SF_RESTRICT x, float* SF_RESTRICT s_ou
 }
 
 template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
-void forward_segment(const ForwardPtrs<T>& p, int64_t b, int64_t n0, int64_t L) {
+void forward_segment(const ForwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) {
   const int64_t off = b * p.N + n0;
   const bool spiking = SK != SpikeKind::None;
   float* counts = spiking ? p.counts + off : nullptr;
@@ -132,94 +116,27 @@ ForwardResult lif_forward_cpu(const Tensor& input, const Tensor& v_mem,
                               int64_t /*surrogate_kind*/,
                               at::ArrayRef<double> /*surrogate_params (for the backward)*/,
                               bool keep_v_hat, bool keep_i_syn) {
-  check_forward_inputs(input, v_mem, i_syn, alpha_syn);
-  const NeuronOptions opt = make_options(spike_kind, max_spikes, reset_kind, reset_value);
-  const NeuronParams prm = prepare_params(input, alpha_mem, alpha_syn, norm_input, threshold,
-                                          reset_amount, min_v_mem);
-  const Tensor x = input.contiguous();
-  const int64_t B = x.size(0), steps = x.size(1), N = x.size(2);
-  const bool syn = alpha_syn.has_value();
-  const bool spiking = opt.spike != SpikeKind::None;
-  const auto f32 = x.options().dtype(at::kFloat);
-  Tensor spikes = spiking ? pooled_empty({B, steps, N}, f32) : at::empty({0}, f32);
-  Tensor v_hat = keep_v_hat ? pooled_empty(x.sizes(), x.options()) : at::empty({0}, x.options());
-  Tensor i_seq = (syn && keep_i_syn) ? pooled_empty(x.sizes(), x.options())
-                                     : at::empty({0}, x.options());
-  Tensor v_out = v_mem.contiguous().clone();
-  Tensor i_out = syn ? i_syn->contiguous().clone() : at::empty({0}, x.options());
-  Tensor counts = spiking ? at::empty({B, N}, f32) : at::empty({0}, f32);
-
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward_cpu", [&] {
-    ForwardPtrs<scalar_t> p;
-    p.x = x.data_ptr<scalar_t>();
-    p.spikes = spiking ? spikes.data_ptr<float>() : nullptr;
-    p.v_hat = keep_v_hat ? v_hat.data_ptr<scalar_t>() : nullptr;
-    p.i_seq = (syn && keep_i_syn) ? i_seq.data_ptr<scalar_t>() : nullptr;
-    p.v = v_out.data_ptr<scalar_t>();
-    p.i = syn ? i_out.data_ptr<scalar_t>() : nullptr;
-    p.counts = spiking ? counts.data_ptr<float>() : nullptr;
-    p.alpha = prm.alpha_mem.data_ptr<scalar_t>();
-    p.in_scale = prm.in_scale.data_ptr<scalar_t>();
-    p.alpha_syn = syn ? prm.alpha_syn.data_ptr<scalar_t>() : nullptr;
-    p.thr = prm.threshold.data_ptr<scalar_t>();
-    p.amount = prm.amount.data_ptr<scalar_t>();
-    p.min_v = prm.min_v_mem.defined() ? prm.min_v_mem.data_ptr<scalar_t>() : nullptr;
-    p.max_spikes = opt.max_spikes;
-    p.reset_value = static_cast<scalar_t>(opt.reset_value);
-    p.product_in_float = prm.product_in_float;
-    p.steps = steps;
-    p.N = N;
-    dispatch_neuron(opt.spike, opt.reset, syn, prm.min_v_mem.defined(),
+  const ForwardCall c = prepare_forward(input, v_mem, i_syn, alpha_mem, alpha_syn, norm_input,
+                                        threshold, reset_amount, min_v_mem, spike_kind,
+                                        max_spikes, reset_kind, reset_value, keep_v_hat,
+                                        keep_i_syn, &pooled_empty);
+  AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "lif_forward_cpu", [&] {
+    const ForwardArgs<scalar_t> p = c.args<scalar_t>();
+    dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
                     [&](auto sk, auto rk, auto has_syn, auto has_min) {
-                      for_each_segment(B, N, [&](int64_t b, int64_t n0, int64_t L) {
+                      for_each_segment(c.batch, c.N, [&](int64_t b, int64_t n0, int64_t L) {
                         forward_segment<scalar_t, decltype(sk)::value, decltype(rk)::value,
                                         decltype(has_syn)::value, decltype(has_min)::value>(
                             p, b, n0, L);
                       });
                     });
   });
-  return {spikes, v_hat, i_seq, v_out, i_out, counts};
+  return c.result();
 }
 
 // ------------------------------------------------------------------------------------------------
 // Backward: the reverse-time recurrence of the semantics note §7, recomputing spikes, reset and
 // clamp masks from the saved pre-spike membrane v_hat.
-
-// A RowSource's data pointer and strides in the kernel's type.
-template <typename T>
-struct Rows {
-  const T* data;
-  int64_t b_stride, t_stride;
-  const T* at(int64_t b, int64_t t, int64_t n0) const {
-    return data + b * b_stride + t * t_stride + n0;
-  }
-};
-
-template <typename T>
-Rows<T> rows_of(const RowSource& src) {
-  return {src.storage.data_ptr<T>(), src.b_stride, src.t_stride};
-}
-
-template <typename T>
-struct BackwardPtrs {
-  Rows<T> g_spikes, g_v_hat, g_i_seq, g_counts;  // incoming gradients (zeros where absent)
-  const T* v_hat;
-  const T* i_seq;     // needed for the alpha gradients with synaptic current
-  const T* input;     // needed for the alpha_mem gradient with norm_input and no synaptic current
-  const T* v0;        // initial membrane (alpha_mem gradient at t = 0)
-  const T* sigma;     // precomputed surrogate (B, T, N), or nullptr
-  const T *alpha, *in_scale, *alpha_syn, *thr, *amount, *min_v;
-  float max_spikes;
-  T reset_value;
-  bool product_in_float, norm_input;
-  SurrogateParams<T> surrogate;
-  T* g_input;
-  T* lambda_v;  // (B, N): the final state's gradient on entry, the initial state's on exit
-  T* lambda_i;
-  double* g_alpha_mem;  // (B, N) sums over time, or nullptr
-  double* g_alpha_syn;
-  int64_t steps, N;
-};
 
 template <typename T>
 SF_MULTIVERSION void surrogate_row(const SurrogateParams<T>& sp, const T* SF_RESTRICT v, const T* SF_RESTRICT thr,
@@ -278,7 +195,7 @@ SF_MULTIVERSION void backward_row(const T* SF_RESTRICT vh, const T* SF_RESTRICT 
 }
 
 template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
-void backward_segment(const BackwardPtrs<T>& p, int64_t b, int64_t n0, int64_t L) {
+void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) {
   const int64_t off = b * p.N + n0;
   const T* thr = p.thr + off;
   const T* amount = p.amount + off;
@@ -352,95 +269,23 @@ BackwardResult lif_backward_cpu(
     double max_spikes, int64_t reset_kind, double reset_value, int64_t surrogate_kind,
     at::ArrayRef<double> surrogate_params, const std::optional<Tensor>& surrogate_values,
     bool alpha_mem_grad, bool alpha_syn_grad) {
-  TORCH_CHECK(v_hat.dim() == 3, "sinabs_fast: v_hat must have shape (batch, time, neurons), got ",
-              v_hat.sizes());
-  const NeuronOptions opt = make_options(spike_kind, max_spikes, reset_kind, reset_value);
-  const NeuronParams prm = prepare_params(v_hat, alpha_mem, alpha_syn, norm_input, threshold,
-                                          reset_amount, min_v_mem);
-  const SurrogateParams<double> sp = make_surrogate(surrogate_kind, surrogate_params);
-  const Tensor vh = v_hat.contiguous();
-  const int64_t B = vh.size(0), steps = vh.size(1), N = vh.size(2);
-  const bool syn = alpha_syn.has_value();
-  const bool spiking = opt.spike != SpikeKind::None;
-  const Tensor state_like = at::empty({B, N}, vh.options());
-  const auto dtype = vh.scalar_type();
-  const RowSource g_s = row_source(grad_spikes, vh.sizes(), dtype, "grad_spikes");
-  const RowSource g_vh = row_source(grad_v_hat, vh.sizes(), dtype, "grad_v_hat");
-  const RowSource g_is = row_source(grad_i_seq, vh.sizes(), dtype, "grad_i_seq");
-  const RowSource g_c = row_source(grad_counts, state_like.sizes(), dtype, "grad_counts");
-  const Tensor sigma = optional_like(surrogate_values, vh, "surrogate_values");
-  TORCH_CHECK(sp.kind != SurrogateKind::Precomputed || !spiking || sigma.defined(),
-              "sinabs_fast: surrogate_kind 5 (precomputed) needs surrogate_values");
-  const bool need_i_seq = syn && (alpha_syn_grad || alpha_mem_grad);
-  TORCH_CHECK(!need_i_seq || i_seq.sizes() == vh.sizes(),
-              "sinabs_fast: the alpha gradients with synaptic current need i_seq of shape ",
-              vh.sizes(), ", got ", i_seq.sizes());
-  const bool need_input = alpha_mem_grad && norm_input && !syn;
-  const Tensor x = need_input ? optional_like(input, vh, "input") : Tensor();
-  TORCH_CHECK(!need_input || x.defined(),
-              "sinabs_fast: the alpha_mem gradient with norm_input needs the input");
-  const Tensor v0 = alpha_mem_grad ? optional_like(v_mem.reshape({B, N}), state_like, "v_mem")
-                                    : Tensor();
-  const Tensor is = need_i_seq ? i_seq.contiguous() : Tensor();
-
-  // The adjoint states start at the gradients of the final states and end at the initial ones.
-  auto start_from = [&](const std::optional<Tensor>& grad, const char* name) {
-    const Tensor g = optional_like(grad, state_like, name);
-    return g.defined() ? g.clone() : at::zeros({B, N}, vh.options());
-  };
-  Tensor g_input = pooled_empty(vh.sizes(), vh.options());
-  Tensor lambda_v = start_from(grad_v_mem, "grad_v_mem");
-  Tensor lambda_i = syn ? start_from(grad_i_syn, "grad_i_syn") : at::empty({0}, vh.options());
-  const auto f64 = vh.options().dtype(at::kDouble);
-  Tensor g_alpha_mem = alpha_mem_grad ? at::empty({B, N}, f64) : Tensor();
-  Tensor g_alpha_syn = (syn && alpha_syn_grad) ? at::empty({B, N}, f64) : Tensor();
-
-  AT_DISPATCH_FLOATING_TYPES(vh.scalar_type(), "lif_backward_cpu", [&] {
-    using T = scalar_t;
-    BackwardPtrs<T> p;
-    p.g_spikes = rows_of<T>(g_s);
-    p.g_v_hat = rows_of<T>(g_vh);
-    p.g_i_seq = rows_of<T>(g_is);
-    p.g_counts = rows_of<T>(g_c);
-    p.v_hat = vh.data_ptr<T>();
-    p.i_seq = is.defined() ? is.data_ptr<T>() : nullptr;
-    p.input = x.defined() ? x.data_ptr<T>() : nullptr;
-    p.v0 = v0.defined() ? v0.data_ptr<T>() : nullptr;
-    p.sigma = (spiking && sp.kind == SurrogateKind::Precomputed) ? sigma.data_ptr<T>() : nullptr;
-    p.alpha = prm.alpha_mem.data_ptr<T>();
-    p.in_scale = prm.in_scale.data_ptr<T>();
-    p.alpha_syn = syn ? prm.alpha_syn.data_ptr<T>() : nullptr;
-    p.thr = prm.threshold.data_ptr<T>();
-    p.amount = prm.amount.data_ptr<T>();
-    p.min_v = prm.min_v_mem.defined() ? prm.min_v_mem.data_ptr<T>() : nullptr;
-    p.max_spikes = opt.max_spikes;
-    p.reset_value = static_cast<T>(opt.reset_value);
-    p.product_in_float = prm.product_in_float;
-    p.norm_input = norm_input;
-    p.surrogate.kind = sp.kind;
-    for (int k = 0; k < kMaxSurrogateParams; ++k) p.surrogate.p[k] = static_cast<T>(sp.p[k]);
-    p.g_input = g_input.data_ptr<T>();
-    p.lambda_v = lambda_v.data_ptr<T>();
-    p.lambda_i = syn ? lambda_i.data_ptr<T>() : nullptr;
-    p.g_alpha_mem = g_alpha_mem.defined() ? g_alpha_mem.data_ptr<double>() : nullptr;
-    p.g_alpha_syn = g_alpha_syn.defined() ? g_alpha_syn.data_ptr<double>() : nullptr;
-    p.steps = steps;
-    p.N = N;
-    dispatch_neuron(opt.spike, opt.reset, syn, prm.min_v_mem.defined(),
+  const BackwardCall c = prepare_backward(
+      grad_spikes, grad_v_hat, grad_i_seq, grad_v_mem, grad_i_syn, grad_counts, v_hat, i_seq,
+      v_mem, input, alpha_mem, alpha_syn, norm_input, threshold, reset_amount, min_v_mem,
+      spike_kind, max_spikes, reset_kind, reset_value, surrogate_kind, surrogate_params,
+      surrogate_values, alpha_mem_grad, alpha_syn_grad, &pooled_empty);
+  AT_DISPATCH_FLOATING_TYPES(c.v_hat.scalar_type(), "lif_backward_cpu", [&] {
+    const BackwardArgs<scalar_t> p = c.args<scalar_t>();
+    dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
                     [&](auto sk, auto rk, auto has_syn, auto has_min) {
-                      for_each_segment(B, N, [&](int64_t b, int64_t n0, int64_t L) {
-                        backward_segment<T, decltype(sk)::value, decltype(rk)::value,
+                      for_each_segment(c.batch, c.N, [&](int64_t b, int64_t n0, int64_t L) {
+                        backward_segment<scalar_t, decltype(sk)::value, decltype(rk)::value,
                                          decltype(has_syn)::value, decltype(has_min)::value>(
                             p, b, n0, L);
                       });
                     });
   });
-  // Parameters without a gradient get an empty tensor (the schema has no optional returns).
-  Tensor g_am = alpha_mem_grad ? reduce_param_grad(g_alpha_mem, alpha_mem)
-                               : at::empty({0}, vh.options());
-  Tensor g_as = (syn && alpha_syn_grad) ? reduce_param_grad(g_alpha_syn, *alpha_syn)
-                                        : at::empty({0}, vh.options());
-  return {g_input, lambda_v, lambda_i, g_am, g_as};
+  return c.result();
 }
 
 }  // namespace

@@ -16,7 +16,7 @@
 #include <initializer_list>
 #include <utility>
 
-#include "../lif_common.h"
+#include "../lif_call.h"
 #include "sinabs_fast/dispatch.h"
 
 namespace sinabs_fast {
@@ -32,8 +32,12 @@ __device__ SF_INLINE T ld(const T* p) {
 
 int64_t num_blocks(int64_t items) { return (items + kThreads - 1) / kThreads; }
 
+Tensor cuda_empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
+  return at::empty(sizes, options);
+}
+
 // Every tensor argument must live on the input's CUDA device; absent (None or empty) optional
-// tensors are not checked, as optional_like treats them as absent.
+// tensors are not checked, as the host preparation treats them as absent.
 void check_device(const Tensor& input, const char* input_name,
                   std::initializer_list<std::pair<const char*, const Tensor*>> tensors) {
   TORCH_CHECK(input.is_cuda(), "sinabs_fast: the CUDA kernel needs ", input_name,
@@ -53,26 +57,10 @@ const Tensor* opt_ptr(const std::optional<Tensor>& t) {
 // ------------------------------------------------------------------------------------------------
 // Forward
 
-template <typename T>
-struct ForwardArgs {
-  const T* x;
-  float* spikes;  // nullptr without spikes
-  T* v_hat;       // nullptr: not kept
-  T* i_seq;       // nullptr: not kept
-  T* v;           // (B, N): the initial state on entry, the final state on exit
-  T* i;
-  float* counts;
-  const T *alpha, *in_scale, *alpha_syn, *thr, *amount, *min_v;
-  float max_spikes;
-  T reset_value;
-  bool product_in_float;
-  int64_t items, steps, N;  // items = B * N
-};
-
 template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
 __global__ void __launch_bounds__(kThreads) lif_forward_kernel(const ForwardArgs<T> p) {
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= p.items) return;
+  if (idx >= p.batch * p.N) return;
   const int64_t b = idx / p.N;
   const int64_t n = idx - b * p.N;
   // Per-neuron parameters and the states stay in registers for all T steps.
@@ -125,47 +113,16 @@ ForwardResult lif_forward_cuda(const Tensor& input, const Tensor& v_mem,
                 {"reset_amount", &reset_amount},
                 {"min_v_mem", min_v_mem.has_value() ? &*min_v_mem : nullptr}});
   const at::cuda::CUDAGuard guard(input.device());
-  check_forward_inputs(input, v_mem, i_syn, alpha_syn);
-  const NeuronOptions opt = make_options(spike_kind, max_spikes, reset_kind, reset_value);
-  const NeuronParams prm = prepare_params(input, alpha_mem, alpha_syn, norm_input, threshold,
-                                          reset_amount, min_v_mem);
-  const Tensor x = input.contiguous();
-  const int64_t B = x.size(0), steps = x.size(1), N = x.size(2);
-  const bool syn = alpha_syn.has_value();
-  const bool spiking = opt.spike != SpikeKind::None;
-  const auto f32 = x.options().dtype(at::kFloat);
-  Tensor spikes = spiking ? at::empty({B, steps, N}, f32) : at::empty({0}, f32);
-  Tensor v_hat = keep_v_hat ? at::empty_like(x) : at::empty({0}, x.options());
-  Tensor i_seq = (syn && keep_i_syn) ? at::empty_like(x) : at::empty({0}, x.options());
-  Tensor v_out = v_mem.contiguous().clone();
-  Tensor i_out = syn ? i_syn->contiguous().clone() : at::empty({0}, x.options());
-  Tensor counts = spiking ? at::empty({B, N}, f32) : at::empty({0}, f32);
-  const int64_t items = B * N;
-  if (items == 0) return {spikes, v_hat, i_seq, v_out, i_out, counts};
-
+  const ForwardCall c = prepare_forward(input, v_mem, i_syn, alpha_mem, alpha_syn, norm_input,
+                                        threshold, reset_amount, min_v_mem, spike_kind,
+                                        max_spikes, reset_kind, reset_value, keep_v_hat,
+                                        keep_i_syn, &cuda_empty);
+  const int64_t items = c.batch * c.N;
+  if (items == 0) return c.result();
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward_cuda", [&] {
-    ForwardArgs<scalar_t> p;
-    p.x = x.data_ptr<scalar_t>();
-    p.spikes = spiking ? spikes.data_ptr<float>() : nullptr;
-    p.v_hat = keep_v_hat ? v_hat.data_ptr<scalar_t>() : nullptr;
-    p.i_seq = (syn && keep_i_syn) ? i_seq.data_ptr<scalar_t>() : nullptr;
-    p.v = v_out.data_ptr<scalar_t>();
-    p.i = syn ? i_out.data_ptr<scalar_t>() : nullptr;
-    p.counts = spiking ? counts.data_ptr<float>() : nullptr;
-    p.alpha = prm.alpha_mem.data_ptr<scalar_t>();
-    p.in_scale = prm.in_scale.data_ptr<scalar_t>();
-    p.alpha_syn = syn ? prm.alpha_syn.data_ptr<scalar_t>() : nullptr;
-    p.thr = prm.threshold.data_ptr<scalar_t>();
-    p.amount = prm.amount.data_ptr<scalar_t>();
-    p.min_v = prm.min_v_mem.defined() ? prm.min_v_mem.data_ptr<scalar_t>() : nullptr;
-    p.max_spikes = opt.max_spikes;
-    p.reset_value = static_cast<scalar_t>(opt.reset_value);
-    p.product_in_float = prm.product_in_float;
-    p.items = items;
-    p.steps = steps;
-    p.N = N;
-    dispatch_neuron(opt.spike, opt.reset, syn, prm.min_v_mem.defined(),
+  AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "lif_forward_cuda", [&] {
+    const ForwardArgs<scalar_t> p = c.args<scalar_t>();
+    dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
                     [&](auto sk, auto rk, auto has_syn, auto has_min) {
                       lif_forward_kernel<scalar_t, decltype(sk)::value, decltype(rk)::value,
                                          decltype(has_syn)::value, decltype(has_min)::value>
@@ -173,7 +130,7 @@ ForwardResult lif_forward_cuda(const Tensor& input, const Tensor& v_mem,
                       C10_CUDA_KERNEL_LAUNCH_CHECK();
                     });
   });
-  return {spikes, v_hat, i_seq, v_out, i_out, counts};
+  return c.result();
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -181,44 +138,17 @@ ForwardResult lif_forward_cuda(const Tensor& input, const Tensor& v_mem,
 // clamp masks from the saved pre-spike membrane v_hat (the same steps as backward_row/_segment in
 // cpu/lif_cpu.cpp, with the adjoint states and the alpha sums in registers).
 
-template <typename T>
-struct BackwardArgs {
-  // Incoming gradients; nullptr where absent (read as zeros).
-  const T *g_spikes, *g_v_hat, *g_i_seq, *g_counts;
-  const T* v_hat;
-  const T* i_seq;  // needed for the alpha gradients with synaptic current
-  const T* input;  // needed for the alpha_mem gradient with norm_input and no synaptic current
-  const T* v0;     // initial membrane (alpha_mem gradient at t = 0)
-  const T* sigma;  // precomputed surrogate (B, T, N), or nullptr
-  const T *alpha, *in_scale, *alpha_syn, *thr, *amount, *min_v;
-  float max_spikes;
-  T reset_value;
-  bool product_in_float, norm_input;
-  SurrogateParams<T> surrogate;
-  T* g_input;
-  T* lambda_v;  // (B, N): the final state's gradient on entry, the initial state's on exit
-  T* lambda_i;
-  double* g_alpha_mem;  // (B, N) sums over time, or nullptr
-  double* g_alpha_syn;
-  int64_t items, steps, N;
-};
-
-template <typename T>
-__device__ SF_INLINE T ld_or_zero(const T* p, int64_t i) {
-  return p ? ld(p + i) : T(0);
-}
-
 template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
 __global__ void __launch_bounds__(kThreads) lif_backward_kernel(const BackwardArgs<T> p) {
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= p.items) return;
+  if (idx >= p.batch * p.N) return;
   const int64_t b = idx / p.N;
   const int64_t n = idx - b * p.N;
   const T alpha = ld(p.alpha + idx), in_scale = ld(p.in_scale + idx);
   const T thr = ld(p.thr + idx), amount = ld(p.amount + idx);
   const T alpha_syn = SYN ? ld(p.alpha_syn + idx) : T(0);
   const T min_v = MIN ? ld(p.min_v + idx) : T(0);
-  const T g_count = ld_or_zero(p.g_counts, idx);
+  const T g_count = ld(p.g_counts.at(b, 0, n));
   const bool alpha_mem_grad = p.g_alpha_mem != nullptr;
   const bool alpha_syn_grad = p.g_alpha_syn != nullptr;
   T lambda_v = p.lambda_v[idx];
@@ -238,11 +168,11 @@ __global__ void __launch_bounds__(kThreads) lif_backward_kernel(const BackwardAr
       if constexpr (SK != SpikeKind::None) {
         sig = p.sigma ? ld(p.sigma + row) : surrogate_grad(p.surrogate, vh, thr);
       }
-      const T g_out = ld_or_zero(p.g_spikes, row) + g_count;
-      const T g = v_hat_adjoint<SK, RK>(r, lambda_v, g_out, ld_or_zero(p.g_v_hat, row), sig,
+      const T g_out = ld(p.g_spikes.at(b, t, n)) + g_count;
+      const T g = v_hat_adjoint<SK, RK>(r, lambda_v, g_out, ld(p.g_v_hat.at(b, t, n)), sig,
                                         amount);
       lambda_v = g * alpha;
-      const T g_i = g * in_scale + ld_or_zero(p.g_i_seq, row);
+      const T g_i = g * in_scale + ld(p.g_i_seq.at(b, t, n));
       T total = T(0);
       if constexpr (SYN) {
         total = g_i + lambda_i;
@@ -315,103 +245,26 @@ BackwardResult lif_backward_cuda(
                 {"min_v_mem", min_v_mem.has_value() ? &*min_v_mem : nullptr},
                 {"surrogate_values", opt_ptr(surrogate_values)}});
   const at::cuda::CUDAGuard guard(v_hat.device());
-  TORCH_CHECK(v_hat.dim() == 3, "sinabs_fast: v_hat must have shape (batch, time, neurons), got ",
-              v_hat.sizes());
-  const NeuronOptions opt = make_options(spike_kind, max_spikes, reset_kind, reset_value);
-  const NeuronParams prm = prepare_params(v_hat, alpha_mem, alpha_syn, norm_input, threshold,
-                                          reset_amount, min_v_mem);
-  const SurrogateParams<double> sp = make_surrogate(surrogate_kind, surrogate_params);
-  const Tensor vh = v_hat.contiguous();
-  const int64_t B = vh.size(0), steps = vh.size(1), N = vh.size(2);
-  const bool syn = alpha_syn.has_value();
-  const bool spiking = opt.spike != SpikeKind::None;
-  const Tensor state_like = at::empty({B, N}, vh.options());
-  const Tensor g_s = optional_like(grad_spikes, vh, "grad_spikes");
-  const Tensor g_vh = optional_like(grad_v_hat, vh, "grad_v_hat");
-  const Tensor g_is = optional_like(grad_i_seq, vh, "grad_i_seq");
-  const Tensor g_c = optional_like(grad_counts, state_like, "grad_counts");
-  const Tensor sigma = optional_like(surrogate_values, vh, "surrogate_values");
-  TORCH_CHECK(sp.kind != SurrogateKind::Precomputed || !spiking || sigma.defined(),
-              "sinabs_fast: surrogate_kind 5 (precomputed) needs surrogate_values");
-  const bool need_i_seq = syn && (alpha_syn_grad || alpha_mem_grad);
-  TORCH_CHECK(!need_i_seq || i_seq.sizes() == vh.sizes(),
-              "sinabs_fast: the alpha gradients with synaptic current need i_seq of shape ",
-              vh.sizes(), ", got ", i_seq.sizes());
-  const bool need_input = alpha_mem_grad && norm_input && !syn;
-  const Tensor x = need_input ? optional_like(input, vh, "input") : Tensor();
-  TORCH_CHECK(!need_input || x.defined(),
-              "sinabs_fast: the alpha_mem gradient with norm_input needs the input");
-  const Tensor v0 = alpha_mem_grad ? optional_like(v_mem.reshape({B, N}), state_like, "v_mem")
-                                    : Tensor();
-  TORCH_CHECK(!alpha_mem_grad || B * N == 0 || v0.defined(),
-              "sinabs_fast: the alpha_mem gradient needs the initial v_mem");
-  const Tensor is = need_i_seq ? i_seq.to(vh.scalar_type()).contiguous() : Tensor();
-
-  // The adjoint states start at the gradients of the final states and end at the initial ones.
-  auto start_from = [&](const std::optional<Tensor>& grad, const char* name) {
-    const Tensor g = optional_like(grad, state_like, name);
-    return g.defined() ? g.clone() : at::zeros({B, N}, vh.options());
-  };
-  Tensor g_input = at::empty_like(vh);
-  Tensor lambda_v = start_from(grad_v_mem, "grad_v_mem");
-  Tensor lambda_i = syn ? start_from(grad_i_syn, "grad_i_syn") : at::empty({0}, vh.options());
-  const auto f64 = vh.options().dtype(at::kDouble);
-  Tensor g_alpha_mem = alpha_mem_grad ? at::empty({B, N}, f64) : Tensor();
-  Tensor g_alpha_syn = (syn && alpha_syn_grad) ? at::empty({B, N}, f64) : Tensor();
-  const int64_t items = B * N;
-
+  const BackwardCall c = prepare_backward(
+      grad_spikes, grad_v_hat, grad_i_seq, grad_v_mem, grad_i_syn, grad_counts, v_hat, i_seq,
+      v_mem, input, alpha_mem, alpha_syn, norm_input, threshold, reset_amount, min_v_mem,
+      spike_kind, max_spikes, reset_kind, reset_value, surrogate_kind, surrogate_params,
+      surrogate_values, alpha_mem_grad, alpha_syn_grad, &cuda_empty);
+  const int64_t items = c.batch * c.N;
   if (items > 0) {
     const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-    AT_DISPATCH_FLOATING_TYPES(vh.scalar_type(), "lif_backward_cuda", [&] {
-      using T = scalar_t;
-      auto ptr_or_null = [](const Tensor& t) -> const T* {
-        return t.defined() ? t.data_ptr<T>() : nullptr;
-      };
-      BackwardArgs<T> p;
-      p.g_spikes = ptr_or_null(g_s);
-      p.g_v_hat = ptr_or_null(g_vh);
-      p.g_i_seq = ptr_or_null(g_is);
-      p.g_counts = ptr_or_null(g_c);
-      p.v_hat = vh.data_ptr<T>();
-      p.i_seq = ptr_or_null(is);
-      p.input = ptr_or_null(x);
-      p.v0 = ptr_or_null(v0);
-      p.sigma = (spiking && sp.kind == SurrogateKind::Precomputed) ? sigma.data_ptr<T>() : nullptr;
-      p.alpha = prm.alpha_mem.data_ptr<T>();
-      p.in_scale = prm.in_scale.data_ptr<T>();
-      p.alpha_syn = syn ? prm.alpha_syn.data_ptr<T>() : nullptr;
-      p.thr = prm.threshold.data_ptr<T>();
-      p.amount = prm.amount.data_ptr<T>();
-      p.min_v = prm.min_v_mem.defined() ? prm.min_v_mem.data_ptr<T>() : nullptr;
-      p.max_spikes = opt.max_spikes;
-      p.reset_value = static_cast<T>(opt.reset_value);
-      p.product_in_float = prm.product_in_float;
-      p.norm_input = norm_input;
-      p.surrogate.kind = sp.kind;
-      for (int k = 0; k < kMaxSurrogateParams; ++k) p.surrogate.p[k] = static_cast<T>(sp.p[k]);
-      p.g_input = g_input.data_ptr<T>();
-      p.lambda_v = lambda_v.data_ptr<T>();
-      p.lambda_i = syn ? lambda_i.data_ptr<T>() : nullptr;
-      p.g_alpha_mem = g_alpha_mem.defined() ? g_alpha_mem.data_ptr<double>() : nullptr;
-      p.g_alpha_syn = g_alpha_syn.defined() ? g_alpha_syn.data_ptr<double>() : nullptr;
-      p.items = items;
-      p.steps = steps;
-      p.N = N;
-      dispatch_neuron(opt.spike, opt.reset, syn, prm.min_v_mem.defined(),
+    AT_DISPATCH_FLOATING_TYPES(c.v_hat.scalar_type(), "lif_backward_cuda", [&] {
+      const BackwardArgs<scalar_t> p = c.args<scalar_t>();
+      dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
                       [&](auto sk, auto rk, auto has_syn, auto has_min) {
-                        lif_backward_kernel<T, decltype(sk)::value, decltype(rk)::value,
+                        lif_backward_kernel<scalar_t, decltype(sk)::value, decltype(rk)::value,
                                             decltype(has_syn)::value, decltype(has_min)::value>
                             <<<num_blocks(items), kThreads, 0, stream>>>(p);
                         C10_CUDA_KERNEL_LAUNCH_CHECK();
                       });
     });
   }
-  // Parameters without a gradient get an empty tensor (the schema has no optional returns).
-  Tensor g_am = alpha_mem_grad ? reduce_param_grad(g_alpha_mem, alpha_mem)
-                               : at::empty({0}, vh.options());
-  Tensor g_as = (syn && alpha_syn_grad) ? reduce_param_grad(g_alpha_syn, *alpha_syn)
-                                        : at::empty({0}, vh.options());
-  return {g_input, lambda_v, lambda_i, g_am, g_as};
+  return c.result();
 }
 
 }  // namespace
