@@ -22,6 +22,18 @@ struct Rows {
   }
 };
 
+// The neuron's parameters and options as both kernels read them: (B, N) rows in the compute type.
+template <typename T>
+struct NeuronArgs {
+  const T *alpha, *in_scale, *alpha_syn, *thr, *amount, *min_v;  // alpha_syn, min_v may be null
+  float max_spikes;
+  T reset_value;
+  bool product_in_float;
+};
+
+template <typename T>
+NeuronArgs<T> neuron_args(const NeuronOptions& opt, const NeuronParams& prm);
+
 template <typename T>
 struct ForwardArgs {
   const T* x;      // (B, T, N)
@@ -31,10 +43,7 @@ struct ForwardArgs {
   T* v;            // (B, N): the initial state on entry, the final state on exit
   T* i;            // (B, N) synaptic current, likewise; nullptr without
   float* counts;   // (B, N) spikes summed over T; nullptr without spikes
-  const T *alpha, *in_scale, *alpha_syn, *thr, *amount, *min_v;  // (B, N) parameters
-  float max_spikes;
-  T reset_value;
-  bool product_in_float;
+  NeuronArgs<T> prm;
   int64_t batch, steps, N;
 };
 
@@ -67,10 +76,8 @@ struct BackwardArgs {
   const T* input;  // for the alpha_mem gradient with norm_input and no synaptic current
   const T* v0;     // initial membrane (alpha_mem gradient at t = 0)
   const T* sigma;  // precomputed surrogate (B, T, N), or nullptr
-  const T *alpha, *in_scale, *alpha_syn, *thr, *amount, *min_v;
-  float max_spikes;
-  T reset_value;
-  bool product_in_float, norm_input;
+  NeuronArgs<T> prm;
+  bool norm_input;
   SurrogateParams<T> surrogate;
   T* g_input;
   T* lambda_v;  // (B, N): the final state's gradient on entry, the initial state's on exit
@@ -112,13 +119,23 @@ BackwardCall prepare_backward(
 // ------------------------------------------------------------------------------------------------
 
 template <typename T>
-const T* data_or_null(const Tensor& t) {
+T* data_or_null(const Tensor& t) {
   return t.defined() ? t.data_ptr<T>() : nullptr;
 }
 
 template <typename T>
-T* mutable_or_null(const Tensor& t) {
-  return t.defined() ? t.data_ptr<T>() : nullptr;
+NeuronArgs<T> neuron_args(const NeuronOptions& opt, const NeuronParams& prm) {
+  NeuronArgs<T> a;
+  a.alpha = prm.alpha_mem.data_ptr<T>();
+  a.in_scale = prm.in_scale.data_ptr<T>();
+  a.alpha_syn = data_or_null<T>(prm.alpha_syn);
+  a.thr = prm.threshold.data_ptr<T>();
+  a.amount = prm.amount.data_ptr<T>();
+  a.min_v = data_or_null<T>(prm.min_v_mem);
+  a.max_spikes = opt.max_spikes;
+  a.reset_value = static_cast<T>(opt.reset_value);
+  a.product_in_float = prm.product_in_float;
+  return a;
 }
 
 template <typename T>
@@ -131,15 +148,7 @@ ForwardArgs<T> ForwardCall::args() const {
   p.v = v_out.data_ptr<T>();
   p.i = syn ? i_out.data_ptr<T>() : nullptr;
   p.counts = spiking ? counts.data_ptr<float>() : nullptr;
-  p.alpha = prm.alpha_mem.data_ptr<T>();
-  p.in_scale = prm.in_scale.data_ptr<T>();
-  p.alpha_syn = data_or_null<T>(prm.alpha_syn);
-  p.thr = prm.threshold.data_ptr<T>();
-  p.amount = prm.amount.data_ptr<T>();
-  p.min_v = data_or_null<T>(prm.min_v_mem);
-  p.max_spikes = opt.max_spikes;
-  p.reset_value = static_cast<T>(opt.reset_value);
-  p.product_in_float = prm.product_in_float;
+  p.prm = neuron_args<T>(opt, prm);
   p.batch = batch;
   p.steps = steps;
   p.N = N;
@@ -162,23 +171,15 @@ BackwardArgs<T> BackwardCall::args() const {
   p.v0 = data_or_null<T>(v0);
   p.sigma = (spiking && surrogate.kind == SurrogateKind::Precomputed) ? sigma.data_ptr<T>()
                                                                        : nullptr;
-  p.alpha = prm.alpha_mem.data_ptr<T>();
-  p.in_scale = prm.in_scale.data_ptr<T>();
-  p.alpha_syn = data_or_null<T>(prm.alpha_syn);
-  p.thr = prm.threshold.data_ptr<T>();
-  p.amount = prm.amount.data_ptr<T>();
-  p.min_v = data_or_null<T>(prm.min_v_mem);
-  p.max_spikes = opt.max_spikes;
-  p.reset_value = static_cast<T>(opt.reset_value);
-  p.product_in_float = prm.product_in_float;
+  p.prm = neuron_args<T>(opt, prm);
   p.norm_input = norm_input;
   p.surrogate.kind = surrogate.kind;
   for (int k = 0; k < kMaxSurrogateParams; ++k) p.surrogate.p[k] = static_cast<T>(surrogate.p[k]);
   p.g_input = g_input.data_ptr<T>();
   p.lambda_v = lambda_v.data_ptr<T>();
   p.lambda_i = syn ? lambda_i.data_ptr<T>() : nullptr;
-  p.g_alpha_mem = mutable_or_null<double>(g_alpha_mem);
-  p.g_alpha_syn = mutable_or_null<double>(g_alpha_syn);
+  p.g_alpha_mem = data_or_null<double>(g_alpha_mem);
+  p.g_alpha_syn = data_or_null<double>(g_alpha_syn);
   p.batch = batch;
   p.steps = steps;
   p.N = N;

@@ -7,6 +7,11 @@ import torch  # noqa: F401  (first: it loads the libraries that _C links against
 
 from . import _C  # noqa: F401  (loads the operator library: torch.ops.sinabs_fast)
 from . import activation, layers, ops, reference
+from . import conversion, utils
+from .utils import get_batch_size, get_num_timesteps, reset_states, set_batch_size, zero_grad
 
 __version__ = "0.1.0"
-__all__ = ["activation", "layers", "ops", "reference"]
+__all__ = [
+    "activation", "layers", "ops", "reference", "conversion", "utils", "reset_states",
+    "zero_grad", "set_batch_size", "get_batch_size", "get_num_timesteps",
+]

@@ -223,6 +223,6 @@ def test_op_rejects_bad_arguments():
 
 
 def test_package_does_not_import_sinabs():
-    code = ("import sys, torch, sinabs_fast, sinabs_fast.layers as sl; sl.IAF()(torch.rand(1,2,3)); "
-            "assert 'sinabs' not in sys.modules, 'sinabs imported'")
+    code = ("import sys, torch, sinabs_fast, sinabs_fast.layers as sl; "
+            "sl.IAF()(torch.rand(1, 2, 3)); assert 'sinabs' not in sys.modules, 'sinabs imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

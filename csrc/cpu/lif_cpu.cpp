@@ -61,7 +61,8 @@ void for_each_segment(int64_t B, int64_t N, F&& f) {
 // One time step of one segment. The pointers are restrict-qualified parameters (not locals) so
 // that GCC trusts them and vectorises the loop.
 template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
-SF_MULTIVERSION void forward_row(const T* SF_RESTRICT x, float* SF_RESTRICT s_out, T* SF_RESTRICT vh_out,
+SF_MULTIVERSION void forward_row(const T* SF_RESTRICT x, float* SF_RESTRICT s_out,
+                                 T* SF_RESTRICT vh_out,
                         T* SF_RESTRICT i_out, T* SF_RESTRICT v, T* SF_RESTRICT isyn,
                         float* SF_RESTRICT counts, const T* SF_RESTRICT alpha,
                         const T* SF_RESTRICT in_scale, const T* SF_RESTRICT alpha_syn,
@@ -101,9 +102,10 @@ void forward_segment(const ForwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) 
         p.x + row, spiking ? p.spikes + row : nullptr,
         p.v_hat ? p.v_hat + row : scratch_v.data(),
         SYN ? (p.i_seq ? p.i_seq + row : scratch_i.data()) : nullptr, p.v + off,
-        SYN ? p.i + off : nullptr, counts, p.alpha + off, p.in_scale + off,
-        SYN ? p.alpha_syn + off : nullptr, p.thr + off, p.amount + off,
-        MIN ? p.min_v + off : nullptr, p.max_spikes, p.reset_value, p.product_in_float, L);
+        SYN ? p.i + off : nullptr, counts, p.prm.alpha + off, p.prm.in_scale + off,
+        SYN ? p.prm.alpha_syn + off : nullptr, p.prm.thr + off, p.prm.amount + off,
+        MIN ? p.prm.min_v + off : nullptr, p.prm.max_spikes, p.prm.reset_value,
+        p.prm.product_in_float, L);
   }
 }
 
@@ -139,7 +141,8 @@ ForwardResult lif_forward_cpu(const Tensor& input, const Tensor& v_mem,
 // clamp masks from the saved pre-spike membrane v_hat.
 
 template <typename T>
-SF_MULTIVERSION void surrogate_row(const SurrogateParams<T>& sp, const T* SF_RESTRICT v, const T* SF_RESTRICT thr,
+SF_MULTIVERSION void surrogate_row(const SurrogateParams<T>& sp, const T* SF_RESTRICT v,
+                                   const T* SF_RESTRICT thr,
                    T* SF_RESTRICT out, int64_t L) {
   switch (sp.kind) {
     case SurrogateKind::SingleExponential:
@@ -197,9 +200,9 @@ SF_MULTIVERSION void backward_row(const T* SF_RESTRICT vh, const T* SF_RESTRICT 
 template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
 void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) {
   const int64_t off = b * p.N + n0;
-  const T* thr = p.thr + off;
-  const T* amount = p.amount + off;
-  const T* min_v = MIN ? p.min_v + off : nullptr;
+  const T* thr = p.prm.thr + off;
+  const T* amount = p.prm.amount + off;
+  const T* min_v = MIN ? p.prm.min_v + off : nullptr;
   // Per-row scratch: the surrogate, and the gradients at v_hat and at i_t for the alpha sums.
   std::vector<T> sigma_row(SK != SpikeKind::None && !p.sigma ? L : 0);
   std::vector<T> g_vh_row(p.g_alpha_mem ? L : 0), g_i_row(p.g_alpha_syn ? L : 0);
@@ -224,9 +227,10 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
         vh, sigma, p.g_spikes.at(b, t, n0), p.g_counts.at(b, 0, n0), p.g_v_hat.at(b, t, n0),
         p.g_i_seq.at(b, t, n0), p.g_input + row, p.lambda_v + off,
         SYN ? p.lambda_i + off : nullptr, g_am ? g_vh_row.data() : nullptr,
-        g_as ? g_i_row.data() : nullptr, p.alpha + off, p.in_scale + off,
-        SYN ? p.alpha_syn + off : nullptr, thr, amount, min_v, p.max_spikes, p.reset_value,
-        p.product_in_float, L);
+        g_as ? g_i_row.data() : nullptr, p.prm.alpha + off, p.prm.in_scale + off,
+        SYN ? p.prm.alpha_syn + off : nullptr, thr, amount, min_v, p.prm.max_spikes,
+        p.prm.reset_value,
+        p.prm.product_in_float, L);
     if (g_am) {
       // dL/dalpha_mem += v_{t-1} * g_vhat  (- i_t * g_vhat with norm_input)
       const T* vh_prev = t > 0 ? vh - p.N : nullptr;
@@ -234,9 +238,10 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
       const T* cur = SYN ? p.i_seq + row : (p.norm_input ? p.input + row : nullptr);
       for (int64_t k = 0; k < L; ++k) {
         const T v_prev =
-            vh_prev ? spike_reset_clamp<SK, RK, MIN>(vh_prev[k], thr[k], p.max_spikes, amount[k],
-                                                     p.reset_value, MIN ? min_v[k] : T(0),
-                                                     p.product_in_float)
+            vh_prev ? spike_reset_clamp<SK, RK, MIN>(vh_prev[k], thr[k], p.prm.max_spikes,
+                                                     amount[k],
+                                                     p.prm.reset_value, MIN ? min_v[k] : T(0),
+                                                     p.prm.product_in_float)
                           .v_next
                     : v0[k];
         double acc = static_cast<double>(v_prev) * static_cast<double>(g_vh_row[k]);
@@ -253,7 +258,7 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
     }
   }
   if (g_as) {
-    const T* alpha_syn = p.alpha_syn + off;
+    const T* alpha_syn = p.prm.alpha_syn + off;
     for (int64_t k = 0; k < L; ++k) g_as[k] /= static_cast<double>(alpha_syn[k]);
   }
 }

@@ -64,10 +64,10 @@ __global__ void __launch_bounds__(kThreads) lif_forward_kernel(const ForwardArgs
   const int64_t b = idx / p.N;
   const int64_t n = idx - b * p.N;
   // Per-neuron parameters and the states stay in registers for all T steps.
-  const T alpha = ld(p.alpha + idx), in_scale = ld(p.in_scale + idx);
-  const T thr = ld(p.thr + idx), amount = ld(p.amount + idx);
-  const T alpha_syn = SYN ? ld(p.alpha_syn + idx) : T(0);
-  const T min_v = MIN ? ld(p.min_v + idx) : T(0);
+  const T alpha = ld(p.prm.alpha + idx), in_scale = ld(p.prm.in_scale + idx);
+  const T thr = ld(p.prm.thr + idx), amount = ld(p.prm.amount + idx);
+  const T alpha_syn = SYN ? ld(p.prm.alpha_syn + idx) : T(0);
+  const T min_v = MIN ? ld(p.prm.min_v + idx) : T(0);
   T v = p.v[idx];
   T isyn = SYN ? p.i[idx] : T(0);
   float count = 0.0f;
@@ -80,9 +80,9 @@ __global__ void __launch_bounds__(kThreads) lif_forward_kernel(const ForwardArgs
       if (p.i_seq) p.i_seq[row] = cur;
     }
     const T vh = membrane_update(v, cur, alpha, in_scale);
-    const StepResult<T> r = spike_reset_clamp<SK, RK, MIN>(vh, thr, p.max_spikes, amount,
-                                                           p.reset_value, min_v,
-                                                           p.product_in_float);
+    const StepResult<T> r = spike_reset_clamp<SK, RK, MIN>(vh, thr, p.prm.max_spikes, amount,
+                                                           p.prm.reset_value, min_v,
+                                                           p.prm.product_in_float);
     v = r.v_next;
     if (p.v_hat) p.v_hat[row] = vh;
     if constexpr (SK != SpikeKind::None) {
@@ -144,10 +144,10 @@ __global__ void __launch_bounds__(kThreads) lif_backward_kernel(const BackwardAr
   if (idx >= p.batch * p.N) return;
   const int64_t b = idx / p.N;
   const int64_t n = idx - b * p.N;
-  const T alpha = ld(p.alpha + idx), in_scale = ld(p.in_scale + idx);
-  const T thr = ld(p.thr + idx), amount = ld(p.amount + idx);
-  const T alpha_syn = SYN ? ld(p.alpha_syn + idx) : T(0);
-  const T min_v = MIN ? ld(p.min_v + idx) : T(0);
+  const T alpha = ld(p.prm.alpha + idx), in_scale = ld(p.prm.in_scale + idx);
+  const T thr = ld(p.prm.thr + idx), amount = ld(p.prm.amount + idx);
+  const T alpha_syn = SYN ? ld(p.prm.alpha_syn + idx) : T(0);
+  const T min_v = MIN ? ld(p.prm.min_v + idx) : T(0);
   const T g_count = ld(p.g_counts.at(b, 0, n));
   const bool alpha_mem_grad = p.g_alpha_mem != nullptr;
   const bool alpha_syn_grad = p.g_alpha_syn != nullptr;
@@ -161,8 +161,8 @@ __global__ void __launch_bounds__(kThreads) lif_backward_kernel(const BackwardAr
     // post-reset state of step t - 1, which is then carried to the next (earlier) iteration.
     T vh = ld(p.v_hat + row);
     StepResult<T> r =
-        spike_reset_clamp<SK, RK, MIN>(vh, thr, p.max_spikes, amount, p.reset_value, min_v,
-                                       p.product_in_float);
+        spike_reset_clamp<SK, RK, MIN>(vh, thr, p.prm.max_spikes, amount, p.prm.reset_value, min_v,
+                                       p.prm.product_in_float);
     for (int64_t t = p.steps - 1; t >= 0; --t, row -= p.N) {
       T sig = T(0);
       if constexpr (SK != SpikeKind::None) {
@@ -186,8 +186,8 @@ __global__ void __launch_bounds__(kThreads) lif_backward_kernel(const BackwardAr
       T vh_prev = vh;
       if (t > 0) {
         vh_prev = ld(p.v_hat + row - p.N);
-        r_prev = spike_reset_clamp<SK, RK, MIN>(vh_prev, thr, p.max_spikes, amount,
-                                                p.reset_value, min_v, p.product_in_float);
+        r_prev = spike_reset_clamp<SK, RK, MIN>(vh_prev, thr, p.prm.max_spikes, amount,
+                                                p.prm.reset_value, min_v, p.prm.product_in_float);
       }
       if (alpha_mem_grad) {
         // dL/dalpha_mem += v_{t-1} * g_vhat  (- i_t * g_vhat with norm_input)

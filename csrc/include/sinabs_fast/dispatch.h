@@ -1,6 +1,7 @@
 // Turns the runtime neuron options into compile-time template arguments, so that each kernel
 // instantiation has no option branches in its inner loop (which would stop vectorisation).
-// Usage:  dispatch_neuron(spike, reset, has_syn, has_min, [&](auto sk, auto rk, auto syn, auto mn) {
+// Usage:
+//   dispatch_neuron(spike, reset, has_syn, has_min, [&](auto sk, auto rk, auto syn, auto mn) {
 //           kernel<T, decltype(sk)::value, decltype(rk)::value, decltype(syn)::value,
 //                  decltype(mn)::value>(...); });
 #pragma once

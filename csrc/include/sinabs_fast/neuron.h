@@ -141,7 +141,8 @@ namespace sinabs_fast {
 
 // ---------------------------------------------------------------------------------------------
 // Backward (BPTT) of one step, semantics note §7. lambda_v / lambda_i are the gradients arriving
-// at the step's outgoing membrane / synaptic state from the step after it (or from the final state).
+// at the step's outgoing membrane / synaptic state from the step after it (or from the final
+// state).
 
 // Gradient at the pre-spike membrane v_hat.
 //   grad_out:   dL/ds_t (the spike output and the spike counts), or dL/dv_hat for ExpLeak's output

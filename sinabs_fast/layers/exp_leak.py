@@ -1,0 +1,63 @@
+"""ExpLeak: a leaky integrator without spikes (LIF with no spike function and no threshold)."""
+
+from typing import Optional, Union
+
+import torch
+
+from .lif import LIF
+from .reshape import SqueezeMixin
+
+
+class ExpLeak(LIF):
+    """Leaky integrator: ``v = alpha * v + x`` (``+ (1 - alpha) * x`` with ``norm_input``) each
+    step, ``alpha = exp(-1 / tau_mem)``; the output is the membrane before the ``min_v_mem``
+    clamp. Same arguments, defaults and state behaviour as ``sinabs.layers.ExpLeak`` (3.1.3).
+
+    Shape:
+        Input and output: ``(batch, time, *trailing)``.
+    """
+
+    def __init__(
+        self,
+        tau_mem: Union[float, torch.Tensor],
+        shape: Optional[torch.Size] = None,
+        train_alphas: bool = False,
+        min_v_mem: Optional[float] = None,
+        norm_input: bool = False,
+        record_states: bool = False,
+    ):
+        super().__init__(
+            tau_mem=tau_mem,
+            tau_syn=None,
+            spike_threshold=None,
+            train_alphas=train_alphas,
+            min_v_mem=min_v_mem,
+            shape=shape,
+            spike_fn=None,
+            reset_fn=None,
+            surrogate_grad_fn=None,
+            norm_input=norm_input,
+            record_states=record_states,
+        )
+
+    @property
+    def _param_dict(self) -> dict:
+        param_dict = super()._param_dict
+        for key in ("tau_syn", "spike_fn", "reset_fn", "surrogate_grad_fn", "spike_threshold"):
+            param_dict.pop(key)
+        return param_dict
+
+
+class ExpLeakSqueeze(ExpLeak, SqueezeMixin):
+    """ExpLeak on squeezed input (batch*time, ...)."""
+
+    def __init__(self, batch_size=None, num_timesteps=None, **kwargs):
+        super().__init__(**kwargs)
+        self.squeeze_init(batch_size, num_timesteps)
+
+    def forward(self, input_data: torch.Tensor) -> torch.Tensor:
+        return self.squeeze_forward(input_data, super().forward)
+
+    @property
+    def _param_dict(self) -> dict:
+        return self.squeeze_param_dict(super()._param_dict)
