@@ -165,14 +165,16 @@ SF_MULTIVERSION void surrogate_row(const SurrogateParams<T>& sp, const T* SF_RES
   }
 }
 
-// One reverse step of one segment (restrict parameters, as forward_row). g_vh_keep / g_i_keep
-// receive the gradients at v_hat and at i_t for the alpha sums, or are nullptr.
+// One reverse step of one segment (restrict parameters, as forward_row). g_vh_keep / g_i_keep /
+// v_next_keep receive the gradients at v_hat and at i_t and the step's outgoing membrane, for
+// the alpha sums, or are nullptr.
 template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
 SF_MULTIVERSION void backward_row(const T* SF_RESTRICT vh, const T* SF_RESTRICT sigma,
                          const T* SF_RESTRICT gs, const T* SF_RESTRICT g_counts,
                          const T* SF_RESTRICT gvh, const T* SF_RESTRICT gis, T* SF_RESTRICT gx,
                          T* SF_RESTRICT lambda_v, T* SF_RESTRICT lambda_i,
                          T* SF_RESTRICT g_vh_keep, T* SF_RESTRICT g_i_keep,
+                         T* SF_RESTRICT v_next_keep,
                          const T* SF_RESTRICT alpha, const T* SF_RESTRICT in_scale,
                          const T* SF_RESTRICT alpha_syn, const T* SF_RESTRICT thr,
                          const T* SF_RESTRICT amount, const T* SF_RESTRICT min_v, float max_spikes,
@@ -194,6 +196,7 @@ SF_MULTIVERSION void backward_row(const T* SF_RESTRICT vh, const T* SF_RESTRICT 
       gx[k] = g_i;
     }
     if (g_vh_keep) g_vh_keep[k] = g;
+    if (v_next_keep) v_next_keep[k] = r.v_next;
   }
 }
 
@@ -203,9 +206,11 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
   const T* thr = p.prm.thr + off;
   const T* amount = p.prm.amount + off;
   const T* min_v = MIN ? p.prm.min_v + off : nullptr;
-  // Per-row scratch: the surrogate, and the gradients at v_hat and at i_t for the alpha sums.
+  // Per-row scratch: the surrogate; for the alpha sums the gradients at v_hat of this step and
+  // of the one after it, the step's outgoing membrane, and the gradient at i_t.
   std::vector<T> sigma_row(SK != SpikeKind::None && !p.sigma ? L : 0);
-  std::vector<T> g_vh_row(p.g_alpha_mem ? L : 0), g_i_row(p.g_alpha_syn ? L : 0);
+  std::vector<T> g_vh_row(p.g_alpha_mem ? L : 0), g_vh_next(p.g_alpha_mem ? L : 0);
+  std::vector<T> v_next_row(p.g_alpha_mem ? L : 0), g_i_row(p.g_alpha_syn ? L : 0);
   double* g_am = p.g_alpha_mem ? p.g_alpha_mem + off : nullptr;
   double* g_as = p.g_alpha_syn ? p.g_alpha_syn + off : nullptr;
   if (g_am) std::fill(g_am, g_am + L, 0.0);
@@ -227,27 +232,24 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
         vh, sigma, p.g_spikes.at(b, t, n0), p.g_counts.at(b, 0, n0), p.g_v_hat.at(b, t, n0),
         p.g_i_seq.at(b, t, n0), p.g_input + row, p.lambda_v + off,
         SYN ? p.lambda_i + off : nullptr, g_am ? g_vh_row.data() : nullptr,
-        g_as ? g_i_row.data() : nullptr, p.prm.alpha + off, p.prm.in_scale + off,
-        SYN ? p.prm.alpha_syn + off : nullptr, thr, amount, min_v, p.prm.max_spikes,
-        p.prm.reset_value,
-        p.prm.product_in_float, L);
+        g_as ? g_i_row.data() : nullptr, g_am ? v_next_row.data() : nullptr,
+        p.prm.alpha + off, p.prm.in_scale + off, SYN ? p.prm.alpha_syn + off : nullptr, thr,
+        amount, min_v, p.prm.max_spikes, p.prm.reset_value, p.prm.product_in_float, L);
     if (g_am) {
-      // dL/dalpha_mem += v_{t-1} * g_vhat  (- i_t * g_vhat with norm_input)
-      const T* vh_prev = t > 0 ? vh - p.N : nullptr;
-      const T* v0 = p.v0 + off;
-      const T* cur = SYN ? p.i_seq + row : (p.norm_input ? p.input + row : nullptr);
-      for (int64_t k = 0; k < L; ++k) {
-        const T v_prev =
-            vh_prev ? spike_reset_clamp<SK, RK, MIN>(vh_prev[k], thr[k], p.prm.max_spikes,
-                                                     amount[k],
-                                                     p.prm.reset_value, MIN ? min_v[k] : T(0),
-                                                     p.prm.product_in_float)
-                          .v_next
-                    : v0[k];
-        double acc = static_cast<double>(v_prev) * static_cast<double>(g_vh_row[k]);
-        if (p.norm_input) acc -= static_cast<double>(cur[k]) * static_cast<double>(g_vh_row[k]);
-        g_am[k] += acc;
+      // dL/dalpha_mem = sum_t v_{t-1} g_vhat_t (- i_t g_vhat_t with norm_input). v_t is known
+      // now and g_vhat_{t+1} from the last iteration, so nothing is recomputed.
+      if (t + 1 < p.steps) {
+        for (int64_t k = 0; k < L; ++k) {
+          g_am[k] += static_cast<double>(v_next_row[k]) * static_cast<double>(g_vh_next[k]);
+        }
       }
+      if (p.norm_input) {
+        const T* cur = SYN ? p.i_seq + row : p.input + row;
+        for (int64_t k = 0; k < L; ++k) {
+          g_am[k] -= static_cast<double>(cur[k]) * static_cast<double>(g_vh_row[k]);
+        }
+      }
+      std::swap(g_vh_row, g_vh_next);
     }
     if (g_as) {
       // dL/dalpha_syn += (i_{t-1} + x_t) * total = i_t / alpha_syn * total (divided at the end)
@@ -255,6 +257,12 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
       for (int64_t k = 0; k < L; ++k) {
         g_as[k] += static_cast<double>(i_t[k]) * static_cast<double>(g_i_row[k]);
       }
+    }
+  }
+  if (g_am) {
+    const T* v0 = p.v0 + off;  // the step before t = 0
+    for (int64_t k = 0; k < L; ++k) {
+      g_am[k] += static_cast<double>(v0[k]) * static_cast<double>(g_vh_next[k]);
     }
   }
   if (g_as) {
