@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""CPU benchmark of the IAF layer: sinabs_fast vs sinabs vs SpikingJelly vs a memory-bound floor.
+"""CPU benchmark of the neuron layers (IAF; LIF, ExpLeak with --neuron): sinabs_fast vs sinabs vs
+SpikingJelly (IAF only) vs a memory-bound floor.
 
 Run (from the repository root, with the project's virtualenv active)::
 
@@ -7,6 +8,7 @@ Run (from the repository root, with the project's virtualenv active)::
     python benchmarks/bench_cpu.py --quick          # fewer repetitions
     python benchmarks/bench_cpu.py --skip-sinabs    # leave out the slow reference
     python benchmarks/bench_cpu.py --threads 1 --shapes C1 C2 --json /tmp/cpu.json
+    python benchmarks/bench_cpu.py --neuron lif     # LIF(tau_mem=20, tau_syn=5); also expleak
 
 What is measured, in one process, on CPU float32, for each shape (B, T, N) and each mode:
 
@@ -54,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
 import os
 import platform
@@ -169,16 +172,24 @@ def _layer_case(layer: torch.nn.Module, x: torch.Tensor, mode: str) -> Case:
     return Case(prepare, run)
 
 
-def build_sinabs_fast(x: torch.Tensor, mode: str) -> Case:
-    import sinabs_fast.layers
+# The neuron layers benchmarked (--neuron): class name and constructor arguments, the same for
+# sinabs_fast and sinabs.
+NEURONS = {
+    "iaf": ("IAF", {}),
+    "lif": ("LIF", {"tau_mem": 20.0, "tau_syn": 5.0}),
+    "expleak": ("ExpLeak", {"tau_mem": 20.0}),
+}
 
-    return _layer_case(sinabs_fast.layers.IAF(), x, mode)
 
+def layer_builder(package: str, neuron: str) -> CaseBuilder:
+    """Builds cases for `package`.layers.<the neuron's class>(**its arguments)."""
+    class_name, kwargs = NEURONS[neuron]
 
-def build_sinabs(x: torch.Tensor, mode: str) -> Case:
-    import sinabs.layers
+    def build(x: torch.Tensor, mode: str) -> Case:
+        layers = importlib.import_module(f"{package}.layers")
+        return _layer_case(getattr(layers, class_name)(**kwargs), x, mode)
 
-    return _layer_case(sinabs.layers.IAF(), x, mode)
+    return build
 
 
 def build_spikingjelly(x: torch.Tensor, mode: str) -> Case:
@@ -217,12 +228,12 @@ def build_floor(x: torch.Tensor, mode: str) -> Case:
     return Case(lambda: None, run)
 
 
-def available_builders(skip_sinabs: bool) -> dict[str, CaseBuilder]:
-    """The implementations whose packages import, in table order."""
-    builders: dict[str, CaseBuilder] = {OURS: build_sinabs_fast}
+def available_builders(skip_sinabs: bool, neuron: str = "iaf") -> dict[str, CaseBuilder]:
+    """The implementations whose packages import, in table order (SpikingJelly for IAF only)."""
+    builders: dict[str, CaseBuilder] = {OURS: layer_builder("sinabs_fast", neuron)}
     if not skip_sinabs and _importable("sinabs.layers"):
-        builders[SINABS] = build_sinabs
-    if _importable("spikingjelly.activation_based.neuron"):
+        builders[SINABS] = layer_builder("sinabs", neuron)
+    if neuron == "iaf" and _importable("spikingjelly.activation_based.neuron"):
         builders[SPIKINGJELLY] = build_spikingjelly
     builders[FLOOR] = build_floor
     return builders
@@ -403,6 +414,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Benchmark IAF forward and forward+backward on CPU: sinabs_fast vs sinabs "
                     "vs SpikingJelly vs one elementwise pass.")
+    parser.add_argument("--neuron", choices=sorted(NEURONS), default="iaf",
+                        help="the layer: iaf (IAF()), lif (LIF(tau_mem=20, tau_syn=5)) or "
+                             "expleak (ExpLeak(tau_mem=20)); default: %(default)s")
     parser.add_argument("--quick", action="store_true",
                         help="fewer repetitions (3 minimum, 0.5 s per row)")
     parser.add_argument("--skip-sinabs", action="store_true",
@@ -439,10 +453,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     config = timing_config(args)
     shapes = [s for s in SHAPES if args.shapes is None or s.label in args.shapes]
     modes = [m for m in MODES if m in args.modes]
-    builders = available_builders(args.skip_sinabs)
+    builders = available_builders(args.skip_sinabs, args.neuron)
     machine = machine_info(torch.get_num_threads())
 
-    print(f"# IAF on CPU (float32): torch {machine['torch']}, {machine['torch_threads']} "
+    print(f"# {NEURONS[args.neuron][0]} on CPU (float32): torch {machine['torch']}, {machine['torch_threads']} "
           f"thread(s), {machine['cpu_count']} logical CPUs, {machine['processor']}")
     print(f"# timing: median of >= {config.min_reps} reps, {config.budget_s} s per row, "
           f"{config.warmup} warm-up call")
