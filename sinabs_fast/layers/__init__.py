@@ -4,8 +4,8 @@ from . import functional
 from .channel_shift import ChannelShift
 from .crop2d import Cropping2dLayer
 from .exp_leak import ExpLeak, ExpLeakSqueeze
-from .iaf import IAF, IAFSqueeze
-from .lif import LIF, LIFSqueeze
+from .iaf import IAF, IAFRecurrent, IAFSqueeze
+from .lif import LIF, LIFRecurrent, LIFSqueeze
 from .merge import Merge
 from .neuromorphic_relu import NeuromorphicReLU
 from .pool2d import SpikingMaxPooling2dLayer, SumPool2d
@@ -18,5 +18,5 @@ __all__ = [
     "StatefulLayer", "SqueezeMixin", "IAF", "IAFSqueeze", "LIF", "LIFSqueeze", "FlattenTime",
     "UnflattenTime", "Repeat", "functional", "NeuromorphicReLU", "QuantizeLayer", "SumPool2d",
     "SpikingMaxPooling2dLayer", "Img2SpikeLayer", "Sig2SpikeLayer", "Merge", "ChannelShift",
-    "Cropping2dLayer", "ExpLeak", "ExpLeakSqueeze",
+    "Cropping2dLayer", "ExpLeak", "ExpLeakSqueeze", "IAFRecurrent", "LIFRecurrent",
 ]

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..activation import MembraneSubtract, MultiSpike, SingleExponential
-from .lif import LIF
+from .lif import LIF, LIFRecurrent
 from .reshape import SqueezeMixin
 
 
@@ -41,6 +41,59 @@ class IAF(LIF):
         record_states: bool = False,
     ):
         super().__init__(
+            tau_mem=np.inf,
+            tau_syn=tau_syn,
+            spike_threshold=spike_threshold,
+            spike_fn=spike_fn,
+            reset_fn=reset_fn,
+            surrogate_grad_fn=surrogate_grad_fn,
+            min_v_mem=min_v_mem,
+            shape=shape,
+            norm_input=False,
+            record_states=record_states,
+        )
+        self.tau_mem = None  # IAF has no membrane time constant
+
+    @property
+    def alpha_mem_calculated(self) -> torch.Tensor:
+        """Always 1."""
+        return torch.tensor(1.0)
+
+    @property
+    def _param_dict(self) -> dict:
+        param_dict = super()._param_dict
+        for key in ("tau_mem", "train_alphas", "norm_input"):
+            param_dict.pop(key)
+        return param_dict
+
+
+class IAFRecurrent(LIFRecurrent):
+    """Integrate-and-fire neurons with recurrent connections: :class:`LIFRecurrent` with
+    ``alpha_mem = 1`` and no input scaling. Same arguments, defaults, parameters (no
+    ``tau_mem``) and state behaviour as ``sinabs.layers.IAFRecurrent`` (3.1.3), with
+    bit-identical outputs on the CPU; the recordings keep sinabs' step-shifted quirk (see
+    :class:`LIFRecurrent`).
+
+    Args:
+        rec_connect: the recurrent module, fed the spikes ``(batch, *trailing)``.
+        spike_threshold, spike_fn, reset_fn, surrogate_grad_fn, tau_syn, min_v_mem, shape,
+        record_states: as in :class:`IAF`.
+    """
+
+    def __init__(
+        self,
+        rec_connect: torch.nn.Module,
+        spike_threshold: torch.Tensor = torch.tensor(1.0),
+        spike_fn: Callable = MultiSpike,
+        reset_fn: Callable = MembraneSubtract(),
+        surrogate_grad_fn: Callable = SingleExponential(),
+        tau_syn: Optional[float] = None,
+        min_v_mem: Optional[float] = None,
+        shape: Optional[torch.Size] = None,
+        record_states: bool = False,
+    ):
+        super().__init__(
+            rec_connect=rec_connect,
             tau_mem=np.inf,
             tau_syn=tau_syn,
             spike_threshold=spike_threshold,

@@ -226,6 +226,98 @@ class LIF(StatefulLayer):
         return param_dict
 
 
+class LIFRecurrent(LIF):
+    """LIF neurons with recurrent connections: each step's input is ``x_t + rec_out``, where
+    ``rec_out = rec_connect(spikes_{t-1}).reshape(batch, *trailing)`` (zeros at the first step of
+    every call). ``rec_connect`` is any module (e.g. ``nn.Sequential(nn.Flatten(),
+    nn.Linear(N, N))``); time is a Python loop around it, and each step's neuron update, forward
+    and backward, is one fused op call. Same arguments, defaults, parameters and state behaviour
+    as ``sinabs.layers.LIFRecurrent`` (3.1.3), with bit-identical outputs on the CPU.
+
+    Differences from :class:`LIF` (as in sinabs): the states are re-zeroed on *any* state-shape
+    mismatch (no batch resampling); ``firing_rate = spikes.sum() / spikes.numel()``; no
+    ``spike_counts``.
+
+    Recordings (``record_states=True``) reproduce sinabs' aliasing quirk bit for bit (semantics
+    note §5.4): for ``t < T - 1``, ``recordings["v_mem"][:, t]`` holds the *pre-reset,
+    pre-clamp* membrane of step ``t + 1`` and ``recordings["i_syn"][:, t]`` the synaptic
+    current of step ``t + 1``; only ``[:, T - 1]`` is the state after the last step. (Plain
+    :class:`LIF` records the post-reset state of every step.)
+
+    Args:
+        tau_mem: membrane time constant.
+        rec_connect: the recurrent module; it receives the spikes ``(batch, *trailing)`` and
+            its output must reshape to that shape.
+        tau_syn, spike_threshold, spike_fn, reset_fn, surrogate_grad_fn, min_v_mem,
+        train_alphas, shape, norm_input, record_states: as in :class:`LIF`.
+    """
+
+    def __init__(
+        self,
+        tau_mem: Union[float, torch.Tensor],
+        rec_connect: torch.nn.Module,
+        tau_syn: Optional[Union[float, torch.Tensor]] = None,
+        spike_threshold: torch.Tensor = torch.tensor(1.0),
+        spike_fn: Callable = MultiSpike,
+        reset_fn: Callable = MembraneSubtract(),
+        surrogate_grad_fn: Callable = SingleExponential(),
+        min_v_mem: Optional[float] = None,
+        train_alphas: bool = False,
+        shape: Optional[torch.Size] = None,
+        norm_input: bool = True,
+        record_states: bool = False,
+    ):
+        super().__init__(
+            tau_mem=tau_mem,
+            tau_syn=tau_syn,
+            spike_threshold=spike_threshold,
+            spike_fn=spike_fn,
+            reset_fn=reset_fn,
+            surrogate_grad_fn=surrogate_grad_fn,
+            min_v_mem=min_v_mem,
+            shape=shape,
+            train_alphas=train_alphas,
+            norm_input=norm_input,
+            record_states=record_states,
+        )
+        self.rec_connect = rec_connect
+
+    def forward(self, input_data: torch.Tensor) -> torch.Tensor:
+        """Args: input_data of shape (batch, time, ...). Returns the spikes, same shape."""
+        check_input(input_data, type(self).__name__)
+        batch_size, _, *trailing = input_data.shape
+        shape = (batch_size, *trailing)
+        if not self.is_state_initialised() or not self.state_has_shape(shape):
+            self.init_state_with_shape(shape)
+        alpha_syn = self.alpha_syn_calculated
+        spikes, state, recordings = functional.lif_recurrent(
+            input_data=input_data,
+            alpha_mem=self.alpha_mem_calculated,
+            alpha_syn=alpha_syn,
+            state=dict(self.named_buffers()),
+            spike_threshold=self.spike_threshold,
+            spike_fn=self.spike_fn,
+            reset_fn=self.reset_fn,
+            surrogate_grad_fn=self.surrogate_grad_fn,
+            min_v_mem=self.min_v_mem,
+            norm_input=self.norm_input,
+            rec_connect=self.rec_connect,
+            record_states=self.record_states,
+            spec=self._kernel_spec,
+        )
+        self.v_mem = state["v_mem"]
+        self.i_syn = state["i_syn"] if alpha_syn is not None else None
+        self.recordings = recordings
+        self.firing_rate = spikes.sum() / spikes.numel()
+        return spikes
+
+    @property
+    def _param_dict(self) -> dict:
+        param_dict = super()._param_dict
+        param_dict.update(rec_connect=self.rec_connect)
+        return param_dict
+
+
 class LIFSqueeze(LIF, SqueezeMixin):
     """LIF on squeezed input (batch*time, ...), for use between Conv2d / pooling layers."""
 

@@ -2,7 +2,7 @@
 and on the pure-PyTorch reference otherwise."""
 
 import math
-from typing import Callable, Dict, Optional, Tuple, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -41,6 +41,110 @@ def _along_time(value: Param, per_neuron: Optional[Tensor]):
     return value
 
 
+class FusedPlan(NamedTuple):
+    """How the fused op runs one layer call: the compute dtype, and every parameter as the op
+    takes it (0-dim, or broadcast and flattened to (batch, neurons)), computed once per call."""
+
+    compute: torch.dtype
+    prescale: bool  # (1 - alpha_mem) * x is done with torch first (the op then has no norm_input)
+    alpha_mem: Tensor
+    alpha_syn: Optional[Tensor]
+    threshold: Tensor
+    amount: Tensor  # the reset's s * amount operand
+    amount_param: Param  # the same, as the layer gave it (for the recordings' torch ops)
+    min_v_mem: Optional[Tensor]
+    norm_input: bool
+    spike_kind: int
+    max_spikes: float
+    reset_kind: int
+    reset_value: float
+    surrogate_kind: int
+    surrogate_params: List[float]
+
+
+def fused_plan(
+    input_dtype: torch.dtype,
+    batch: int,
+    trailing: Tuple[int, ...],
+    device: torch.device,
+    alpha_mem: Tensor,
+    alpha_syn: Optional[Tensor],
+    state: Dict[str, Tensor],
+    spike_threshold: Optional[Tensor],
+    spike_fn: Optional[Callable],
+    reset_fn: Optional[Callable],
+    surrogate_grad_fn: Optional[Callable],
+    min_v_mem: Optional[Tensor],
+    norm_input: bool,
+    spec: KernelSpec,
+) -> Optional[FusedPlan]:
+    """The fused op's arguments for input of ``input_dtype`` (dimensioned) into ``state``, or None
+    when one op call can't reproduce sinabs exactly (run :mod:`sinabs_fast.reference` then)."""
+    spikes_spec = spec.spike
+    spiking = spike_fn is not None
+    resets = spec.reset if spiking else None
+    syn = alpha_syn is not None
+    if spikes_spec is None or (spiking and (resets is None or surrogate_grad_fn is None)):
+        return None
+    amount = None
+    if spiking and resets.kind == ops.ResetKind.SUBTRACT:
+        amount = reset_fn.subtract_value
+    if spiking and amount is None:
+        amount = spike_threshold
+    subtract = spiking and resets.kind == ops.ResetKind.SUBTRACT
+    steady, unchanged = steady_dtypes(
+        operand(state["v_mem"]), operand(state.get("i_syn")) if syn else None,
+        x=(input_dtype, True), alpha_mem=operand(alpha_mem), alpha_syn=operand(alpha_syn),
+        norm_input=norm_input, threshold=operand(spike_threshold),
+        amount=operand(amount), min_v_mem=operand(min_v_mem), spiking=spiking,
+        subtract=subtract,
+    )
+    compute = steady.v_mem[0]
+    # One compute dtype must reproduce every op; the first call after a dtype change (e.g.
+    # float64 input into float32 states) runs the reference once, since its first step
+    # rounds in the old dtype.
+    if not (
+        unchanged
+        and compute in (torch.float32, torch.float64)
+        and (not syn or steady.i_syn[0] == compute)
+        and (not spiking or steady.spike_div[0] == compute)
+    ):
+        return None
+    # (1 - alpha) * x rounds in x's lower precision in sinabs: then do that part with torch.
+    prescale = norm_input and steady.current[0] != compute
+    per = dict(batch=batch, trailing=trailing, device=device)
+    a_mem = _per_neuron(alpha_mem, "alpha_mem", **per)
+    a_syn = _per_neuron(alpha_syn, "alpha_syn", **per)
+    thr = _per_neuron(spike_threshold, "spike_threshold", **per) if spiking else None
+    m = _per_neuron(min_v_mem, "min_v_mem", **per)
+    if spiking:
+        # s * amount rounds in float32 unless amount is a float64 tensor with dimensions.
+        amount_t = _per_neuron(amount, "subtract_value", **per)
+        if not (isinstance(amount, Tensor) and amount.dim() > 0):
+            amount_t = amount_t.to(torch.float32)
+        surrogate_kind, surrogate_params = spec.surrogate
+    else:
+        thr = amount_t = torch.ones((), dtype=compute, device=device)
+        surrogate_kind, surrogate_params = ops.SurrogateKind.SINGLE_EXPONENTIAL, ()
+    return FusedPlan(
+        compute=compute,
+        prescale=prescale,
+        alpha_mem=a_mem,
+        alpha_syn=a_syn,
+        threshold=thr,
+        amount=amount_t,
+        amount_param=amount,
+        min_v_mem=m,
+        norm_input=norm_input and not prescale,
+        spike_kind=int(spikes_spec[0]),
+        max_spikes=float(spikes_spec[1]),
+        reset_kind=int(resets.kind if spiking else ops.ResetKind.SUBTRACT),
+        reset_value=float(resets.value if spiking else 0.0),
+        surrogate_kind=int(surrogate_kind),
+        surrogate_params=[float(p) for p in surrogate_params],
+    )
+
+
 def lif_forward(
     input_data: Tensor,
     alpha_mem: Tensor,
@@ -68,66 +172,21 @@ def lif_forward(
     batch, steps, *trailing = input_data.shape
     trailing = tuple(trailing)
     neurons = math.prod(trailing)
-    spikes_spec = spec.spike
     spiking = spike_fn is not None
-    resets = spec.reset if spiking else None
     syn = alpha_syn is not None
-
-    fused = spikes_spec is not None and (not spiking or (resets is not None
-                                                         and surrogate_grad_fn is not None))
-    if fused:
-        amount = None
-        if spiking and resets.kind == ops.ResetKind.SUBTRACT:
-            amount = reset_fn.subtract_value
-        if spiking and amount is None:
-            amount = spike_threshold
-        subtract = spiking and resets.kind == ops.ResetKind.SUBTRACT
-        steady, unchanged = steady_dtypes(
-            operand(state["v_mem"]), operand(state.get("i_syn")) if syn else None,
-            x=operand(input_data), alpha_mem=operand(alpha_mem), alpha_syn=operand(alpha_syn),
-            norm_input=norm_input, threshold=operand(spike_threshold),
-            amount=operand(amount), min_v_mem=operand(min_v_mem), spiking=spiking,
-            subtract=subtract,
-        )
-        compute = steady.v_mem[0]
-        # One compute dtype must reproduce every op; the first call after a dtype change (e.g.
-        # float64 input into float32 states) runs the reference once, since its first step
-        # rounds in the old dtype.
-        fused = (
-            unchanged
-            and compute in (torch.float32, torch.float64)
-            and (not syn or steady.i_syn[0] == compute)
-            and (not spiking or steady.spike_div[0] == compute)
-        )
-    if not fused:
+    plan = fused_plan(
+        input_data.dtype, batch, trailing, input_data.device, alpha_mem, alpha_syn, state,
+        spike_threshold, spike_fn, reset_fn, surrogate_grad_fn, min_v_mem, norm_input, spec,
+    )
+    if plan is None:
         output, new_state, recordings = reference.lif_forward(
             input_data, alpha_mem, alpha_syn, state, spike_threshold, spike_fn, reset_fn,
             surrogate_grad_fn, min_v_mem, norm_input, record_states,
         )
         return output, new_state, recordings, output.sum(1) if spiking else None
 
-    device = input_data.device
-    x = input_data
-    op_norm_input = norm_input
-    if norm_input and steady.current[0] != compute:
-        # (1 - alpha) * x rounds in x's lower precision in sinabs: do that part with torch.
-        x = (1 - alpha_mem) * x
-        op_norm_input = False
-    x = x.reshape(batch, steps, neurons).to(compute)
-    per = dict(batch=batch, trailing=trailing, device=device)
-    a_mem = _per_neuron(alpha_mem, "alpha_mem", **per)
-    a_syn = _per_neuron(alpha_syn, "alpha_syn", **per)
-    thr = _per_neuron(spike_threshold, "spike_threshold", **per) if spiking else None
-    m = _per_neuron(min_v_mem, "min_v_mem", **per)
-    if spiking:
-        # s * amount rounds in float32 unless amount is a float64 tensor with dimensions.
-        amount_t = _per_neuron(amount, "subtract_value", **per)
-        if not (isinstance(amount, Tensor) and amount.dim() > 0):
-            amount_t = amount_t.to(torch.float32)
-        surrogate_kind, surrogate_params = spec.surrogate
-    else:
-        thr = amount_t = torch.ones((), dtype=compute, device=device)
-        surrogate_kind, surrogate_params = ops.SurrogateKind.SINGLE_EXPONENTIAL, ()
+    x = (1 - alpha_mem) * input_data if plan.prescale else input_data
+    x = x.reshape(batch, steps, neurons).to(plan.compute)
     grad = torch.is_grad_enabled() and any(
         isinstance(t, Tensor) and t.requires_grad
         for t in (x, state["v_mem"], state.get("i_syn"), alpha_mem, alpha_syn)
@@ -136,14 +195,14 @@ def lif_forward(
                               for t in (alpha_mem, alpha_syn))
     out = ops.lif_forward(
         x, state["v_mem"], state["i_syn"] if syn else None,
-        a_mem, a_syn, thr, amount_t, m,
-        norm_input=op_norm_input,
-        spike_kind=spikes_spec[0],
-        max_spikes=spikes_spec[1],
-        reset_kind=resets.kind if spiking else ops.ResetKind.SUBTRACT,
-        reset_value=resets.value if spiking else 0.0,
-        surrogate_kind=surrogate_kind,
-        surrogate_params=surrogate_params,
+        plan.alpha_mem, plan.alpha_syn, plan.threshold, plan.amount, plan.min_v_mem,
+        norm_input=plan.norm_input,
+        spike_kind=plan.spike_kind,
+        max_spikes=plan.max_spikes,
+        reset_kind=plan.reset_kind,
+        reset_value=plan.reset_value,
+        surrogate_kind=plan.surrogate_kind,
+        surrogate_params=plan.surrogate_params,
         surrogate_fn=surrogate_grad_fn,
         keep_v_hat=grad or record_states or not spiking,
         keep_i_syn=syn and (record_states or alpha_grad),
@@ -158,12 +217,12 @@ def lif_forward(
         # The post-reset, post-clamp membrane of every step, with the same torch ops as sinabs.
         v = out.v_hat
         if spiking:
-            if resets.kind == ops.ResetKind.SUBTRACT:
-                v = v - out.spikes * _along_time(amount, amount_t)
+            if plan.reset_kind == ops.ResetKind.SUBTRACT:
+                v = v - out.spikes * _along_time(plan.amount_param, plan.amount)
             else:
-                v = v * (out.spikes == 0).float() + resets.value
+                v = v * (out.spikes == 0).float() + plan.reset_value
         if min_v_mem is not None:
-            m_t = _along_time(min_v_mem, m)
+            m_t = _along_time(min_v_mem, plan.min_v_mem)
             v = torch.nn.functional.relu(v - m_t) + m_t
         recordings["v_mem"] = v.reshape(shape)
         if syn:

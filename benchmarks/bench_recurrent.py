@@ -1,0 +1,137 @@
+#!/usr/bin/env python
+"""CPU benchmark of LIFRecurrent: sinabs_fast vs sinabs 3.1.3, in one process.
+
+Run (from the repository root, with the project's virtualenv active)::
+
+    python benchmarks/bench_recurrent.py                    # B8 T100 N256, 2 threads
+    python benchmarks/bench_recurrent.py --shapes 8,100,256 16,100,512 --reps 21
+    python benchmarks/bench_recurrent.py --profile          # torch.profiler table of ours
+
+Layer: ``LIFRecurrent(tau_mem=20.0, rec_connect=nn.Sequential(nn.Flatten(), nn.Linear(N, N)))``,
+both libraries with the same weights. Input ``torch.rand(B, T, N) * 0.5`` (float32).
+
+Modes: ``forward`` (under ``torch.no_grad()``) and ``forward+backward`` (input with
+``requires_grad=True``, then ``out.sum().backward()``: gradients for the input, the recurrent
+weights and ``tau_mem``). Before every repetition, untimed: ``reset_states()``, gradients
+cleared. One warm-up call, then ``--reps`` timed repetitions per implementation, interleaved
+(ours, sinabs, ours, ...) so that machine noise hits both alike; the median is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Callable, Dict, List, Tuple
+
+import torch
+import torch.nn as nn
+
+
+def make_layers(n: int, tau_mem: float = 20.0):
+    """(ours, sinabs') LIFRecurrent with identical Flatten + Linear(n, n) recurrent weights."""
+    import sinabs.layers as sl
+
+    from sinabs_fast.layers.lif import LIFRecurrent
+
+    rec_ours = nn.Sequential(nn.Flatten(), nn.Linear(n, n))
+    rec_theirs = nn.Sequential(nn.Flatten(), nn.Linear(n, n))
+    rec_theirs.load_state_dict(rec_ours.state_dict())
+    return (LIFRecurrent(tau_mem=tau_mem, rec_connect=rec_ours),
+            sl.LIFRecurrent(tau_mem=tau_mem, rec_connect=rec_theirs))
+
+
+def _runner(layer: nn.Module, x: torch.Tensor, mode: str) -> Tuple[Callable, Callable]:
+    """(prepare, run): prepare is untimed."""
+    xg = x.clone().requires_grad_(mode != "forward")
+
+    def prepare():
+        layer.reset_states()
+        layer.zero_grad(set_to_none=True)
+        xg.grad = None
+
+    def run():
+        if mode == "forward":
+            with torch.no_grad():
+                layer(xg)
+        else:
+            layer(xg).sum().backward()
+
+    return prepare, run
+
+
+def bench_recurrent(shapes: List[Tuple[int, int, int]], reps: int = 11, threads: int = 2,
+                    modes=("forward", "forward+backward"), tau_mem: float = 20.0,
+                    seed: int = 0) -> List[Dict]:
+    """Median ms of ours and sinabs' LIFRecurrent per (shape, mode), timed interleaved."""
+    torch.set_num_threads(threads)
+    rows = []
+    for b, t, n in shapes:
+        torch.manual_seed(seed)
+        ours, theirs = make_layers(n, tau_mem)
+        x = torch.rand(b, t, n) * 0.5
+        for mode in modes:
+            runners = {"sinabs_fast": _runner(ours, x, mode), "sinabs": _runner(theirs, x, mode)}
+            times = {name: [] for name in runners}
+            for name, (prepare, run) in runners.items():  # warm-up
+                prepare()
+                run()
+            for _ in range(reps):
+                for name, (prepare, run) in runners.items():
+                    prepare()
+                    start = time.perf_counter()
+                    run()
+                    times[name].append(time.perf_counter() - start)
+            ms = {name: 1e3 * statistics.median(ts) for name, ts in times.items()}
+            rows.append(dict(B=b, T=t, N=n, mode=mode, ours_ms=ms["sinabs_fast"],
+                             sinabs_ms=ms["sinabs"], speedup=ms["sinabs"] / ms["sinabs_fast"]))
+    return rows
+
+
+def profile_ours(shape: Tuple[int, int, int], threads: int = 2, row_limit: int = 25) -> str:
+    """torch.profiler table (self CPU time) of ours, forward+backward, a few repetitions."""
+    torch.set_num_threads(threads)
+    b, t, n = shape
+    ours, _ = make_layers(n)
+    prepare, run = _runner(ours, torch.rand(b, t, n) * 0.5, "forward+backward")
+    prepare()
+    run()
+    with torch.profiler.profile() as prof:
+        for _ in range(3):
+            prepare()
+            run()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit)
+
+
+def _shape(text: str) -> Tuple[int, int, int]:
+    b, t, n = (int(v) for v in text.split(","))
+    return b, t, n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shapes", nargs="+", type=_shape, default=[(8, 100, 256)],
+                        help="B,T,N triples (default 8,100,256)")
+    parser.add_argument("--reps", type=int, default=11, help="timed repetitions (median)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--modes", nargs="+", default=["forward", "forward+backward"],
+                        choices=["forward", "forward+backward"])
+    parser.add_argument("--profile", action="store_true",
+                        help="also print a torch.profiler table of ours (first shape)")
+    args = parser.parse_args()
+
+    rows = bench_recurrent(args.shapes, reps=args.reps, threads=args.threads, modes=args.modes)
+    print(f"LIFRecurrent(tau_mem=20, rec_connect=Flatten+Linear(N, N)), CPU float32, "
+          f"{args.threads} threads, median of {args.reps}\n")
+    print("| B | T | N | mode | sinabs_fast ms | sinabs ms | sinabs/ours |")
+    print("|---|---|---|---|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['B']} | {r['T']} | {r['N']} | {r['mode']} | {r['ours_ms']:.2f} | "
+              f"{r['sinabs_ms']:.2f} | {r['speedup']:.2f}x |")
+    if args.profile:
+        print()
+        print(profile_ours(args.shapes[0], threads=args.threads))
+
+
+if __name__ == "__main__":
+    main()
