@@ -14,6 +14,7 @@ ForwardCall prepare_forward(const Tensor& input, const Tensor& v_mem,
   c.opt = make_options(spike_kind, max_spikes, reset_kind, reset_value);
   c.prm = prepare_params(input, alpha_mem, alpha_syn, norm_input, threshold, reset_amount,
                          min_v_mem);
+  use_exact_reciprocal(c.opt, c.prm);
   c.x = input.contiguous();
   c.batch = c.x.size(0);
   c.steps = c.x.size(1);
@@ -48,6 +49,7 @@ BackwardCall prepare_backward(
   c.opt = make_options(spike_kind, max_spikes, reset_kind, reset_value);
   c.prm = prepare_params(v_hat, alpha_mem, alpha_syn, norm_input, threshold, reset_amount,
                          min_v_mem);
+  use_exact_reciprocal(c.opt, c.prm);
   c.surrogate = make_surrogate(surrogate_kind, surrogate_params);
   c.norm_input = norm_input;
   c.syn = alpha_syn.has_value();

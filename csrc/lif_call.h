@@ -26,6 +26,7 @@ struct Rows {
 template <typename T>
 struct NeuronArgs {
   const T *alpha, *in_scale, *alpha_syn, *thr, *amount, *min_v;  // alpha_syn, min_v may be null
+  const T* spike_thr;  // the spike function's operand: thr, or 1 / thr for MultiByReciprocal
   float max_spikes;
   T reset_value;
   bool product_in_float;
@@ -130,6 +131,7 @@ NeuronArgs<T> neuron_args(const NeuronOptions& opt, const NeuronParams& prm) {
   a.in_scale = prm.in_scale.data_ptr<T>();
   a.alpha_syn = data_or_null<T>(prm.alpha_syn);
   a.thr = prm.threshold.data_ptr<T>();
+  a.spike_thr = prm.spike_threshold.data_ptr<T>();
   a.amount = prm.amount.data_ptr<T>();
   a.min_v = data_or_null<T>(prm.min_v_mem);
   a.max_spikes = opt.max_spikes;

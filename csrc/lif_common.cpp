@@ -54,6 +54,7 @@ NeuronParams prepare_params(const Tensor& input, const Tensor& alpha_mem,
     p.alpha_syn = per_neuron(*alpha_syn, input, "alpha_syn");
   }
   p.threshold = per_neuron(threshold, input, "threshold");
+  p.spike_threshold = p.threshold;
   TORCH_CHECK(reset_amount.is_floating_point(), "sinabs_fast: reset_amount must be floating point");
   p.product_in_float = reset_amount.scalar_type() != at::kDouble;
   p.amount = per_neuron(reset_amount, input, "reset_amount");
@@ -61,6 +62,21 @@ NeuronParams prepare_params(const Tensor& input, const Tensor& alpha_mem,
     p.min_v_mem = per_neuron(*min_v_mem, input, "min_v_mem");
   }
   return p;
+}
+
+void use_exact_reciprocal(NeuronOptions& opt, NeuronParams& prm) {
+  if (opt.spike != SpikeKind::Multi || !prm.threshold.is_cpu() || prm.threshold.numel() == 0) {
+    return;
+  }
+  // A positive power of two has mantissa 0.5; its reciprocal must be finite and exact too.
+  const Tensor inverse = at::reciprocal(prm.threshold);
+  const bool exact = (std::get<0>(at::frexp(prm.threshold)) == 0.5).all().item<bool>() &&
+                     at::isfinite(inverse).all().item<bool>() &&
+                     (inverse * prm.threshold == 1).all().item<bool>();
+  if (exact) {
+    opt.spike = SpikeKind::MultiByReciprocal;
+    prm.spike_threshold = inverse;
+  }
 }
 
 void check_forward_inputs(const Tensor& input, const Tensor& v_mem,

@@ -22,6 +22,7 @@ struct NeuronParams {
   Tensor in_scale;   // (1 - alpha_mem) with norm_input, else 1
   Tensor alpha_syn;  // synaptic decay; undefined without synaptic current
   Tensor threshold;  // spike threshold (used by the spike function and the surrogate)
+  Tensor spike_threshold;  // what the spike function reads: threshold, or its exact reciprocal
   Tensor amount;     // what MembraneSubtract subtracts per spike
   Tensor min_v_mem;  // lower clamp; undefined without min_v_mem
   bool product_in_float = true;  // s * amount is rounded to float32 (see reset_product)
@@ -42,6 +43,11 @@ NeuronParams prepare_params(const Tensor& input, const Tensor& alpha_mem,
                             const std::optional<Tensor>& alpha_syn, bool norm_input,
                             const Tensor& threshold, const Tensor& reset_amount,
                             const std::optional<Tensor>& min_v_mem);
+
+// On the CPU, switches MultiSpike to MultiByReciprocal when every threshold is a power of two
+// (see SpikeKind). The check reads the (B, N) thresholds, so CUDA, where the division costs
+// nothing next to the memory traffic, skips it rather than synchronise.
+void use_exact_reciprocal(NeuronOptions& opt, NeuronParams& prm);
 
 // Checks input (B, T, N), the states (B, N) and their dtypes and devices.
 void check_forward_inputs(const Tensor& input, const Tensor& v_mem,

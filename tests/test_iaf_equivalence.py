@@ -238,3 +238,22 @@ def test_per_neuron_subtract_value(value, dtype):
     run_pair(lambda: (dict(reset_fn=fa.MembraneSubtract(value)),
                       dict(reset_fn=sa.MembraneSubtract(value))),
              inputs_for((2, 9, 3), dtype=dtype, scale=3.0))
+
+
+@pytest.mark.parametrize("threshold", [
+    0.25, 4.0, torch.tensor([0.5, 1.0, 2.0, 8.0]),  # powers of two: multiply by the reciprocal
+    torch.tensor([0.5, 1.0, 3.0, 8.0]),  # one is not: divide
+    2.0 ** -126, 2.0 ** -149,  # the smallest normal; a subnormal, whose reciprocal overflows
+])
+def test_power_of_two_thresholds(threshold):
+    # The CPU kernel replaces v / thr by v * (1 / thr) when every threshold is a power of two;
+    # the results must stay bit-identical, also for inputs near multiples of the threshold.
+    thr = torch.as_tensor(threshold, dtype=torch.float32)
+    base = torch.randint(-40, 40, (2, 10, 4)).float() * (thr if thr.dim() == 0 else thr) / 3
+    x = base + torch.randn(2, 10, 4) * 1e-7
+    for spike in [(fa.MultiSpike, sa.MultiSpike), (fa.MaxSpike(3), sa.MaxSpike(3))]:
+        ours = fl.IAF(spike_threshold=thr, spike_fn=spike[0], min_v_mem=-5.0 * thr.max().item())
+        theirs = sl.IAF(spike_threshold=thr, spike_fn=spike[1],
+                        min_v_mem=-5.0 * thr.max().item())
+        assert torch.equal(ours(x), theirs(x))
+        assert torch.equal(ours.v_mem, theirs.v_mem)

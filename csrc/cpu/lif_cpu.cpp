@@ -66,7 +66,7 @@ SF_MULTIVERSION void forward_row(const T* SF_RESTRICT x, float* SF_RESTRICT s_ou
                         T* SF_RESTRICT i_out, T* SF_RESTRICT v, T* SF_RESTRICT isyn,
                         float* SF_RESTRICT counts, const T* SF_RESTRICT alpha,
                         const T* SF_RESTRICT in_scale, const T* SF_RESTRICT alpha_syn,
-                        const T* SF_RESTRICT thr, const T* SF_RESTRICT amount,
+                        const T* SF_RESTRICT spike_thr, const T* SF_RESTRICT amount,
                         const T* SF_RESTRICT min_v, float max_spikes, T reset_value, bool pif,
                         int64_t L) {
   for (int64_t k = 0; k < L; ++k) {
@@ -77,7 +77,7 @@ SF_MULTIVERSION void forward_row(const T* SF_RESTRICT x, float* SF_RESTRICT s_ou
       i_out[k] = cur;
     }
     const T vh = membrane_update(v[k], cur, alpha[k], in_scale[k]);
-    const StepResult<T> r = spike_reset_clamp<SK, RK, MIN>(vh, thr[k], max_spikes, amount[k],
+    const StepResult<T> r = spike_reset_clamp<SK, RK, MIN>(vh, spike_thr[k], max_spikes, amount[k],
                                                            reset_value, MIN ? min_v[k] : T(0), pif);
     v[k] = r.v_next;
     vh_out[k] = vh;
@@ -103,7 +103,7 @@ void forward_segment(const ForwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) 
         p.v_hat ? p.v_hat + row : scratch_v.data(),
         SYN ? (p.i_seq ? p.i_seq + row : scratch_i.data()) : nullptr, p.v + off,
         SYN ? p.i + off : nullptr, counts, p.prm.alpha + off, p.prm.in_scale + off,
-        SYN ? p.prm.alpha_syn + off : nullptr, p.prm.thr + off, p.prm.amount + off,
+        SYN ? p.prm.alpha_syn + off : nullptr, p.prm.spike_thr + off, p.prm.amount + off,
         MIN ? p.prm.min_v + off : nullptr, p.prm.max_spikes, p.prm.reset_value,
         p.prm.product_in_float, L);
   }
@@ -176,12 +176,12 @@ SF_MULTIVERSION void backward_row(const T* SF_RESTRICT vh, const T* SF_RESTRICT 
                          T* SF_RESTRICT g_vh_keep, T* SF_RESTRICT g_i_keep,
                          T* SF_RESTRICT v_next_keep,
                          const T* SF_RESTRICT alpha, const T* SF_RESTRICT in_scale,
-                         const T* SF_RESTRICT alpha_syn, const T* SF_RESTRICT thr,
+                         const T* SF_RESTRICT alpha_syn, const T* SF_RESTRICT spike_thr,
                          const T* SF_RESTRICT amount, const T* SF_RESTRICT min_v, float max_spikes,
                          T reset_value, bool pif, int64_t L) {
   for (int64_t k = 0; k < L; ++k) {
     const StepResult<T> r = spike_reset_clamp<SK, RK, MIN>(
-        vh[k], thr[k], max_spikes, amount[k], reset_value, MIN ? min_v[k] : T(0), pif);
+        vh[k], spike_thr[k], max_spikes, amount[k], reset_value, MIN ? min_v[k] : T(0), pif);
     const T sig = SK != SpikeKind::None ? sigma[k] : T(0);
     const T g = v_hat_adjoint<SK, RK>(r, lambda_v[k], gs[k] + g_counts[k], gvh[k], sig, amount[k]);
     lambda_v[k] = g * alpha[k];
@@ -233,7 +233,8 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
         p.g_i_seq.at(b, t, n0), p.g_input + row, p.lambda_v + off,
         SYN ? p.lambda_i + off : nullptr, g_am ? g_vh_row.data() : nullptr,
         g_as ? g_i_row.data() : nullptr, g_am ? v_next_row.data() : nullptr,
-        p.prm.alpha + off, p.prm.in_scale + off, SYN ? p.prm.alpha_syn + off : nullptr, thr,
+        p.prm.alpha + off, p.prm.in_scale + off, SYN ? p.prm.alpha_syn + off : nullptr,
+        p.prm.spike_thr + off,
         amount, min_v, p.prm.max_spikes, p.prm.reset_value, p.prm.product_in_float, L);
     if (g_am) {
       // dL/dalpha_mem = sum_t v_{t-1} g_vhat_t (- i_t g_vhat_t with norm_input). v_t is known

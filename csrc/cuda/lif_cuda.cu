@@ -66,6 +66,7 @@ __global__ void __launch_bounds__(kThreads) lif_forward_kernel(const ForwardArgs
   // Per-neuron parameters and the states stay in registers for all T steps.
   const T alpha = ld(p.prm.alpha + idx), in_scale = ld(p.prm.in_scale + idx);
   const T thr = ld(p.prm.thr + idx), amount = ld(p.prm.amount + idx);
+  const T spike_thr = ld(p.prm.spike_thr + idx);  // thr, or 1 / thr (MultiByReciprocal)
   const T alpha_syn = SYN ? ld(p.prm.alpha_syn + idx) : T(0);
   const T min_v = MIN ? ld(p.prm.min_v + idx) : T(0);
   T v = p.v[idx];
@@ -80,7 +81,7 @@ __global__ void __launch_bounds__(kThreads) lif_forward_kernel(const ForwardArgs
       if (p.i_seq) p.i_seq[row] = cur;
     }
     const T vh = membrane_update(v, cur, alpha, in_scale);
-    const StepResult<T> r = spike_reset_clamp<SK, RK, MIN>(vh, thr, p.prm.max_spikes, amount,
+    const StepResult<T> r = spike_reset_clamp<SK, RK, MIN>(vh, spike_thr, p.prm.max_spikes, amount,
                                                            p.prm.reset_value, min_v,
                                                            p.prm.product_in_float);
     v = r.v_next;
@@ -146,6 +147,7 @@ __global__ void __launch_bounds__(kThreads) lif_backward_kernel(const BackwardAr
   const int64_t n = idx - b * p.N;
   const T alpha = ld(p.prm.alpha + idx), in_scale = ld(p.prm.in_scale + idx);
   const T thr = ld(p.prm.thr + idx), amount = ld(p.prm.amount + idx);
+  const T spike_thr = ld(p.prm.spike_thr + idx);  // thr, or 1 / thr (MultiByReciprocal)
   const T alpha_syn = SYN ? ld(p.prm.alpha_syn + idx) : T(0);
   const T min_v = MIN ? ld(p.prm.min_v + idx) : T(0);
   const T g_count = ld(p.g_counts.at(b, 0, n));
@@ -160,9 +162,9 @@ __global__ void __launch_bounds__(kThreads) lif_backward_kernel(const BackwardAr
     // The state of step t is recomputed from v_hat_t; the alpha_mem gradient also needs the
     // post-reset state of step t - 1, which is then carried to the next (earlier) iteration.
     T vh = ld(p.v_hat + row);
-    StepResult<T> r =
-        spike_reset_clamp<SK, RK, MIN>(vh, thr, p.prm.max_spikes, amount, p.prm.reset_value, min_v,
-                                       p.prm.product_in_float);
+    StepResult<T> r = spike_reset_clamp<SK, RK, MIN>(vh, spike_thr, p.prm.max_spikes, amount,
+                                                     p.prm.reset_value, min_v,
+                                                     p.prm.product_in_float);
     for (int64_t t = p.steps - 1; t >= 0; --t, row -= p.N) {
       T sig = T(0);
       if constexpr (SK != SpikeKind::None) {
@@ -186,7 +188,7 @@ __global__ void __launch_bounds__(kThreads) lif_backward_kernel(const BackwardAr
       T vh_prev = vh;
       if (t > 0) {
         vh_prev = ld(p.v_hat + row - p.N);
-        r_prev = spike_reset_clamp<SK, RK, MIN>(vh_prev, thr, p.prm.max_spikes, amount,
+        r_prev = spike_reset_clamp<SK, RK, MIN>(vh_prev, spike_thr, p.prm.max_spikes, amount,
                                                 p.prm.reset_value, min_v, p.prm.product_in_float);
       }
       if (alpha_mem_grad) {

@@ -27,6 +27,7 @@ inline void dispatch_neuron(SpikeKind spike, ResetKind reset, bool has_syn, bool
   using SkNone = std::integral_constant<SpikeKind, SpikeKind::None>;
   using SkMulti = std::integral_constant<SpikeKind, SpikeKind::Multi>;
   using SkSingle = std::integral_constant<SpikeKind, SpikeKind::Single>;
+  using SkMultiRecip = std::integral_constant<SpikeKind, SpikeKind::MultiByReciprocal>;
   using RkSub = std::integral_constant<ResetKind, ResetKind::Subtract>;
   using RkVal = std::integral_constant<ResetKind, ResetKind::ToValue>;
   dispatch_bool(has_syn, [&](auto syn) {
@@ -44,6 +45,8 @@ inline void dispatch_neuron(SpikeKind spike, ResetKind reset, bool has_syn, bool
       };
       if (spike == SpikeKind::Multi) {
         with_reset(SkMulti{});
+      } else if (spike == SpikeKind::MultiByReciprocal) {
+        with_reset(SkMultiRecip{});
       } else {
         with_reset(SkSingle{});
       }

@@ -15,7 +15,15 @@ namespace sinabs_fast {
 
 // Spike generation. Multi covers MaxSpike(n) with max_spikes = n (MultiSpike uses +inf, for which
 // the clamp is the identity, also for NaN). None is ExpLeak: the output is the membrane itself.
-enum class SpikeKind : int64_t { None = 0, Multi = 1, Single = 2 };
+enum class SpikeKind : int64_t {
+  None = 0,
+  Multi = 1,
+  Single = 2,
+  // Not in the op schema: the host picks it for Multi when every threshold is a power of two and
+  // passes 1 / threshold. v * (1 / thr) is then the same real number as v / thr, rounded once,
+  // so bit-identical, and the loop loses its most expensive operation, the division.
+  MultiByReciprocal = 3,
+};
 
 // Reset mechanism after a spike.
 enum class ResetKind : int64_t { Subtract = 0, ToValue = 1 };
@@ -26,13 +34,19 @@ SF_HOST_DEVICE SF_INLINE float trunc_exact(float x) { return truncf(x); }
 
 SF_HOST_DEVICE SF_INLINE double trunc_exact(double x) { return trunc(x); }
 
-// MultiSpike / MaxSpike forward: (v > 0) * trunc(v / thr).float(), then clamp(max=max_spikes).
-// The mask is a multiplication, not a select: NaN and -0.0 propagate exactly as in torch.
+// MultiSpike / MaxSpike forward from the quotient q = v / thr: (v > 0) * trunc(q).float(), then
+// clamp(max=max_spikes). The mask is a multiplication, not a select: NaN and -0.0 propagate
+// exactly as in torch.
 template <typename T>
-SF_HOST_DEVICE SF_INLINE float multi_spike(T v, T thr, float max_spikes) {
-  const float count = static_cast<float>(trunc_exact(v / thr));
+SF_HOST_DEVICE SF_INLINE float multi_spike_of_quotient(T v, T q, float max_spikes) {
+  const float count = static_cast<float>(trunc_exact(q));
   const float s = static_cast<float>(v > T(0)) * count;
   return s > max_spikes ? max_spikes : s;
+}
+
+template <typename T>
+SF_HOST_DEVICE SF_INLINE float multi_spike(T v, T thr, float max_spikes) {
+  return multi_spike_of_quotient(v, v / thr, max_spikes);
 }
 
 // SingleSpike forward: (v - thr >= 0).float().
@@ -41,10 +55,13 @@ SF_HOST_DEVICE SF_INLINE float single_spike(T v, T thr) {
   return static_cast<float>(v - thr >= T(0));
 }
 
+// `thr` is the threshold, or its reciprocal for MultiByReciprocal.
 template <SpikeKind SK, typename T>
 SF_HOST_DEVICE SF_INLINE float spike(T v, T thr, float max_spikes) {
   if constexpr (SK == SpikeKind::Single) {
     return single_spike(v, thr);
+  } else if constexpr (SK == SpikeKind::MultiByReciprocal) {
+    return multi_spike_of_quotient(v, v * thr, max_spikes);
   } else {
     return multi_spike(v, thr, max_spikes);
   }
