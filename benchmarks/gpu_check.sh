@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# The one prepared command for a GPU machine (shared/gpu/README.md): CUDA tests and the GPU
+# benchmark, in well under 8 minutes, with a full log.
+#
+# HOW TO RUN IT (through the device tool, from a session of this repository):
+#   0. Here, first (network to PyPI; ~10 s):  bash benchmarks/prepare_gpu_wheels.sh
+#      -> gpu_wheels/ (git-ignored, ~1.6 MiB: sinabs, nir, nirtorch, pbr, spikingjelly, loguru,
+#         snntorch wheels and the sinabs-exodus source archive).
+#   1. One call of the device tool:
+#        run(command="bash benchmarks/gpu_check.sh", carry=["gpu_wheels"], timeout_s=600)
+#      (kind left out: an H100 or, failing that, an H200; the JSON names the card).
+#      The script budgets itself to DEADLINE_S (default 420 s) of wall time; ~6-7 min expected.
+#   2. What comes back lands in the reply's files_at folder (from $OUT on the machine):
+#        log                         everything printed (versions, build, tests, benchmark)
+#        gpu-<device>.json / .md     the benchmark (e.g. gpu-nvidia-h100-80gb-hbm3.json)
+#        build.txt, pytest-cuda.txt, pytest-all.txt, exodus-build.txt
+#   3. Copy the JSON (and the .md) into benchmarks/results/ and commit them with the card named,
+#      e.g.  mkdir -p benchmarks/results && cp <files_at>/gpu-*.{json,md} benchmarks/results/ &&
+#            git add benchmarks/results && git commit -m "GPU benchmark on NVIDIA H100 80GB HBM3"
+#      Never mix H100 and H200 numbers in one table.
+#
+# Stages (each under `timeout`, a failed stage does not stop the later ones; exit status is that
+# of the CUDA tests, else the benchmark):
+#   versions (nvidia-smi -L, torch, triton) -> install the carried wheels into a scratch folder
+#   on PYTHONPATH -> build sinabs-exodus from its archive in the background (best effort) ->
+#   build sinabs_fast in place for sm_90 -> tests/test_cuda.py -> bench_gpu.py --quick ->
+#   the rest of the tests, with whatever time is left.
+#
+# Locally (no GPU) it still runs through: the build is CPU-only, the CUDA tests skip, and the
+# benchmark prints "no CUDA device".
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+OUT="${OUT:-$ROOT/benchmarks/out}"
+mkdir -p "$OUT"
+exec > >(tee "$OUT/log") 2>&1
+export PYTHONUNBUFFERED=1
+
+START=$(date +%s)
+DEADLINE_S="${DEADLINE_S:-420}"
+PY="${PYTHON:-python3}"
+WHEELS="${WHEELS:-$ROOT/gpu_wheels}"
+SITE="${SITE:-/tmp/sinabs_fast_gpu_site}"
+elapsed() { echo $(( $(date +%s) - START )); }
+left() { echo $(( DEADLINE_S - $(date +%s) + START )); }
+stage() { echo; echo "=== [$(elapsed) s] $*"; }
+# run_for SECONDS cmd...: timeout, capped by what is left of the deadline (at least 10 s).
+run_for() {
+  local want=$1; shift
+  local l; l=$(left)
+  (( want > l )) && want=$l
+  (( want < 10 )) && want=10
+  timeout --kill-after=10 "$want" "$@"
+}
+
+stage "machine"
+date -u
+nvidia-smi -L || echo "nvidia-smi: not available"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv || true
+"$PY" - << 'PY' || true
+import sys, torch
+print("python", sys.version.split()[0], sys.executable)
+print("torch", torch.__version__, "CUDA", torch.version.cuda, "available", torch.cuda.is_available())
+if torch.cuda.is_available():
+    p = torch.cuda.get_device_properties(0)
+    print("device", p.name, f"sm_{p.major}{p.minor}", p.multi_processor_count, "SMs",
+          round(p.total_memory / 2**30, 1), "GiB")
+try:
+    import triton
+    print("triton", triton.__version__)
+except Exception as e:
+    print("triton: not importable:", e)
+PY
+nproc
+
+# CUDA toolkit: /usr/local/cuda when it has nvcc, else the nvcc on PATH.
+if [[ -z "${CUDA_HOME:-}" ]]; then
+  if [[ -x /usr/local/cuda/bin/nvcc ]]; then CUDA_HOME=/usr/local/cuda
+  elif command -v nvcc > /dev/null; then CUDA_HOME="$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")"
+  fi
+fi
+export CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}"
+export PATH="$CUDA_HOME/bin:$PATH"
+echo "CUDA_HOME=$CUDA_HOME"; nvcc --version 2> /dev/null | tail -n 2 || echo "nvcc: not found"
+
+stage "install the carried wheels into $SITE"
+rm -rf "$SITE"; mkdir -p "$SITE"
+if ls "$WHEELS"/*.whl > /dev/null 2>&1; then
+  ls -l "$WHEELS"
+  run_for 120 "$PY" -m pip install --quiet --no-index --no-deps --no-compile --target "$SITE" \
+    "$WHEELS"/*.whl || echo "wheel install FAILED"
+else
+  echo "no wheels in $WHEELS (run benchmarks/prepare_gpu_wheels.sh and carry gpu_wheels)"
+fi
+export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+"$PY" -c "import sinabs, spikingjelly, snntorch; print('sinabs', sinabs.__file__)" \
+  || echo "peer imports FAILED"
+
+# sinabs-exodus: build its wheel in the background (nvcc, ~1-2 min) while sinabs_fast builds.
+EXO_SDIST="$(ls "$WHEELS"/sinabs[-_]exodus-*.tar.gz 2> /dev/null | head -n 1 || true)"
+EXO_PID=""
+if [[ -n "$EXO_SDIST" ]]; then
+  stage "build sinabs-exodus from $(basename "$EXO_SDIST") in the background (log: exodus-build.txt)"
+  mkdir -p /tmp/exodus_wheel
+  ( run_for 300 env TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=8 "$PY" -m pip wheel --no-build-isolation \
+      --no-deps --no-index -w /tmp/exodus_wheel "$EXO_SDIST" ) > "$OUT/exodus-build.txt" 2>&1 &
+  EXO_PID=$!
+else
+  echo "no sinabs-exodus source archive carried: its rows will be skipped"
+fi
+
+stage "build sinabs_fast for sm_90 (in place)"
+rm -f sinabs_fast/_C*.so
+# SINABS_FAST_CUDA=auto: CUDA kernels when torch has CUDA and nvcc is found (CPU-only elsewhere).
+run_for 300 env SINABS_FAST_CUDA=auto TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16 \
+  "$PY" setup.py build_ext --inplace > "$OUT/build.txt" 2>&1
+BUILD_RC=$?
+grep -v "^copying\|^creating" "$OUT/build.txt" | tail -n 25
+echo "build exit status: $BUILD_RC ($(elapsed) s)"
+"$PY" - << 'PY' || echo "sinabs_fast import FAILED"
+import torch, sinabs_fast
+print("sinabs_fast", sinabs_fast.__file__)
+for op in ("lif_forward", "lif_backward"):
+    print(op, "CUDA kernel registered:",
+          torch._C._dispatch_has_kernel_for_dispatch_key(f"sinabs_fast::{op}", "CUDA"))
+PY
+
+stage "tests/test_cuda.py"
+run_for 150 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$OUT/pytest-cuda.txt" | tail -n 40
+CUDA_TEST_RC=${PIPESTATUS[0]}
+echo "test_cuda exit status: $CUDA_TEST_RC ($(elapsed) s)"
+
+if [[ -n "$EXO_PID" ]]; then
+  stage "sinabs-exodus build"
+  wait "$EXO_PID"; echo "exodus build exit status: $? ($(elapsed) s)"
+  tail -n 15 "$OUT/exodus-build.txt"
+  EXO_WHL="$(ls /tmp/exodus_wheel/*.whl 2> /dev/null | head -n 1 || true)"
+  if [[ -n "$EXO_WHL" ]]; then
+    # Its package sits inside sinabs/ (sinabs/exodus): install into a side folder, then merge.
+    rm -rf /tmp/exodus_site
+    "$PY" -m pip install --quiet --no-index --no-deps --no-compile --target /tmp/exodus_site "$EXO_WHL" \
+      && cp -r /tmp/exodus_site/sinabs/exodus "$SITE/sinabs/" \
+      && find /tmp/exodus_site -maxdepth 1 -mindepth 1 ! -name sinabs -exec cp -r {} "$SITE/" \; \
+      && "$PY" -c "import sinabs.exodus.layers, exodus_cuda; print('sinabs-exodus OK', exodus_cuda.__file__)" \
+      || echo "sinabs-exodus install/import FAILED: its rows will be skipped"
+  fi
+fi
+
+stage "bench_gpu.py --quick"
+BUDGET=$(( $(left) - 100 ))
+(( BUDGET > 180 )) && BUDGET=180
+(( BUDGET < 60 )) && BUDGET=60
+echo "benchmark row budget: $BUDGET s"
+run_for $(( BUDGET + 90 )) "$PY" benchmarks/bench_gpu.py --quick --out "$OUT" --time-budget-s "$BUDGET"
+BENCH_RC=$?
+echo "bench_gpu exit status: $BENCH_RC ($(elapsed) s)"
+ls -l "$OUT"
+
+REST=$(( $(left) - 15 ))
+if (( REST > 30 )); then
+  stage "the rest of the tests ($REST s left)"
+  run_for "$REST" "$PY" -m pytest -q -x -p no:cacheprovider tests --ignore=tests/test_cuda.py \
+    2>&1 | tee "$OUT/pytest-all.txt" | tail -n 15
+  echo "tests exit status: ${PIPESTATUS[0]} ($(elapsed) s)"
+else
+  echo "no time left for the rest of the tests"
+fi
+
+stage "done in $(elapsed) s: build $BUILD_RC, test_cuda $CUDA_TEST_RC, bench $BENCH_RC"
+for md in "$OUT"/gpu-*.md; do [[ -f "$md" ]] && head -n 40 "$md"; done
+sleep 1  # let tee flush the log
+if (( CUDA_TEST_RC != 0 )); then exit "$CUDA_TEST_RC"; fi
+exit "$BENCH_RC"
