@@ -22,9 +22,11 @@ struct Rows {
   }
 };
 
-// The neuron's parameters and options as both kernels read them: (B, N) rows in the compute type.
+// The neuron's parameters and options as both kernels read them: rows of N in the compute type,
+// batch entry b at row b * row_stride / N (row_stride is 0 when all entries share one row).
 template <typename T>
 struct NeuronArgs {
+  int64_t row_stride;
   const T *alpha, *in_scale, *alpha_syn, *thr, *amount, *min_v;  // alpha_syn, min_v may be null
   const T* spike_thr;  // the spike function's operand: thr, or 1 / thr for MultiByReciprocal
   float max_spikes;
@@ -127,6 +129,7 @@ T* data_or_null(const Tensor& t) {
 template <typename T>
 NeuronArgs<T> neuron_args(const NeuronOptions& opt, const NeuronParams& prm) {
   NeuronArgs<T> a;
+  a.row_stride = prm.rows > 1 ? prm.threshold.size(1) : 0;
   a.alpha = prm.alpha_mem.data_ptr<T>();
   a.in_scale = prm.in_scale.data_ptr<T>();
   a.alpha_syn = data_or_null<T>(prm.alpha_syn);

@@ -23,8 +23,13 @@ NeuronOptions make_options(int64_t spike_kind, double max_spikes, int64_t reset_
 
 namespace {
 
-// Broadcasts a parameter to (B, N) in the compute dtype, naming it when it does not fit.
-Tensor per_neuron(const Tensor& p, const Tensor& input, const char* name) {
+// Whether a parameter that broadcasts to (B, N) differs between batch entries.
+bool varies_with_batch(const Tensor& p, int64_t B) {
+  return B > 1 && p.dim() == 2 && p.size(0) == B;
+}
+
+// Broadcasts a parameter to (rows, N) in the compute dtype, naming it when it does not fit.
+Tensor per_neuron(const Tensor& p, const Tensor& input, const char* name, int64_t rows) {
   const int64_t B = input.size(0), N = input.size(2);
   TORCH_CHECK(p.device() == input.device(), "sinabs_fast: ", name, " is on ", p.device(),
               " but input is on ", input.device());
@@ -36,7 +41,7 @@ Tensor per_neuron(const Tensor& p, const Tensor& input, const char* name) {
                      (p.size(1) == 1 || p.size(1) == N));
   TORCH_CHECK(fits, "sinabs_fast: ", name, " must broadcast to (batch, neurons) = (", B, ", ", N,
               "), got shape ", p.sizes());
-  return p.to(input.scalar_type()).expand({B, N}).contiguous();
+  return p.to(input.scalar_type()).expand({rows, N}).contiguous();
 }
 
 }  // namespace
@@ -45,21 +50,28 @@ NeuronParams prepare_params(const Tensor& input, const Tensor& alpha_mem,
                             const std::optional<Tensor>& alpha_syn, bool norm_input,
                             const Tensor& threshold, const Tensor& reset_amount,
                             const std::optional<Tensor>& min_v_mem) {
+  const int64_t B = input.size(0);
   NeuronParams p;
-  p.alpha_mem = per_neuron(alpha_mem, input, "alpha_mem");
+  p.rows = varies_with_batch(alpha_mem, B) || varies_with_batch(threshold, B) ||
+                   varies_with_batch(reset_amount, B) ||
+                   (alpha_syn.has_value() && varies_with_batch(*alpha_syn, B)) ||
+                   (min_v_mem.has_value() && varies_with_batch(*min_v_mem, B))
+               ? B
+               : 1;
+  p.alpha_mem = per_neuron(alpha_mem, input, "alpha_mem", p.rows);
   // (1 - alpha) is rounded in alpha's own dtype before it meets the state, as in sinabs.
-  p.in_scale = norm_input ? per_neuron(at::rsub(alpha_mem, 1), input, "alpha_mem")
+  p.in_scale = norm_input ? per_neuron(at::rsub(alpha_mem, 1), input, "alpha_mem", p.rows)
                           : at::ones_like(p.alpha_mem);
   if (alpha_syn.has_value()) {
-    p.alpha_syn = per_neuron(*alpha_syn, input, "alpha_syn");
+    p.alpha_syn = per_neuron(*alpha_syn, input, "alpha_syn", p.rows);
   }
-  p.threshold = per_neuron(threshold, input, "threshold");
+  p.threshold = per_neuron(threshold, input, "threshold", p.rows);
   p.spike_threshold = p.threshold;
   TORCH_CHECK(reset_amount.is_floating_point(), "sinabs_fast: reset_amount must be floating point");
   p.product_in_float = reset_amount.scalar_type() != at::kDouble;
-  p.amount = per_neuron(reset_amount, input, "reset_amount");
+  p.amount = per_neuron(reset_amount, input, "reset_amount", p.rows);
   if (min_v_mem.has_value()) {
-    p.min_v_mem = per_neuron(*min_v_mem, input, "min_v_mem");
+    p.min_v_mem = per_neuron(*min_v_mem, input, "min_v_mem", p.rows);
   }
   return p;
 }

@@ -16,8 +16,11 @@ namespace sinabs_fast {
 
 using at::Tensor;
 
-// The neuron's per-(batch, neuron) parameters, (B, N) contiguous, in the compute dtype.
+// The neuron's parameters, (rows, N) contiguous in the compute dtype: rows is B when some
+// parameter differs between batch entries, else 1 (then one row serves every batch entry and
+// nothing of size B x N is materialised per call).
 struct NeuronParams {
+  int64_t rows = 1;
   Tensor alpha_mem;  // membrane decay (1 for IAF)
   Tensor in_scale;   // (1 - alpha_mem) with norm_input, else 1
   Tensor alpha_syn;  // synaptic decay; undefined without synaptic current

@@ -90,7 +90,8 @@ SF_MULTIVERSION void forward_row(const T* SF_RESTRICT x, float* SF_RESTRICT s_ou
 
 template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
 void forward_segment(const ForwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) {
-  const int64_t off = b * p.N + n0;
+  const int64_t off = b * p.N + n0;                    // states and counts
+  const int64_t poff = b * p.prm.row_stride + n0;      // parameters
   const bool spiking = SK != SpikeKind::None;
   float* counts = spiking ? p.counts + off : nullptr;
   if (spiking) std::fill(counts, counts + L, 0.0f);
@@ -102,9 +103,9 @@ void forward_segment(const ForwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) 
         p.x + row, spiking ? p.spikes + row : nullptr,
         p.v_hat ? p.v_hat + row : scratch_v.data(),
         SYN ? (p.i_seq ? p.i_seq + row : scratch_i.data()) : nullptr, p.v + off,
-        SYN ? p.i + off : nullptr, counts, p.prm.alpha + off, p.prm.in_scale + off,
-        SYN ? p.prm.alpha_syn + off : nullptr, p.prm.spike_thr + off, p.prm.amount + off,
-        MIN ? p.prm.min_v + off : nullptr, p.prm.max_spikes, p.prm.reset_value,
+        SYN ? p.i + off : nullptr, counts, p.prm.alpha + poff, p.prm.in_scale + poff,
+        SYN ? p.prm.alpha_syn + poff : nullptr, p.prm.spike_thr + poff, p.prm.amount + poff,
+        MIN ? p.prm.min_v + poff : nullptr, p.prm.max_spikes, p.prm.reset_value,
         p.prm.product_in_float, L);
   }
 }
@@ -202,10 +203,11 @@ SF_MULTIVERSION void backward_row(const T* SF_RESTRICT vh, const T* SF_RESTRICT 
 
 template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
 void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) {
-  const int64_t off = b * p.N + n0;
-  const T* thr = p.prm.thr + off;
-  const T* amount = p.prm.amount + off;
-  const T* min_v = MIN ? p.prm.min_v + off : nullptr;
+  const int64_t off = b * p.N + n0;                // states and gradients
+  const int64_t poff = b * p.prm.row_stride + n0;  // parameters
+  const T* thr = p.prm.thr + poff;
+  const T* amount = p.prm.amount + poff;
+  const T* min_v = MIN ? p.prm.min_v + poff : nullptr;
   // Per-row scratch: the surrogate; for the alpha sums the gradients at v_hat of this step and
   // of the one after it, the step's outgoing membrane, and the gradient at i_t.
   std::vector<T> sigma_row(SK != SpikeKind::None && !p.sigma ? L : 0);
@@ -233,8 +235,8 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
         p.g_i_seq.at(b, t, n0), p.g_input + row, p.lambda_v + off,
         SYN ? p.lambda_i + off : nullptr, g_am ? g_vh_row.data() : nullptr,
         g_as ? g_i_row.data() : nullptr, g_am ? v_next_row.data() : nullptr,
-        p.prm.alpha + off, p.prm.in_scale + off, SYN ? p.prm.alpha_syn + off : nullptr,
-        p.prm.spike_thr + off,
+        p.prm.alpha + poff, p.prm.in_scale + poff, SYN ? p.prm.alpha_syn + poff : nullptr,
+        p.prm.spike_thr + poff,
         amount, min_v, p.prm.max_spikes, p.prm.reset_value, p.prm.product_in_float, L);
     if (g_am) {
       // dL/dalpha_mem = sum_t v_{t-1} g_vhat_t (- i_t g_vhat_t with norm_input). v_t is known
@@ -267,7 +269,7 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
     }
   }
   if (g_as) {
-    const T* alpha_syn = p.prm.alpha_syn + off;
+    const T* alpha_syn = p.prm.alpha_syn + poff;
     for (int64_t k = 0; k < L; ++k) g_as[k] /= static_cast<double>(alpha_syn[k]);
   }
 }

@@ -64,11 +64,12 @@ __global__ void __launch_bounds__(kThreads) lif_forward_kernel(const ForwardArgs
   const int64_t b = idx / p.N;
   const int64_t n = idx - b * p.N;
   // Per-neuron parameters and the states stay in registers for all T steps.
-  const T alpha = ld(p.prm.alpha + idx), in_scale = ld(p.prm.in_scale + idx);
-  const T thr = ld(p.prm.thr + idx), amount = ld(p.prm.amount + idx);
-  const T spike_thr = ld(p.prm.spike_thr + idx);  // thr, or 1 / thr (MultiByReciprocal)
-  const T alpha_syn = SYN ? ld(p.prm.alpha_syn + idx) : T(0);
-  const T min_v = MIN ? ld(p.prm.min_v + idx) : T(0);
+  const int64_t pidx = b * p.prm.row_stride + n;  // the parameters' row may be shared
+  const T alpha = ld(p.prm.alpha + pidx), in_scale = ld(p.prm.in_scale + pidx);
+  const T thr = ld(p.prm.thr + pidx), amount = ld(p.prm.amount + pidx);
+  const T spike_thr = ld(p.prm.spike_thr + pidx);  // thr, or 1 / thr (MultiByReciprocal)
+  const T alpha_syn = SYN ? ld(p.prm.alpha_syn + pidx) : T(0);
+  const T min_v = MIN ? ld(p.prm.min_v + pidx) : T(0);
   T v = p.v[idx];
   T isyn = SYN ? p.i[idx] : T(0);
   float count = 0.0f;
@@ -145,11 +146,12 @@ __global__ void __launch_bounds__(kThreads) lif_backward_kernel(const BackwardAr
   if (idx >= p.batch * p.N) return;
   const int64_t b = idx / p.N;
   const int64_t n = idx - b * p.N;
-  const T alpha = ld(p.prm.alpha + idx), in_scale = ld(p.prm.in_scale + idx);
-  const T thr = ld(p.prm.thr + idx), amount = ld(p.prm.amount + idx);
-  const T spike_thr = ld(p.prm.spike_thr + idx);  // thr, or 1 / thr (MultiByReciprocal)
-  const T alpha_syn = SYN ? ld(p.prm.alpha_syn + idx) : T(0);
-  const T min_v = MIN ? ld(p.prm.min_v + idx) : T(0);
+  const int64_t pidx = b * p.prm.row_stride + n;  // the parameters' row may be shared
+  const T alpha = ld(p.prm.alpha + pidx), in_scale = ld(p.prm.in_scale + pidx);
+  const T thr = ld(p.prm.thr + pidx), amount = ld(p.prm.amount + pidx);
+  const T spike_thr = ld(p.prm.spike_thr + pidx);  // thr, or 1 / thr (MultiByReciprocal)
+  const T alpha_syn = SYN ? ld(p.prm.alpha_syn + pidx) : T(0);
+  const T min_v = MIN ? ld(p.prm.min_v + pidx) : T(0);
   const T g_count = ld(p.g_counts.at(b, 0, n));
   const bool alpha_mem_grad = p.g_alpha_mem != nullptr;
   const bool alpha_syn_grad = p.g_alpha_syn != nullptr;
