@@ -141,13 +141,17 @@ ForwardResult lif_forward_cpu(const Tensor& input, const Tensor& v_mem,
 // Backward: the reverse-time recurrence of the semantics note §7, recomputing spikes, reset and
 // clamp masks from the saved pre-spike membrane v_hat.
 
+// The surrogate at one step's v_hat. inv_width: SingleExponential's per-neuron 1 / width,
+// computed once per segment by the caller (nullptr for the other kinds).
 template <typename T>
 SF_MULTIVERSION void surrogate_row(const SurrogateParams<T>& sp, const T* SF_RESTRICT v,
-                                   const T* SF_RESTRICT thr,
-                   T* SF_RESTRICT out, int64_t L) {
+                                   const T* SF_RESTRICT thr, const T* SF_RESTRICT inv_width,
+                                   T* SF_RESTRICT out, int64_t L) {
   switch (sp.kind) {
     case SurrogateKind::SingleExponential:
-      for (int64_t k = 0; k < L; ++k) out[k] = single_exponential(sp.p, v[k], thr[k]);
+      for (int64_t k = 0; k < L; ++k) {
+        out[k] = single_exponential_from(sp.p[1], inv_width[k], v[k], thr[k]);
+      }
       break;
     case SurrogateKind::PeriodicExponential:
       for (int64_t k = 0; k < L; ++k) out[k] = periodic_exponential(sp.p, v[k], thr[k]);
@@ -211,6 +215,11 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
   // Per-row scratch: the surrogate; for the alpha sums the gradients at v_hat of this step and
   // of the one after it, the step's outgoing membrane, and the gradient at i_t.
   std::vector<T> sigma_row(SK != SpikeKind::None && !p.sigma ? L : 0);
+  std::vector<T> inv_width;
+  if (p.surrogate.kind == SurrogateKind::SingleExponential) {
+    inv_width.resize(L);
+    for (int64_t k = 0; k < L; ++k) inv_width[k] = T(1) / (thr[k] * p.surrogate.p[0]);
+  }
   std::vector<T> g_vh_row(p.g_alpha_mem ? L : 0), g_vh_next(p.g_alpha_mem ? L : 0);
   std::vector<T> v_next_row(p.g_alpha_mem ? L : 0), g_i_row(p.g_alpha_syn ? L : 0);
   double* g_am = p.g_alpha_mem ? p.g_alpha_mem + off : nullptr;
@@ -226,7 +235,7 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
       if (p.sigma) {
         sigma = p.sigma + row;
       } else {
-        surrogate_row(p.surrogate, vh, thr, sigma_row.data(), L);
+        surrogate_row(p.surrogate, vh, thr, inv_width.data(), sigma_row.data(), L);
         sigma = sigma_row.data();
       }
     }

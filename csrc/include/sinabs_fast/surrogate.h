@@ -75,12 +75,17 @@ SF_HOST_DEVICE SF_INLINE T gaussian_density(T x, T mu, T sigma) {
 }
 
 // One function per surrogate: d spikes / d v_hat at the pre-spike membrane v, threshold thr.
-// One division instead of torch's two (scale / width and |v - thr| / width): the reciprocal
-// changes the value by about an ulp, and the division is the loop's most expensive operation.
+// SingleExponential from 1 / width (width = thr * grad_width), which a kernel may compute once
+// per neuron instead of once per step. Multiplying by the reciprocal instead of torch's two
+// divisions changes the value by about an ulp; the division is the costliest operation here.
+template <typename T>
+SF_HOST_DEVICE SF_INLINE T single_exponential_from(T grad_scale, T inv_width, T v, T thr) {
+  return grad_scale * inv_width * surrogate_exp(-fabs(v - thr) * inv_width);
+}
+
 template <typename T>
 SF_HOST_DEVICE SF_INLINE T single_exponential(const T* p, T v, T thr) {
-  const T inv_width = T(1) / (thr * p[0]);
-  return p[1] * inv_width * surrogate_exp(-fabs(v - thr) * inv_width);
+  return single_exponential_from(p[1], T(1) / (thr * p[0]), v, thr);
 }
 
 template <typename T>
