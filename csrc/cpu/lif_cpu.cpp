@@ -17,11 +17,14 @@ namespace {
 
 // The row loops are compiled for AVX2 and for baseline x86-64, and the CPU picks one at load
 // time (GCC function multi-versioning): importing never needs more than the baseline. AVX2
-// brings SSE4.1's vector trunc, without which the loop does not vectorise; AVX-512 measured
-// slower here. IEEE semantics are unchanged: -ffp-contract=off keeps FMA out.
+// brings SSE4.1's vector trunc, without which the loop does not vectorise. AVX-512 measured
+// slower for the neuron loops but faster for the exp-heavy surrogate, which gets a third clone.
+// IEEE semantics are unchanged: -ffp-contract=off keeps FMA out.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define SF_MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#define SF_MULTIVERSION_512 __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
+#define SF_MULTIVERSION_512
 #define SF_MULTIVERSION
 #endif
 
@@ -144,7 +147,7 @@ ForwardResult lif_forward_cpu(const Tensor& input, const Tensor& v_mem,
 // The surrogate at one step's v_hat. inv_width: SingleExponential's per-neuron 1 / width,
 // computed once per segment by the caller (nullptr for the other kinds).
 template <typename T>
-SF_MULTIVERSION void surrogate_row(const SurrogateParams<T>& sp, const T* SF_RESTRICT v,
+SF_MULTIVERSION_512 void surrogate_row(const SurrogateParams<T>& sp, const T* SF_RESTRICT v,
                                    const T* SF_RESTRICT thr, const T* SF_RESTRICT inv_width,
                                    T* SF_RESTRICT out, int64_t L) {
   switch (sp.kind) {
