@@ -72,11 +72,13 @@ def steady_dtypes(v, i, **kwargs) -> Tuple[StepDtypes, bool]:
     """Iterates the step until the state dtypes stop changing. Returns the steady step and whether
     the given state already had the steady dtypes (else the first step changes them)."""
     first = step_dtypes(v, i, **kwargs)
+    unchanged = first.v_mem == v and (i is None or first.i_syn == i)
+    if unchanged:  # the step maps the state's dtypes onto themselves: already steady
+        return first, True
     step = first
     for _ in range(4):
         nxt = step_dtypes(step.v_mem, step.i_syn if i is not None else None, **kwargs)
         if nxt == step:
             break
         step = nxt
-    unchanged = first.v_mem[0] == v[0] and (i is None or first.i_syn[0] == i[0])
-    return step, unchanged
+    return step, False
