@@ -29,7 +29,8 @@ bool varies_with_batch(const Tensor& p, int64_t B) {
 }
 
 // Broadcasts a parameter to (rows, N) in the compute dtype, naming it when it does not fit.
-Tensor per_neuron(const Tensor& p, const Tensor& input, const char* name, int64_t rows) {
+Tensor per_neuron(const Tensor& p, const Tensor& input, const char* name, int64_t rows,
+                  int64_t cols) {
   const int64_t B = input.size(0), N = input.size(2);
   TORCH_CHECK(p.device() == input.device(), "sinabs_fast: ", name, " is on ", p.device(),
               " but input is on ", input.device());
@@ -41,7 +42,7 @@ Tensor per_neuron(const Tensor& p, const Tensor& input, const char* name, int64_
                      (p.size(1) == 1 || p.size(1) == N));
   TORCH_CHECK(fits, "sinabs_fast: ", name, " must broadcast to (batch, neurons) = (", B, ", ", N,
               "), got shape ", p.sizes());
-  return p.to(input.scalar_type()).expand({rows, N}).contiguous();
+  return p.to(input.scalar_type()).expand({rows, cols}).contiguous();
 }
 
 }  // namespace
@@ -58,21 +59,24 @@ NeuronParams prepare_params(const Tensor& input, const Tensor& alpha_mem,
                    (min_v_mem.has_value() && varies_with_batch(*min_v_mem, B))
                ? B
                : 1;
-  p.alpha_mem = per_neuron(alpha_mem, input, "alpha_mem", p.rows);
+  const auto single = [](const Tensor& t) { return t.numel() == 1; };
+  p.per_neuron = !(single(alpha_mem) && single(threshold) && single(reset_amount) &&
+                   (!alpha_syn.has_value() || single(*alpha_syn)) &&
+                   (!min_v_mem.has_value() || single(*min_v_mem)));
+  const int64_t cols = p.per_neuron ? input.size(2) : 1;
+  const auto row = [&](const Tensor& t, const char* name) {
+    return per_neuron(t, input, name, p.rows, cols);
+  };
+  p.alpha_mem = row(alpha_mem, "alpha_mem");
   // (1 - alpha) is rounded in alpha's own dtype before it meets the state, as in sinabs.
-  p.in_scale = norm_input ? per_neuron(at::rsub(alpha_mem, 1), input, "alpha_mem", p.rows)
-                          : at::ones_like(p.alpha_mem);
-  if (alpha_syn.has_value()) {
-    p.alpha_syn = per_neuron(*alpha_syn, input, "alpha_syn", p.rows);
-  }
-  p.threshold = per_neuron(threshold, input, "threshold", p.rows);
+  p.in_scale = norm_input ? row(at::rsub(alpha_mem, 1), "alpha_mem") : at::ones_like(p.alpha_mem);
+  if (alpha_syn.has_value()) p.alpha_syn = row(*alpha_syn, "alpha_syn");
+  p.threshold = row(threshold, "threshold");
   p.spike_threshold = p.threshold;
   TORCH_CHECK(reset_amount.is_floating_point(), "sinabs_fast: reset_amount must be floating point");
   p.product_in_float = reset_amount.scalar_type() != at::kDouble;
-  p.amount = per_neuron(reset_amount, input, "reset_amount", p.rows);
-  if (min_v_mem.has_value()) {
-    p.min_v_mem = per_neuron(*min_v_mem, input, "min_v_mem", p.rows);
-  }
+  p.amount = row(reset_amount, "reset_amount");
+  if (min_v_mem.has_value()) p.min_v_mem = row(*min_v_mem, "min_v_mem");
   return p;
 }
 

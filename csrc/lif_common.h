@@ -18,9 +18,11 @@ using at::Tensor;
 
 // The neuron's parameters, (rows, N) contiguous in the compute dtype: rows is B when some
 // parameter differs between batch entries, else 1 (then one row serves every batch entry and
-// nothing of size B x N is materialised per call).
+// nothing of size B x N is materialised per call). When every parameter is a single value, they
+// are (1, 1) and the kernels keep them in registers.
 struct NeuronParams {
   int64_t rows = 1;
+  bool per_neuron = true;  // false: every parameter is one value, stored as a (1, 1) tensor
   Tensor alpha_mem;  // membrane decay (1 for IAF)
   Tensor in_scale;   // (1 - alpha_mem) with norm_input, else 1
   Tensor alpha_syn;  // synaptic decay; undefined without synaptic current

@@ -63,7 +63,7 @@ void for_each_segment(int64_t B, int64_t N, F&& f) {
 
 // One time step of one segment. The pointers are restrict-qualified parameters (not locals) so
 // that GCC trusts them and vectorises the loop.
-template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool PN>
 SF_MULTIVERSION void forward_row(const T* SF_RESTRICT x, float* SF_RESTRICT s_out,
                                  T* SF_RESTRICT vh_out,
                         T* SF_RESTRICT i_out, T* SF_RESTRICT v, T* SF_RESTRICT isyn,
@@ -75,13 +75,15 @@ SF_MULTIVERSION void forward_row(const T* SF_RESTRICT x, float* SF_RESTRICT s_ou
   for (int64_t k = 0; k < L; ++k) {
     T cur = x[k];
     if constexpr (SYN) {
-      cur = synaptic_update(isyn[k], cur, alpha_syn[k]);
+      cur = synaptic_update(isyn[k], cur, neuron_param<PN>(alpha_syn, k));
       isyn[k] = cur;
       i_out[k] = cur;
     }
-    const T vh = membrane_update(v[k], cur, alpha[k], in_scale[k]);
-    const StepResult<T> r = spike_reset_clamp<SK, RK, MIN>(vh, spike_thr[k], max_spikes, amount[k],
-                                                           reset_value, MIN ? min_v[k] : T(0), pif);
+    const T vh = membrane_update(v[k], cur, neuron_param<PN>(alpha, k),
+                                 neuron_param<PN>(in_scale, k));
+    const StepResult<T> r = spike_reset_clamp<SK, RK, MIN>(
+        vh, neuron_param<PN>(spike_thr, k), max_spikes, neuron_param<PN>(amount, k), reset_value,
+        MIN ? neuron_param<PN>(min_v, k) : T(0), pif);
     v[k] = r.v_next;
     vh_out[k] = vh;
     if constexpr (SK != SpikeKind::None) {
@@ -91,10 +93,10 @@ SF_MULTIVERSION void forward_row(const T* SF_RESTRICT x, float* SF_RESTRICT s_ou
   }
 }
 
-template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool PN>
 void forward_segment(const ForwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) {
   const int64_t off = b * p.N + n0;                    // states and counts
-  const int64_t poff = b * p.prm.row_stride + n0;      // parameters
+  const int64_t poff = PN ? b * p.prm.row_stride + n0 : 0;  // parameters
   const bool spiking = SK != SpikeKind::None;
   float* counts = spiking ? p.counts + off : nullptr;
   if (spiking) std::fill(counts, counts + L, 0.0f);
@@ -102,7 +104,7 @@ void forward_segment(const ForwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) 
   std::vector<T> scratch_v(p.v_hat ? 0 : L), scratch_i(SYN && !p.i_seq ? L : 0);
   for (int64_t t = 0; t < p.steps; ++t) {
     const int64_t row = (b * p.steps + t) * p.N + n0;
-    forward_row<T, SK, RK, SYN, MIN>(
+    forward_row<T, SK, RK, SYN, MIN, PN>(
         p.x + row, spiking ? p.spikes + row : nullptr,
         p.v_hat ? p.v_hat + row : scratch_v.data(),
         SYN ? (p.i_seq ? p.i_seq + row : scratch_i.data()) : nullptr, p.v + off,
@@ -129,11 +131,11 @@ ForwardResult lif_forward_cpu(const Tensor& input, const Tensor& v_mem,
   AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "lif_forward_cpu", [&] {
     const ForwardArgs<scalar_t> p = c.args<scalar_t>();
     dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
-                    [&](auto sk, auto rk, auto has_syn, auto has_min) {
+                    c.prm.per_neuron, [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn) {
                       for_each_segment(c.batch, c.N, [&](int64_t b, int64_t n0, int64_t L) {
                         forward_segment<scalar_t, decltype(sk)::value, decltype(rk)::value,
-                                        decltype(has_syn)::value, decltype(has_min)::value>(
-                            p, b, n0, L);
+                                        decltype(has_syn)::value, decltype(has_min)::value,
+                                        decltype(pn)::value>(p, b, n0, L);
                       });
                     });
   });
@@ -146,27 +148,32 @@ ForwardResult lif_forward_cpu(const Tensor& input, const Tensor& v_mem,
 
 // The surrogate at one step's v_hat. inv_width: SingleExponential's per-neuron 1 / width,
 // computed once per segment by the caller (nullptr for the other kinds).
-template <typename T>
+template <typename T, bool PN>
 SF_MULTIVERSION_512 void surrogate_row(const SurrogateParams<T>& sp, const T* SF_RESTRICT v,
                                    const T* SF_RESTRICT thr, const T* SF_RESTRICT inv_width,
                                    T* SF_RESTRICT out, int64_t L) {
   switch (sp.kind) {
     case SurrogateKind::SingleExponential:
       for (int64_t k = 0; k < L; ++k) {
-        out[k] = single_exponential_from(sp.p[1], inv_width[k], v[k], thr[k]);
+        out[k] = single_exponential_from(sp.p[1], neuron_param<PN>(inv_width, k), v[k],
+                                         neuron_param<PN>(thr, k));
       }
       break;
     case SurrogateKind::PeriodicExponential:
-      for (int64_t k = 0; k < L; ++k) out[k] = periodic_exponential(sp.p, v[k], thr[k]);
+      for (int64_t k = 0; k < L; ++k) {
+        out[k] = periodic_exponential(sp.p, v[k], neuron_param<PN>(thr, k));
+      }
       break;
     case SurrogateKind::Heaviside:
-      for (int64_t k = 0; k < L; ++k) out[k] = heaviside(sp.p, v[k], thr[k]);
+      for (int64_t k = 0; k < L; ++k) out[k] = heaviside(sp.p, v[k], neuron_param<PN>(thr, k));
       break;
     case SurrogateKind::Gaussian:
-      for (int64_t k = 0; k < L; ++k) out[k] = gaussian(sp.p, v[k], thr[k]);
+      for (int64_t k = 0; k < L; ++k) out[k] = gaussian(sp.p, v[k], neuron_param<PN>(thr, k));
       break;
     case SurrogateKind::MultiGaussian:
-      for (int64_t k = 0; k < L; ++k) out[k] = multi_gaussian(sp.p, v[k], thr[k]);
+      for (int64_t k = 0; k < L; ++k) {
+        out[k] = multi_gaussian(sp.p, v[k], neuron_param<PN>(thr, k));
+      }
       break;
     default:
       break;
@@ -176,7 +183,7 @@ SF_MULTIVERSION_512 void surrogate_row(const SurrogateParams<T>& sp, const T* SF
 // One reverse step of one segment (restrict parameters, as forward_row). g_vh_keep / g_i_keep /
 // v_next_keep receive the gradients at v_hat and at i_t and the step's outgoing membrane, for
 // the alpha sums, or are nullptr.
-template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool PN>
 SF_MULTIVERSION void backward_row(const T* SF_RESTRICT vh, const T* SF_RESTRICT sigma,
                          const T* SF_RESTRICT gs, const T* SF_RESTRICT g_counts,
                          const T* SF_RESTRICT gvh, const T* SF_RESTRICT gis, T* SF_RESTRICT gx,
@@ -189,14 +196,16 @@ SF_MULTIVERSION void backward_row(const T* SF_RESTRICT vh, const T* SF_RESTRICT 
                          T reset_value, bool pif, int64_t L) {
   for (int64_t k = 0; k < L; ++k) {
     const StepResult<T> r = spike_reset_clamp<SK, RK, MIN>(
-        vh[k], spike_thr[k], max_spikes, amount[k], reset_value, MIN ? min_v[k] : T(0), pif);
+        vh[k], neuron_param<PN>(spike_thr, k), max_spikes, neuron_param<PN>(amount, k),
+        reset_value, MIN ? neuron_param<PN>(min_v, k) : T(0), pif);
     const T sig = SK != SpikeKind::None ? sigma[k] : T(0);
-    const T g = v_hat_adjoint<SK, RK>(r, lambda_v[k], gs[k] + g_counts[k], gvh[k], sig, amount[k]);
-    lambda_v[k] = g * alpha[k];
-    const T g_i = g * in_scale[k] + gis[k];
+    const T g = v_hat_adjoint<SK, RK>(r, lambda_v[k], gs[k] + g_counts[k], gvh[k], sig,
+                                      neuron_param<PN>(amount, k));
+    lambda_v[k] = g * neuron_param<PN>(alpha, k);
+    const T g_i = g * neuron_param<PN>(in_scale, k) + gis[k];
     if constexpr (SYN) {
       const T total = g_i + lambda_i[k];
-      const T g_sum = total * alpha_syn[k];
+      const T g_sum = total * neuron_param<PN>(alpha_syn, k);
       gx[k] = g_sum;
       lambda_i[k] = g_sum;
       if (g_i_keep) g_i_keep[k] = total;
@@ -208,10 +217,10 @@ SF_MULTIVERSION void backward_row(const T* SF_RESTRICT vh, const T* SF_RESTRICT 
   }
 }
 
-template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool PN>
 void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) {
   const int64_t off = b * p.N + n0;                // states and gradients
-  const int64_t poff = b * p.prm.row_stride + n0;  // parameters
+  const int64_t poff = PN ? b * p.prm.row_stride + n0 : 0;  // parameters
   const T* thr = p.prm.thr + poff;
   const T* amount = p.prm.amount + poff;
   const T* min_v = MIN ? p.prm.min_v + poff : nullptr;
@@ -221,7 +230,9 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
   std::vector<T> inv_width;
   if (p.surrogate.kind == SurrogateKind::SingleExponential) {
     inv_width.resize(L);
-    for (int64_t k = 0; k < L; ++k) inv_width[k] = T(1) / (thr[k] * p.surrogate.p[0]);
+    for (int64_t k = 0; k < L; ++k) {
+      inv_width[k] = T(1) / (neuron_param<PN>(thr, k) * p.surrogate.p[0]);
+    }
   }
   std::vector<T> g_vh_row(p.g_alpha_mem ? L : 0), g_vh_next(p.g_alpha_mem ? L : 0);
   std::vector<T> v_next_row(p.g_alpha_mem ? L : 0), g_i_row(p.g_alpha_syn ? L : 0);
@@ -238,11 +249,11 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
       if (p.sigma) {
         sigma = p.sigma + row;
       } else {
-        surrogate_row(p.surrogate, vh, thr, inv_width.data(), sigma_row.data(), L);
+        surrogate_row<T, PN>(p.surrogate, vh, thr, inv_width.data(), sigma_row.data(), L);
         sigma = sigma_row.data();
       }
     }
-    backward_row<T, SK, RK, SYN, MIN>(
+    backward_row<T, SK, RK, SYN, MIN, PN>(
         vh, sigma, p.g_spikes.at(b, t, n0), p.g_counts.at(b, 0, n0), p.g_v_hat.at(b, t, n0),
         p.g_i_seq.at(b, t, n0), p.g_input + row, p.lambda_v + off,
         SYN ? p.lambda_i + off : nullptr, g_am ? g_vh_row.data() : nullptr,
@@ -282,7 +293,7 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
   }
   if (g_as) {
     const T* alpha_syn = p.prm.alpha_syn + poff;
-    for (int64_t k = 0; k < L; ++k) g_as[k] /= static_cast<double>(alpha_syn[k]);
+    for (int64_t k = 0; k < L; ++k) g_as[k] /= static_cast<double>(neuron_param<PN>(alpha_syn, k));
   }
 }
 
@@ -305,11 +316,11 @@ BackwardResult lif_backward_cpu(
   AT_DISPATCH_FLOATING_TYPES(c.v_hat.scalar_type(), "lif_backward_cpu", [&] {
     const BackwardArgs<scalar_t> p = c.args<scalar_t>();
     dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
-                    [&](auto sk, auto rk, auto has_syn, auto has_min) {
+                    c.prm.per_neuron, [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn) {
                       for_each_segment(c.batch, c.N, [&](int64_t b, int64_t n0, int64_t L) {
                         backward_segment<scalar_t, decltype(sk)::value, decltype(rk)::value,
-                                         decltype(has_syn)::value, decltype(has_min)::value>(
-                            p, b, n0, L);
+                                         decltype(has_syn)::value, decltype(has_min)::value,
+                                         decltype(pn)::value>(p, b, n0, L);
                       });
                     });
   });

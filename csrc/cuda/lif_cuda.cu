@@ -57,14 +57,14 @@ const Tensor* opt_ptr(const std::optional<Tensor>& t) {
 // ------------------------------------------------------------------------------------------------
 // Forward
 
-template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool PN>
 __global__ void __launch_bounds__(kThreads) lif_forward_kernel(const ForwardArgs<T> p) {
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= p.batch * p.N) return;
   const int64_t b = idx / p.N;
   const int64_t n = idx - b * p.N;
   // Per-neuron parameters and the states stay in registers for all T steps.
-  const int64_t pidx = b * p.prm.row_stride + n;  // the parameters' row may be shared
+  const int64_t pidx = PN ? b * p.prm.row_stride + n : 0;  // one value, or a (shared) row
   const T alpha = ld(p.prm.alpha + pidx), in_scale = ld(p.prm.in_scale + pidx);
   const T thr = ld(p.prm.thr + pidx), amount = ld(p.prm.amount + pidx);
   const T spike_thr = ld(p.prm.spike_thr + pidx);  // thr, or 1 / thr (MultiByReciprocal)
@@ -125,9 +125,10 @@ ForwardResult lif_forward_cuda(const Tensor& input, const Tensor& v_mem,
   AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "lif_forward_cuda", [&] {
     const ForwardArgs<scalar_t> p = c.args<scalar_t>();
     dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
-                    [&](auto sk, auto rk, auto has_syn, auto has_min) {
+                    c.prm.per_neuron, [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn) {
                       lif_forward_kernel<scalar_t, decltype(sk)::value, decltype(rk)::value,
-                                         decltype(has_syn)::value, decltype(has_min)::value>
+                                         decltype(has_syn)::value, decltype(has_min)::value,
+                                         decltype(pn)::value>
                           <<<num_blocks(items), kThreads, 0, stream>>>(p);
                       C10_CUDA_KERNEL_LAUNCH_CHECK();
                     });
@@ -140,13 +141,13 @@ ForwardResult lif_forward_cuda(const Tensor& input, const Tensor& v_mem,
 // clamp masks from the saved pre-spike membrane v_hat (the same steps as backward_row/_segment in
 // cpu/lif_cpu.cpp, with the adjoint states and the alpha sums in registers).
 
-template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool PN>
 __global__ void __launch_bounds__(kThreads) lif_backward_kernel(const BackwardArgs<T> p) {
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= p.batch * p.N) return;
   const int64_t b = idx / p.N;
   const int64_t n = idx - b * p.N;
-  const int64_t pidx = b * p.prm.row_stride + n;  // the parameters' row may be shared
+  const int64_t pidx = PN ? b * p.prm.row_stride + n : 0;  // one value, or a (shared) row
   const T alpha = ld(p.prm.alpha + pidx), in_scale = ld(p.prm.in_scale + pidx);
   const T thr = ld(p.prm.thr + pidx), amount = ld(p.prm.amount + pidx);
   const T spike_thr = ld(p.prm.spike_thr + pidx);  // thr, or 1 / thr (MultiByReciprocal)
@@ -260,9 +261,11 @@ BackwardResult lif_backward_cuda(
     AT_DISPATCH_FLOATING_TYPES(c.v_hat.scalar_type(), "lif_backward_cuda", [&] {
       const BackwardArgs<scalar_t> p = c.args<scalar_t>();
       dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
-                      [&](auto sk, auto rk, auto has_syn, auto has_min) {
+                      c.prm.per_neuron,
+                      [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn) {
                         lif_backward_kernel<scalar_t, decltype(sk)::value, decltype(rk)::value,
-                                            decltype(has_syn)::value, decltype(has_min)::value>
+                                            decltype(has_syn)::value, decltype(has_min)::value,
+                                            decltype(pn)::value>
                             <<<num_blocks(items), kThreads, 0, stream>>>(p);
                         C10_CUDA_KERNEL_LAUNCH_CHECK();
                       });

@@ -1,9 +1,10 @@
 // Turns the runtime neuron options into compile-time template arguments, so that each kernel
 // instantiation has no option branches in its inner loop (which would stop vectorisation).
 // Usage:
-//   dispatch_neuron(spike, reset, has_syn, has_min, [&](auto sk, auto rk, auto syn, auto mn) {
-//           kernel<T, decltype(sk)::value, decltype(rk)::value, decltype(syn)::value,
-//                  decltype(mn)::value>(...); });
+//   dispatch_neuron(spike, reset, has_syn, has_min, per_neuron,
+//                   [&](auto sk, auto rk, auto syn, auto mn, auto pn) {
+//     kernel<T, decltype(sk)::value, decltype(rk)::value, decltype(syn)::value,
+//            decltype(mn)::value, decltype(pn)::value>(...); });
 #pragma once
 
 #include <type_traits>
@@ -22,25 +23,35 @@ inline void dispatch_bool(bool value, F&& f) {
   }
 }
 
+// A neuron parameter at neuron i: per-neuron rows (PER_NEURON) or one value for all. Kernels
+// with scalar parameters then keep them in registers instead of streaming rows of copies, which
+// would crowd the states out of L1.
+template <bool PER_NEURON, typename T>
+SF_HOST_DEVICE SF_INLINE T neuron_param(const T* p, int64_t i) {
+  return PER_NEURON ? p[i] : p[0];
+}
+
 template <typename F>
-inline void dispatch_neuron(SpikeKind spike, ResetKind reset, bool has_syn, bool has_min, F&& f) {
+inline void dispatch_neuron(SpikeKind spike, ResetKind reset, bool has_syn, bool has_min,
+                            bool per_neuron, F&& f) {
   using SkNone = std::integral_constant<SpikeKind, SpikeKind::None>;
   using SkMulti = std::integral_constant<SpikeKind, SpikeKind::Multi>;
   using SkSingle = std::integral_constant<SpikeKind, SpikeKind::Single>;
   using SkMultiRecip = std::integral_constant<SpikeKind, SpikeKind::MultiByReciprocal>;
   using RkSub = std::integral_constant<ResetKind, ResetKind::Subtract>;
   using RkVal = std::integral_constant<ResetKind, ResetKind::ToValue>;
+  dispatch_bool(per_neuron, [&](auto pn) {
   dispatch_bool(has_syn, [&](auto syn) {
     dispatch_bool(has_min, [&](auto mn) {
       if (spike == SpikeKind::None) {
-        f(SkNone{}, RkSub{}, syn, mn);  // no spikes, so no reset either
+        f(SkNone{}, RkSub{}, syn, mn, pn);  // no spikes, so no reset either
         return;
       }
       auto with_reset = [&](auto sk) {
         if (reset == ResetKind::Subtract) {
-          f(sk, RkSub{}, syn, mn);
+          f(sk, RkSub{}, syn, mn, pn);
         } else {
-          f(sk, RkVal{}, syn, mn);
+          f(sk, RkVal{}, syn, mn, pn);
         }
       };
       if (spike == SpikeKind::Multi) {
@@ -51,6 +62,7 @@ inline void dispatch_neuron(SpikeKind spike, ResetKind reset, bool has_syn, bool
         with_reset(SkSingle{});
       }
     });
+  });
   });
 }
 
