@@ -4,7 +4,7 @@
 // step through volatile temporaries (one rounding per operation, never fused). Never compare the
 // functions against their own copied output.
 //
-// Build with -ffp-contract=off -fno-trapping-math and without -ffast-math (see CMakeLists.txt).
+// Build with -ffp-contract=off -fno-trapping-math and without fast-math (see CMakeLists.txt).
 // Prints "N passed, M failed" as its last line and exits non-zero when anything failed.
 
 #include <cmath>

@@ -10,7 +10,24 @@ from .lif import LIF, LIFRecurrent
 from .reshape import SqueezeMixin
 
 
-class IAF(LIF):
+class _NoLeak:
+    """What integrate-and-fire layers change in their LIF base: alpha_mem is always 1, and the
+    constructor has no tau_mem, train_alphas or norm_input."""
+
+    @property
+    def alpha_mem_calculated(self) -> torch.Tensor:
+        """Always 1."""
+        return torch.tensor(1.0)
+
+    @property
+    def _param_dict(self) -> dict:
+        param_dict = super()._param_dict
+        for key in ("tau_mem", "train_alphas", "norm_input"):
+            param_dict.pop(key)
+        return param_dict
+
+
+class IAF(_NoLeak, LIF):
     """Integrate-and-fire neurons: ``v = v + i`` each step, spikes at ``spike_threshold``, then
     the reset. Same arguments, defaults, parameters (no ``tau_mem``) and state behaviour as
     ``sinabs.layers.IAF`` (3.1.3), with bit-identical outputs on the CPU.
@@ -54,20 +71,8 @@ class IAF(LIF):
         )
         self.tau_mem = None  # IAF has no membrane time constant
 
-    @property
-    def alpha_mem_calculated(self) -> torch.Tensor:
-        """Always 1."""
-        return torch.tensor(1.0)
 
-    @property
-    def _param_dict(self) -> dict:
-        param_dict = super()._param_dict
-        for key in ("tau_mem", "train_alphas", "norm_input"):
-            param_dict.pop(key)
-        return param_dict
-
-
-class IAFRecurrent(LIFRecurrent):
+class IAFRecurrent(_NoLeak, LIFRecurrent):
     """Integrate-and-fire neurons with recurrent connections: :class:`LIFRecurrent` with
     ``alpha_mem = 1`` and no input scaling. Same arguments, defaults, parameters (no
     ``tau_mem``) and state behaviour as ``sinabs.layers.IAFRecurrent`` (3.1.3), with
@@ -106,18 +111,6 @@ class IAFRecurrent(LIFRecurrent):
             record_states=record_states,
         )
         self.tau_mem = None  # IAF has no membrane time constant
-
-    @property
-    def alpha_mem_calculated(self) -> torch.Tensor:
-        """Always 1."""
-        return torch.tensor(1.0)
-
-    @property
-    def _param_dict(self) -> dict:
-        param_dict = super()._param_dict
-        for key in ("tau_mem", "train_alphas", "norm_input"):
-            param_dict.pop(key)
-        return param_dict
 
 
 class IAFSqueeze(IAF, SqueezeMixin):
