@@ -173,14 +173,9 @@ class LIF(StatefulLayer):
             else:
                 self.handle_state_batch_size_mismatch(batch_size)
 
-    def forward(self, input_data: torch.Tensor) -> torch.Tensor:
-        """Args: input_data of shape (batch, time, ...). Returns the spikes, same shape."""
-        check_input(input_data, type(self).__name__)
-        batch_size, _, *trailing = input_data.shape
-        self._prepare_states(batch_size, trailing)
-        alpha_syn = self.alpha_syn_calculated
-        output, state, recordings, counts = functional.lif_forward(
-            input_data=input_data,
+    def _neuron_args(self, alpha_syn: Optional[torch.Tensor]) -> dict:
+        """The functional forms' arguments for this call (alpha_syn computed once by the caller)."""
+        return dict(
             alpha_mem=self.alpha_mem_calculated,
             alpha_syn=alpha_syn,
             state=dict(self.named_buffers()),
@@ -193,9 +188,23 @@ class LIF(StatefulLayer):
             record_states=self.record_states,
             spec=self._kernel_spec,
         )
+
+    def _keep(self, state: dict, recordings: dict, alpha_syn: Optional[torch.Tensor]) -> None:
+        """Stores the final states (with their graph) and the recordings."""
         self.v_mem = state["v_mem"]
         self.i_syn = state["i_syn"] if alpha_syn is not None else None
         self.recordings = recordings
+
+    def forward(self, input_data: torch.Tensor) -> torch.Tensor:
+        """Args: input_data of shape (batch, time, ...). Returns the spikes, same shape."""
+        check_input(input_data, type(self).__name__)
+        batch_size, _, *trailing = input_data.shape
+        self._prepare_states(batch_size, trailing)
+        alpha_syn = self.alpha_syn_calculated
+        output, state, recordings, counts = functional.lif_forward(
+            input_data=input_data, **self._neuron_args(alpha_syn)
+        )
+        self._keep(state, recordings, alpha_syn)
         self.spike_counts = counts
         # The mean of the spikes, from the kernel's counts rather than another pass over them
         # (equal to output.mean() while the spike total is exact in float32, below 2^24).
@@ -291,23 +300,9 @@ class LIFRecurrent(LIF):
             self.init_state_with_shape(shape)
         alpha_syn = self.alpha_syn_calculated
         spikes, state, recordings = functional.lif_recurrent(
-            input_data=input_data,
-            alpha_mem=self.alpha_mem_calculated,
-            alpha_syn=alpha_syn,
-            state=dict(self.named_buffers()),
-            spike_threshold=self.spike_threshold,
-            spike_fn=self.spike_fn,
-            reset_fn=self.reset_fn,
-            surrogate_grad_fn=self.surrogate_grad_fn,
-            min_v_mem=self.min_v_mem,
-            norm_input=self.norm_input,
-            rec_connect=self.rec_connect,
-            record_states=self.record_states,
-            spec=self._kernel_spec,
+            input_data=input_data, rec_connect=self.rec_connect, **self._neuron_args(alpha_syn)
         )
-        self.v_mem = state["v_mem"]
-        self.i_syn = state["i_syn"] if alpha_syn is not None else None
-        self.recordings = recordings
+        self._keep(state, recordings, alpha_syn)
         self.firing_rate = spikes.sum() / spikes.numel()
         return spikes
 
