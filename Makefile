@@ -20,7 +20,7 @@ $(VENV)/.deps: Makefile
 
 $(VENV)/.installed: $(VENV)/.deps setup.py
 	MAX_JOBS=2 $(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
-	mkdir -p build && touch build/.ext $@
+	mkdir -p build && touch $@ && touch build/.ext  # the extension is fresh: no second build
 
 # The extension, rebuilt in place when a C++ source or header changes.
 build/.ext: $(VENV)/.installed $(shell find csrc -name '*.cpp' -o -name '*.h' 2>/dev/null)

@@ -519,27 +519,44 @@ void test_dispatch() {
   struct Case {
     SpikeKind sk;
     ResetKind rk;
-    bool syn, mn;
+    bool syn, mn, pn;
     SpikeKind want_sk;
     ResetKind want_rk;
   };
   const Case cases[] = {
-      {SpikeKind::None, ResetKind::ToValue, true, false, SpikeKind::None, ResetKind::Subtract},
-      {SpikeKind::Multi, ResetKind::Subtract, false, true, SpikeKind::Multi, ResetKind::Subtract},
-      {SpikeKind::Multi, ResetKind::ToValue, true, true, SpikeKind::Multi, ResetKind::ToValue},
-      {SpikeKind::Single, ResetKind::ToValue, false, false, SpikeKind::Single,
+      {SpikeKind::None, ResetKind::ToValue, true, false, true, SpikeKind::None,
+       ResetKind::Subtract},
+      {SpikeKind::Multi, ResetKind::Subtract, false, true, false, SpikeKind::Multi,
+       ResetKind::Subtract},
+      {SpikeKind::Multi, ResetKind::ToValue, true, true, true, SpikeKind::Multi,
        ResetKind::ToValue},
+      {SpikeKind::Single, ResetKind::ToValue, false, false, false, SpikeKind::Single,
+       ResetKind::ToValue},
+      {SpikeKind::MultiByReciprocal, ResetKind::Subtract, true, false, false,
+       SpikeKind::MultiByReciprocal, ResetKind::Subtract},
   };
   for (const auto& c : cases) {
     int calls = 0;
     bool ok = false;
-    sf::dispatch_neuron(c.sk, c.rk, c.syn, c.mn, [&](auto sk, auto rk, auto syn, auto mn) {
-      ++calls;
-      ok = decltype(sk)::value == c.want_sk && decltype(rk)::value == c.want_rk &&
-           decltype(syn)::value == c.syn && decltype(mn)::value == c.mn;
-    });
-    CHECK(calls == 1 && ok, fmt("dispatch_neuron(%d, %d, %d, %d)", int(c.sk), int(c.rk),
-                                int(c.syn), int(c.mn)));
+    sf::dispatch_neuron(c.sk, c.rk, c.syn, c.mn, c.pn,
+                        [&](auto sk, auto rk, auto syn, auto mn, auto pn) {
+                          ++calls;
+                          ok = decltype(sk)::value == c.want_sk &&
+                               decltype(rk)::value == c.want_rk &&
+                               decltype(syn)::value == c.syn && decltype(mn)::value == c.mn &&
+                               decltype(pn)::value == c.pn;
+                        });
+    CHECK(calls == 1 && ok, fmt("dispatch_neuron(%d, %d, %d, %d, %d)", int(c.sk), int(c.rk),
+                                int(c.syn), int(c.mn), int(c.pn)));
+  }
+  // MultiByReciprocal gives the same spikes as Multi when the threshold is a power of two.
+  for (float thr : {0.25f, 1.0f, 4.0f}) {
+    for (float v : {-3.0f, 0.0f, 0.7f, 1.0f, 2.99999f, 3.0f, 17.5f}) {
+      const float want = sf::spike<SpikeKind::Multi>(v, thr, 1e30f);
+      const float got = sf::spike<SpikeKind::MultiByReciprocal>(v, 1.0f / thr, 1e30f);
+      CHECK(std::memcmp(&want, &got, sizeof(float)) == 0,
+            fmt("MultiByReciprocal(%g, 1/%g)", double(v), double(thr)));
+    }
   }
 }
 
