@@ -217,6 +217,16 @@ SF_MULTIVERSION void backward_row(const T* SF_RESTRICT vh, const T* SF_RESTRICT 
   }
 }
 
+// acc[k] += sign * a[k] * b[k], in double: one step's terms of the alpha gradients' sums over
+// time. Multiversioned like the row loops, so AVX2 converts and multiplies four at a time.
+template <typename T>
+SF_MULTIVERSION void accumulate_products(double* SF_RESTRICT acc, const T* SF_RESTRICT a,
+                                         const T* SF_RESTRICT b, double sign, int64_t L) {
+  for (int64_t k = 0; k < L; ++k) {
+    acc[k] += sign * (static_cast<double>(a[k]) * static_cast<double>(b[k]));
+  }
+}
+
 template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool PN>
 void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) {
   const int64_t off = b * p.N + n0;                // states and gradients
@@ -265,35 +275,28 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
       // dL/dalpha_mem = sum_t v_{t-1} g_vhat_t (- i_t g_vhat_t with norm_input). v_t is known
       // now and g_vhat_{t+1} from the last iteration, so nothing is recomputed.
       if (t + 1 < p.steps) {
-        for (int64_t k = 0; k < L; ++k) {
-          g_am[k] += static_cast<double>(v_next_row[k]) * static_cast<double>(g_vh_next[k]);
-        }
+        accumulate_products(g_am, v_next_row.data(), g_vh_next.data(), 1.0, L);
       }
       if (p.norm_input) {
         const T* cur = SYN ? p.i_seq + row : p.input + row;
-        for (int64_t k = 0; k < L; ++k) {
-          g_am[k] -= static_cast<double>(cur[k]) * static_cast<double>(g_vh_row[k]);
-        }
+        accumulate_products(g_am, cur, g_vh_row.data(), -1.0, L);
       }
       std::swap(g_vh_row, g_vh_next);
     }
     if (g_as) {
       // dL/dalpha_syn += (i_{t-1} + x_t) * total = i_t / alpha_syn * total (divided at the end)
-      const T* i_t = p.i_seq + row;
-      for (int64_t k = 0; k < L; ++k) {
-        g_as[k] += static_cast<double>(i_t[k]) * static_cast<double>(g_i_row[k]);
-      }
+      accumulate_products(g_as, p.i_seq + row, g_i_row.data(), 1.0, L);
     }
   }
   if (g_am) {
-    const T* v0 = p.v0 + off;  // the step before t = 0
-    for (int64_t k = 0; k < L; ++k) {
-      g_am[k] += static_cast<double>(v0[k]) * static_cast<double>(g_vh_next[k]);
-    }
+    // The step before t = 0 is the initial membrane.
+    accumulate_products(g_am, p.v0 + off, g_vh_next.data(), 1.0, L);
   }
   if (g_as) {
     const T* alpha_syn = p.prm.alpha_syn + poff;
-    for (int64_t k = 0; k < L; ++k) g_as[k] /= static_cast<double>(neuron_param<PN>(alpha_syn, k));
+    for (int64_t k = 0; k < L; ++k) {
+      g_as[k] /= static_cast<double>(neuron_param<PN>(alpha_syn, k));
+    }
   }
 }
 
