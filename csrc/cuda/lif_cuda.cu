@@ -54,6 +54,22 @@ const Tensor* opt_ptr(const std::optional<Tensor>& t) {
   return (t.has_value() && t->defined() && t->numel() > 0) ? &*t : nullptr;
 }
 
+// One neuron's parameters, loaded once into registers for all T steps (both kernels).
+template <typename T>
+struct NeuronValues {
+  T alpha, in_scale, thr, amount;
+  T spike_thr;  // thr, or 1 / thr (MultiByReciprocal)
+  T alpha_syn, min_v;  // 0 without synaptic current / min_v_mem
+};
+
+template <bool SYN, bool MIN, bool PN, typename T>
+__device__ SF_INLINE NeuronValues<T> load_neuron(const NeuronArgs<T>& a, int64_t b, int64_t n) {
+  const int64_t i = PN ? b * a.row_stride + n : 0;  // one value, or a (shared) row
+  return {ld(a.alpha + i),     ld(a.in_scale + i), ld(a.thr + i),
+          ld(a.amount + i),    ld(a.spike_thr + i), SYN ? ld(a.alpha_syn + i) : T(0),
+          MIN ? ld(a.min_v + i) : T(0)};
+}
+
 // ------------------------------------------------------------------------------------------------
 // Forward
 
@@ -63,13 +79,9 @@ __global__ void __launch_bounds__(kThreads) lif_forward_kernel(const ForwardArgs
   if (idx >= p.batch * p.N) return;
   const int64_t b = idx / p.N;
   const int64_t n = idx - b * p.N;
-  // Per-neuron parameters and the states stay in registers for all T steps.
-  const int64_t pidx = PN ? b * p.prm.row_stride + n : 0;  // one value, or a (shared) row
-  const T alpha = ld(p.prm.alpha + pidx), in_scale = ld(p.prm.in_scale + pidx);
-  const T thr = ld(p.prm.thr + pidx), amount = ld(p.prm.amount + pidx);
-  const T spike_thr = ld(p.prm.spike_thr + pidx);  // thr, or 1 / thr (MultiByReciprocal)
-  const T alpha_syn = SYN ? ld(p.prm.alpha_syn + pidx) : T(0);
-  const T min_v = MIN ? ld(p.prm.min_v + pidx) : T(0);
+  // The parameters and the states stay in registers for all T steps.
+  const auto [alpha, in_scale, thr, amount, spike_thr, alpha_syn, min_v] =
+      load_neuron<SYN, MIN, PN>(p.prm, b, n);
   T v = p.v[idx];
   T isyn = SYN ? p.i[idx] : T(0);
   float count = 0.0f;
@@ -147,12 +159,8 @@ __global__ void __launch_bounds__(kThreads) lif_backward_kernel(const BackwardAr
   if (idx >= p.batch * p.N) return;
   const int64_t b = idx / p.N;
   const int64_t n = idx - b * p.N;
-  const int64_t pidx = PN ? b * p.prm.row_stride + n : 0;  // one value, or a (shared) row
-  const T alpha = ld(p.prm.alpha + pidx), in_scale = ld(p.prm.in_scale + pidx);
-  const T thr = ld(p.prm.thr + pidx), amount = ld(p.prm.amount + pidx);
-  const T spike_thr = ld(p.prm.spike_thr + pidx);  // thr, or 1 / thr (MultiByReciprocal)
-  const T alpha_syn = SYN ? ld(p.prm.alpha_syn + pidx) : T(0);
-  const T min_v = MIN ? ld(p.prm.min_v + pidx) : T(0);
+  const auto [alpha, in_scale, thr, amount, spike_thr, alpha_syn, min_v] =
+      load_neuron<SYN, MIN, PN>(p.prm, b, n);
   const T g_count = ld(p.g_counts.at(b, 0, n));
   const bool alpha_mem_grad = p.g_alpha_mem != nullptr;
   const bool alpha_syn_grad = p.g_alpha_syn != nullptr;
