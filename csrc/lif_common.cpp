@@ -21,15 +21,11 @@ NeuronOptions make_options(int64_t spike_kind, double max_spikes, int64_t reset_
   return o;
 }
 
-namespace {
-
-// Whether a parameter that broadcasts to (B, N) differs between batch entries.
 bool varies_with_batch(const Tensor& p, int64_t B) {
   return B > 1 && p.dim() == 2 && p.size(0) == B;
 }
 
-// Broadcasts a parameter to (rows, N) in the compute dtype, naming it when it does not fit.
-Tensor per_neuron(const Tensor& p, const Tensor& input, const char* name, int64_t rows,
+Tensor broadcast_param(const Tensor& p, const Tensor& input, const char* name, int64_t rows,
                   int64_t cols) {
   const int64_t B = input.size(0), N = input.size(2);
   TORCH_CHECK(p.device() == input.device(), "sinabs_fast: ", name, " is on ", p.device(),
@@ -44,8 +40,6 @@ Tensor per_neuron(const Tensor& p, const Tensor& input, const char* name, int64_
               "), got shape ", p.sizes());
   return p.to(input.scalar_type()).expand({rows, cols}).contiguous();
 }
-
-}  // namespace
 
 NeuronParams prepare_params(const Tensor& input, const Tensor& alpha_mem,
                             const std::optional<Tensor>& alpha_syn, bool norm_input,
@@ -65,7 +59,7 @@ NeuronParams prepare_params(const Tensor& input, const Tensor& alpha_mem,
                    (!min_v_mem.has_value() || single(*min_v_mem)));
   const int64_t cols = p.per_neuron ? input.size(2) : 1;
   const auto row = [&](const Tensor& t, const char* name) {
-    return per_neuron(t, input, name, p.rows, cols);
+    return broadcast_param(t, input, name, p.rows, cols);
   };
   p.alpha_mem = row(alpha_mem, "alpha_mem");
   // (1 - alpha) is rounded in alpha's own dtype before it meets the state, as in sinabs.

@@ -44,6 +44,14 @@ struct NeuronOptions {
 NeuronOptions make_options(int64_t spike_kind, double max_spikes, int64_t reset_kind,
                            double reset_value);
 
+// Whether a parameter that broadcasts to (B, N) differs between batch entries.
+bool varies_with_batch(const Tensor& p, int64_t B);
+
+// Broadcasts a parameter to (rows, cols) contiguous in input's dtype (input: (B, T, N)), naming
+// it when it does not broadcast to (B, N).
+Tensor broadcast_param(const Tensor& p, const Tensor& input, const char* name, int64_t rows,
+                       int64_t cols);
+
 NeuronParams prepare_params(const Tensor& input, const Tensor& alpha_mem,
                             const std::optional<Tensor>& alpha_syn, bool norm_input,
                             const Tensor& threshold, const Tensor& reset_amount,

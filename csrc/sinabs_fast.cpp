@@ -1,5 +1,5 @@
 // The sinabs_fast operator library: every schema is defined here, once. The CPU and CUDA
-// implementations register themselves next to their kernels (cpu/lif_cpu.cpp, cuda/lif_cuda.cu);
+// implementations register themselves next to their kernels (cpu/*_cpu.cpp, cuda/*_cuda.cu);
 // fake kernels and autograd are registered in Python (sinabs_fast/ops.py).
 #include <Python.h>
 #include <torch/library.h>
@@ -42,4 +42,31 @@ TORCH_LIBRARY(sinabs_fast, m) {
       "float[] surrogate_params, Tensor? surrogate_values, bool alpha_mem_grad, "
       "bool alpha_syn_grad) -> (Tensor grad_input, Tensor grad_v_mem, Tensor grad_i_syn, "
       "Tensor grad_alpha_mem, Tensor grad_alpha_syn)");
+  // All T steps of adaptive LIF neurons (ALIF): as lif_forward, with an adaptation state b and
+  // the threshold b0 + adapt_scale * b, which the subtract reset also subtracts (unless
+  // subtract_value is given). Outputs: spikes, and with keep_sequences the pre-spike membrane,
+  // the (rescaled) synaptic current and b after every step (for backward and recordings); the
+  // final states; per-(batch, neuron) spike counts. The surrogate arguments are only read by the
+  // backward.
+  m.def(
+      "alif_forward(Tensor input, Tensor v_mem, Tensor? i_syn, Tensor b, Tensor alpha_mem, "
+      "Tensor? alpha_syn, Tensor alpha_adapt, bool norm_input, Tensor b0, Tensor adapt_scale, "
+      "Tensor? subtract_value, Tensor? min_v_mem, int spike_kind, float max_spikes, "
+      "int reset_kind, float reset_value, int surrogate_kind, float[] surrogate_params, "
+      "bool keep_sequences) -> (Tensor spikes, "
+      "Tensor v_hat, Tensor i_seq, Tensor b_seq, Tensor v_mem_out, Tensor i_syn_out, "
+      "Tensor b_out, Tensor spike_counts)");
+  // The reverse-time BPTT of alif_forward from its saved sequences. Returns the gradients of
+  // input, the initial v_mem, i_syn and b (as (B, N)), and with alpha_grads of alpha_mem,
+  // alpha_syn and alpha_adapt (empty otherwise).
+  m.def(
+      "alif_backward(Tensor? grad_spikes, Tensor? grad_v_hat, Tensor? grad_i_seq, "
+      "Tensor? grad_b_seq, Tensor? grad_v_mem, Tensor? grad_i_syn, Tensor? grad_b, "
+      "Tensor? grad_counts, Tensor v_hat, Tensor i_seq, Tensor b_seq, Tensor input, "
+      "Tensor v_mem, Tensor? i_syn, Tensor b, Tensor alpha_mem, Tensor? alpha_syn, "
+      "Tensor alpha_adapt, bool norm_input, Tensor b0, Tensor adapt_scale, "
+      "Tensor? subtract_value, Tensor? min_v_mem, int spike_kind, float max_spikes, "
+      "int reset_kind, float reset_value, int surrogate_kind, float[] surrogate_params, "
+      "bool alpha_grads) -> (Tensor grad_input, Tensor grad_v_mem, Tensor grad_i_syn, "
+      "Tensor grad_b, Tensor grad_alpha_mem, Tensor grad_alpha_syn, Tensor grad_alpha_adapt)");
 }

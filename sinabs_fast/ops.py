@@ -1,9 +1,10 @@
 """Typed wrappers around ``torch.ops.sinabs_fast``, with their fake kernels and autograd.
 
 ``lif_forward`` runs all T steps of a LIF-family neuron (IAF is ``alpha_mem = 1``) in one fused
-kernel; its backward is the fused reverse-time kernel ``lif_backward``. Shapes: ``input`` is
-``(B, T, N)``; states are ``(B, N)``; parameters broadcast to ``(B, N)``. The readable
-specification of both is :mod:`sinabs_fast.reference`.
+kernel; its backward is the fused reverse-time kernel ``lif_backward``. ``alif_forward`` /
+``alif_backward`` do the same for adaptive LIF neurons. Shapes: ``input`` is ``(B, T, N)``;
+states are ``(B, N)``; parameters broadcast to ``(B, N)``. The readable specification of all of
+them is :mod:`sinabs_fast.reference`.
 """
 
 from enum import IntEnum
@@ -19,6 +20,9 @@ __all__ = [
     "LIFOutputs",
     "lif_forward",
     "lif_backward",
+    "ALIFOutputs",
+    "alif_forward",
+    "alif_backward",
 ]
 
 
@@ -246,3 +250,177 @@ class _CallableSurrogateLIF(torch.autograd.Function):
             with torch.no_grad():
                 sigma = _surrogate_for(ctx.surrogate_fn, v_hat, threshold)
         return (None,) + _backward_kernel(ctx, grads, sigma)
+
+
+# --------------------------------------------------------------------------------------------
+# Adaptive LIF (ALIF)
+
+
+class ALIFOutputs(NamedTuple):
+    spikes: Tensor  # (B, T, N) float32
+    v_hat: Tensor  # (B, T, N) pre-spike membrane; empty unless keep_sequences
+    i_seq: Tensor  # (B, T, N) stored synaptic current per step; empty unless kept (with i_syn)
+    b_seq: Tensor  # (B, T, N) adaptation state after every step; empty unless kept
+    v_mem: Tensor  # final states, shaped like the state arguments (i_syn: empty without)
+    i_syn: Tensor
+    b: Tensor
+    spike_counts: Tensor  # (B, N) float32 spikes summed over T
+
+
+def alif_forward(
+    input: Tensor,
+    v_mem: Tensor,
+    i_syn: Optional[Tensor],
+    b: Tensor,
+    alpha_mem: Tensor,
+    alpha_syn: Optional[Tensor],
+    alpha_adapt: Tensor,
+    b0: Tensor,
+    adapt_scale: Tensor,
+    subtract_value: Optional[Tensor] = None,
+    min_v_mem: Optional[Tensor] = None,
+    *,
+    norm_input: bool = True,
+    spike_kind: int = SpikeKind.SINGLE,
+    max_spikes: float = float("inf"),
+    reset_kind: int = ResetKind.SUBTRACT,
+    reset_value: float = 0.0,
+    surrogate_kind: int = SurrogateKind.SINGLE_EXPONENTIAL,
+    surrogate_params: Sequence[float] = (0.5, 1.0),
+    keep_sequences: bool = True,
+) -> ALIFOutputs:
+    """All T steps of adaptive LIF neurons in one fused pass (sinabs 3.1.3's ``alif_forward``,
+    semantics note §5.5).
+
+    Per step: ``i = alpha_syn * (i + x_t)`` (or ``x_t``); with ``norm_input`` ``i = (1 -
+    alpha_mem) * i`` (the stored current too); ``v = alpha_mem * v + i``; ``thr = b0 +
+    adapt_scale * b``; spikes from ``(v, thr)``; the reset subtracts ``s * thr`` (or ``s *
+    subtract_value``) or sets ``reset_value``; ``b = alpha_adapt * b + (1 - alpha_adapt) * s``;
+    then the clamp ``relu(v - min_v_mem) + min_v_mem``. ``input`` and the states share the
+    compute dtype (float32 or float64). Keep the sequences whenever a gradient is needed; the
+    backward gives gradients for the input, the initial states and the three alphas.
+    """
+    if surrogate_kind == SurrogateKind.PRECOMPUTED:
+        raise ValueError("alif_forward: surrogate_kind must be a built-in surrogate (0-4)")
+    return ALIFOutputs(*torch.ops.sinabs_fast.alif_forward.default(
+        input, v_mem, i_syn, b, alpha_mem, alpha_syn, alpha_adapt, norm_input, b0, adapt_scale,
+        subtract_value, min_v_mem, int(spike_kind), float(max_spikes), int(reset_kind),
+        float(reset_value), int(surrogate_kind), [float(p) for p in surrogate_params],
+        keep_sequences,
+    ))
+
+
+def alif_backward(*args) -> tuple:
+    """The fused reverse-time BPTT kernel of :func:`alif_forward` (see csrc/sinabs_fast.cpp)."""
+    return torch.ops.sinabs_fast.alif_backward.default(*args)
+
+
+@torch.library.register_fake("sinabs_fast::alif_forward")
+def _alif_forward_fake(input, v_mem, i_syn, b, alpha_mem, alpha_syn, alpha_adapt, norm_input, b0,
+                       adapt_scale, subtract_value, min_v_mem, spike_kind, max_spikes,
+                       reset_kind, reset_value, surrogate_kind, surrogate_params,
+                       keep_sequences):
+    torch._check(input.dim() == 3, lambda: "input must have shape (batch, time, neurons)")
+    B, T, N = input.shape
+    syn = alpha_syn is not None
+
+    def sequence(kept: bool) -> Tensor:
+        return torch.empty_like(input) if kept else input.new_empty((0,))
+
+    return (
+        input.new_empty((B, T, N), dtype=torch.float32),
+        sequence(keep_sequences),
+        sequence(keep_sequences and syn),
+        sequence(keep_sequences),
+        v_mem.new_empty(v_mem.shape),
+        i_syn.new_empty(i_syn.shape) if syn else input.new_empty((0,)),
+        b.new_empty(b.shape),
+        input.new_empty((B, N), dtype=torch.float32),
+    )
+
+
+@torch.library.register_fake("sinabs_fast::alif_backward")
+def _alif_backward_fake(grad_spikes, grad_v_hat, grad_i_seq, grad_b_seq, grad_v_mem, grad_i_syn,
+                        grad_b, grad_counts, v_hat, i_seq, b_seq, input, v_mem, i_syn, b,
+                        alpha_mem, alpha_syn, alpha_adapt, norm_input, b0, adapt_scale,
+                        subtract_value, min_v_mem, spike_kind, max_spikes, reset_kind,
+                        reset_value, surrogate_kind, surrogate_params, alpha_grads):
+    B, T, N = v_hat.shape
+    syn = alpha_syn is not None
+
+    def empty() -> Tensor:
+        return v_hat.new_empty((0,))
+
+    return (
+        torch.empty_like(v_hat),
+        v_hat.new_empty((B, N)),
+        v_hat.new_empty((B, N)) if syn else empty(),
+        v_hat.new_empty((B, N)),
+        torch.empty_like(alpha_mem) if alpha_grads else empty(),
+        torch.empty_like(alpha_syn) if alpha_grads and syn else empty(),
+        torch.empty_like(alpha_adapt) if alpha_grads else empty(),
+    )
+
+
+_ALIF_ARGS = (
+    "input", "v_mem", "i_syn", "b", "alpha_mem", "alpha_syn", "alpha_adapt", "norm_input", "b0",
+    "adapt_scale", "subtract_value", "min_v_mem", "spike_kind", "max_spikes", "reset_kind",
+    "reset_value", "surrogate_kind", "surrogate_params", "keep_sequences",
+)
+_ALIF_ALPHAS = ("alpha_mem", "alpha_syn", "alpha_adapt")
+
+
+def _alif_setup_context(ctx, inputs, output):
+    a = dict(zip(_ALIF_ARGS, inputs))
+    ctx.set_materialize_grads(False)
+    ctx.needs = dict(zip(_ALIF_ARGS, ctx.needs_input_grad))
+    ctx.alpha_grads = any(ctx.needs[k] for k in _ALIF_ALPHAS)
+    ctx.syn = a["alpha_syn"] is not None
+    ctx.state_shape = a["v_mem"].shape
+    ctx.options = {k: a[k] for k in ("norm_input", "spike_kind", "max_spikes", "reset_kind",
+                                     "reset_value", "surrogate_kind", "surrogate_params")}
+    # Saved: the three sequences (the pre-spike membrane, the current with synaptic dynamics,
+    # the adaptation state), the initial adaptation state; the input and the other initial
+    # states only for the alpha gradients.
+    alphas = ctx.alpha_grads
+    ctx.save_for_backward(
+        output[1], output[2], output[3], a["b"],
+        a["input"] if alphas else None, a["v_mem"] if alphas else None,
+        a["i_syn"] if alphas else None,
+        a["alpha_mem"], a["alpha_syn"], a["alpha_adapt"], a["b0"], a["adapt_scale"],
+        a["subtract_value"], a["min_v_mem"],
+    )
+
+
+def _alif_backward_autograd(ctx, *grads):
+    (v_hat, i_seq, b_seq, b, input, v_mem, i_syn, alpha_mem, alpha_syn, alpha_adapt, b0,
+     adapt_scale, subtract_value, min_v_mem) = ctx.saved_tensors
+    if v_hat.numel() == 0:
+        raise RuntimeError("sinabs_fast.ops.alif_forward: the backward needs keep_sequences=True")
+    grads = [g if g is not None and g.numel() else None for g in grads]
+    g_spikes, g_v_hat, g_i_seq, g_b_seq, g_v_mem, g_i_syn, g_b, g_counts = grads
+    empty = v_hat.new_empty((0,))
+    o = ctx.options
+    g_input, g_v0, g_i0, g_b0, g_am, g_as, g_aa = torch.ops.sinabs_fast.alif_backward.default(
+        g_spikes, g_v_hat, g_i_seq, g_b_seq, g_v_mem, g_i_syn, g_b, g_counts, v_hat,
+        i_seq, b_seq, input if input is not None else empty,
+        v_mem if v_mem is not None else empty, i_syn, b, alpha_mem, alpha_syn, alpha_adapt,
+        o["norm_input"], b0, adapt_scale, subtract_value, min_v_mem, o["spike_kind"],
+        o["max_spikes"], o["reset_kind"], o["reset_value"], o["surrogate_kind"],
+        o["surrogate_params"], ctx.alpha_grads,
+    )
+    needs = ctx.needs
+    return (
+        g_input,
+        g_v0.reshape(ctx.state_shape),
+        g_i0.reshape(ctx.state_shape) if ctx.syn else None,
+        g_b0.reshape(ctx.state_shape),
+        g_am if needs["alpha_mem"] else None,
+        g_as if needs["alpha_syn"] else None,
+        g_aa if needs["alpha_adapt"] else None,
+    ) + (None,) * 12
+
+
+torch.library.register_autograd(
+    "sinabs_fast::alif_forward", _alif_backward_autograd, setup_context=_alif_setup_context
+)

@@ -10,53 +10,11 @@
 
 #include "../lif_call.h"
 #include "output_pool.h"
+#include "row_parallel.h"
 #include "sinabs_fast/dispatch.h"
 
 namespace sinabs_fast {
 namespace {
-
-// The row loops are compiled for AVX2 and for baseline x86-64, and the CPU picks one at load
-// time (GCC function multi-versioning): importing never needs more than the baseline. AVX2
-// brings SSE4.1's vector trunc, without which the loop does not vectorise. AVX-512 measured
-// slower for the neuron loops but faster for the exp-heavy surrogate, which gets a third clone.
-// IEEE semantics are unchanged: -ffp-contract=off keeps FMA out.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SF_MULTIVERSION __attribute__((target_clones("avx2", "default")))
-#define SF_MULTIVERSION_512 __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SF_MULTIVERSION_512
-#define SF_MULTIVERSION
-#endif
-
-// Splits (B, N) into work items: whole rows when the batch alone keeps every thread busy,
-// otherwise rows cut into a few long segments (multiples of 64 neurons). Capping segments at
-// 1024 neurons, to keep the per-neuron rows in L1, measured no faster.
-
-struct Segments {
-  int64_t length;   // neurons per segment
-  int64_t per_row;  // segments per batch row
-};
-
-Segments make_segments(int64_t B, int64_t N) {
-  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
-  const int64_t splits = std::max<int64_t>(1, (2 * threads + B - 1) / std::max<int64_t>(B, 1));
-  int64_t length = (N + splits - 1) / splits;
-  length = std::max<int64_t>(64, (length + 63) / 64 * 64);
-  length = std::min(length, std::max<int64_t>(N, 1));
-  return {length, (N + length - 1) / length};
-}
-
-template <typename F>
-void for_each_segment(int64_t B, int64_t N, F&& f) {
-  const Segments s = make_segments(B, N);
-  at::parallel_for(0, B * s.per_row, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t b = item / s.per_row;
-      const int64_t n0 = (item % s.per_row) * s.length;
-      f(b, n0, std::min(s.length, N - n0));
-    }
-  });
-}
 
 // ------------------------------------------------------------------------------------------------
 // Forward
@@ -214,16 +172,6 @@ SF_MULTIVERSION void backward_row(const T* SF_RESTRICT vh, const T* SF_RESTRICT 
     }
     if (g_vh_keep) g_vh_keep[k] = g;
     if (v_next_keep) v_next_keep[k] = r.v_next;
-  }
-}
-
-// acc[k] += sign * a[k] * b[k], in double: one step's terms of the alpha gradients' sums over
-// time. Multiversioned like the row loops, so AVX2 converts and multiplies four at a time.
-template <typename T>
-SF_MULTIVERSION void accumulate_products(double* SF_RESTRICT acc, const T* SF_RESTRICT a,
-                                         const T* SF_RESTRICT b, double sign, int64_t L) {
-  for (int64_t k = 0; k < L; ++k) {
-    acc[k] += sign * (static_cast<double>(a[k]) * static_cast<double>(b[k]));
   }
 }
 

@@ -1,6 +1,7 @@
 """Drop-in replacements for sinabs.layers: ``import sinabs_fast.layers as sl``."""
 
 from . import functional
+from .alif import ALIF, ALIFRecurrent, ALIFSqueeze
 from .channel_shift import ChannelShift
 from .crop2d import Cropping2dLayer
 from .exp_leak import ExpLeak, ExpLeakSqueeze
@@ -18,5 +19,6 @@ __all__ = [
     "StatefulLayer", "SqueezeMixin", "IAF", "IAFSqueeze", "LIF", "LIFSqueeze", "FlattenTime",
     "UnflattenTime", "Repeat", "functional", "NeuromorphicReLU", "QuantizeLayer", "SumPool2d",
     "SpikingMaxPooling2dLayer", "Img2SpikeLayer", "Sig2SpikeLayer", "Merge", "ChannelShift",
-    "Cropping2dLayer", "ExpLeak", "ExpLeakSqueeze", "IAFRecurrent", "LIFRecurrent",
+    "Cropping2dLayer", "ExpLeak", "ExpLeakSqueeze", "IAFRecurrent", "LIFRecurrent", "ALIF",
+    "ALIFRecurrent", "ALIFSqueeze",
 ]

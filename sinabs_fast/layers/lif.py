@@ -11,6 +11,7 @@ from ..neuron_spec import kernel_spec
 from . import functional
 from .reshape import SqueezeMixin
 from .stateful_layer import StatefulLayer
+from .time_constants import TimeConstants
 
 _INPUT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -60,7 +61,7 @@ def _kernel_input(name: str):
 _KERNEL_INPUTS = ("spike_fn", "reset_fn", "surrogate_grad_fn")
 
 
-class LIF(StatefulLayer):
+class LIF(TimeConstants, StatefulLayer):
     """Leaky integrate-and-fire neurons, stepped through time by one fused kernel.
 
     Per step: ``i = alpha_syn * (i + x)`` (or ``i = x`` without ``tau_syn``);
@@ -137,29 +138,6 @@ class LIF(StatefulLayer):
         self.spike_counts = None
         if shape:
             self.init_state_with_shape(shape)
-
-    @property
-    def alpha_mem_calculated(self) -> torch.Tensor:
-        """alpha_mem = exp(-1 / tau_mem), computed with torch ops (as sinabs, for bit-exactness)."""
-        return self.alpha_mem if self.train_alphas else torch.exp(-1.0 / self.tau_mem)
-
-    @property
-    def alpha_syn_calculated(self) -> Optional[torch.Tensor]:
-        if self.train_alphas:
-            return self.alpha_syn
-        return torch.exp(-1.0 / self.tau_syn) if self.tau_syn is not None else None
-
-    @property
-    def tau_mem_calculated(self) -> Optional[torch.Tensor]:
-        if self.train_alphas:
-            return None if self.alpha_mem is None else -1.0 / torch.log(self.alpha_mem)
-        return self.tau_mem
-
-    @property
-    def tau_syn_calculated(self) -> Optional[torch.Tensor]:
-        if self.train_alphas:
-            return None if self.alpha_syn is None else -1.0 / torch.log(self.alpha_syn)
-        return self.tau_syn
 
     def _prepare_states(self, batch_size: int, trailing) -> None:
         """sinabs' state handling: initialise, re-initialise on a trailing-shape change, or

@@ -66,4 +66,32 @@ inline void dispatch_neuron(SpikeKind spike, ResetKind reset, bool has_syn, bool
   });
 }
 
+// The adaptive neuron's instantiations: it always spikes (MultiSpike/MaxSpike or SingleSpike),
+// and its threshold moves every step, so there is no reciprocal variant and no scalar-parameter
+// variant.
+template <typename F>
+inline void dispatch_adaptive(SpikeKind spike, ResetKind reset, bool has_syn, bool has_min,
+                              F&& f) {
+  using SkMulti = std::integral_constant<SpikeKind, SpikeKind::Multi>;
+  using SkSingle = std::integral_constant<SpikeKind, SpikeKind::Single>;
+  using RkSub = std::integral_constant<ResetKind, ResetKind::Subtract>;
+  using RkVal = std::integral_constant<ResetKind, ResetKind::ToValue>;
+  dispatch_bool(has_syn, [&](auto syn) {
+    dispatch_bool(has_min, [&](auto mn) {
+      auto with_reset = [&](auto sk) {
+        if (reset == ResetKind::Subtract) {
+          f(sk, RkSub{}, syn, mn);
+        } else {
+          f(sk, RkVal{}, syn, mn);
+        }
+      };
+      if (spike == SpikeKind::Single) {
+        with_reset(SkSingle{});
+      } else {
+        with_reset(SkMulti{});
+      }
+    });
+  });
+}
+
 }  // namespace sinabs_fast

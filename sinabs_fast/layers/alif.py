@@ -1,0 +1,245 @@
+"""ALIF: adaptive leaky integrate-and-fire neurons (Bellec et al. 2018), on the fused ALIF op."""
+
+from typing import Callable, Optional, Union
+
+import torch
+import torch.nn as nn
+
+from ..activation import MembraneSubtract, SingleExponential, SingleSpike
+from . import functional
+from .lif import _kernel_input, check_input
+from .reshape import SqueezeMixin
+from .stateful_layer import StatefulLayer
+from .time_constants import TimeConstants
+
+Tau = Union[float, torch.Tensor]
+
+
+def _tau_parameter(tau: Tau) -> nn.Parameter:
+    # sinabs keeps tau's dtype and so rejects an int tau ("Only Tensors of floating point ...
+    # can require gradients"); an int becomes the default float dtype here.
+    tau = torch.as_tensor(tau)
+    return nn.Parameter(tau if tau.is_floating_point() else tau.to(torch.get_default_dtype()))
+
+
+class ALIF(TimeConstants, StatefulLayer):
+    """Adaptive leaky integrate-and-fire neurons, stepped through time by one fused kernel.
+
+    Per step (sinabs 3.1.3's ``alif_forward``, semantics note §5.5): ``i = alpha_syn * (i + x)``
+    (or ``i = x``); with ``norm_input`` ``i = (1 - alpha_mem) * i``; ``v = alpha_mem * v + i``;
+    the threshold ``b0 + adapt_scale * b`` (``b0`` = ``spike_threshold``); spikes; the reset
+    (``MembraneSubtract`` subtracts the adaptive threshold); ``b = alpha_adapt * b + (1 -
+    alpha_adapt) * s``; then ``v = relu(v - min_v_mem) + min_v_mem``. ``alpha = exp(-1 / tau)``.
+    Same arguments, defaults, parameters and states as ``sinabs.layers.ALIF``, with
+    bit-identical outputs on the CPU.
+
+    sinabs' quirks that decide its numbers are kept: ``i_syn`` is not carried from one forward
+    call to the next (its buffer stays zero); with ``norm_input`` the stored synaptic current is
+    the rescaled one, so the rescaling compounds; any state-shape change re-zeros the states;
+    the recordings show the synaptic current and pre-reset membrane one step late. Fixed: the
+    constructor arguments (``repr``, ``deepcopy``) keep ``norm_input``, do not detach trainable
+    alphas, and work with ``train_alphas`` and no ``tau_syn``; an int tau is accepted.
+
+    Args:
+        tau_mem: membrane time constant (scalar or per-neuron tensor).
+        tau_adapt: time constant of the threshold adaptation.
+        tau_syn: synaptic time constant; None (default) for no synaptic current.
+        adapt_scale: how much each spike raises the threshold (through ``b``).
+        spike_threshold: the threshold without adaptation, ``b0``.
+        spike_fn: ``SingleSpike`` (default) / ``MultiSpike`` (the class) or ``MaxSpike(n)``.
+        reset_fn: ``MembraneSubtract()`` or ``MembraneReset()``.
+        surrogate_grad_fn: surrogate gradient of the spike function.
+        min_v_mem: lower bound of the membrane, applied every step.
+        shape: initialise the states with this shape now.
+        train_alphas: train ``alpha = exp(-1/tau)`` instead of tau.
+        norm_input: scale the input current by ``1 - alpha_mem``.
+        record_states: keep the states of every step in ``self.recordings``.
+
+    Shape:
+        Input and output: ``(batch, time, *trailing)``; states ``(batch, *trailing)``.
+
+    Attributes:
+        v_mem, b, spike_threshold (the adapted threshold), i_syn: states after the last call;
+        firing_rate; spike_counts: spikes summed over time, ``(batch, *trailing)``, read from
+        the kernel.
+    """
+
+    spike_fn = _kernel_input("spike_fn")
+    reset_fn = _kernel_input("reset_fn")
+    surrogate_grad_fn = _kernel_input("surrogate_grad_fn")
+
+    def __init__(
+        self,
+        tau_mem: Tau,
+        tau_adapt: Tau,
+        tau_syn: Optional[Tau] = None,
+        adapt_scale: Union[float, torch.Tensor] = 1.8,
+        spike_threshold: torch.Tensor = torch.tensor(1.0),
+        spike_fn: Callable = SingleSpike,
+        reset_fn: Callable = MembraneSubtract(),
+        surrogate_grad_fn: Callable = SingleExponential(),
+        min_v_mem: Optional[float] = None,
+        shape: Optional[torch.Size] = None,
+        train_alphas: bool = False,
+        norm_input: bool = True,
+        record_states: bool = False,
+    ):
+        names = ["v_mem", "i_syn", "b", "spike_threshold"] if tau_syn is not None else [
+            "v_mem", "b", "spike_threshold"]
+        super().__init__(state_names=names)
+        if train_alphas:
+            alpha = lambda tau: nn.Parameter(torch.exp(-1 / torch.as_tensor(tau)))  # noqa: E731
+            self.alpha_mem = alpha(tau_mem)
+            self.alpha_adapt = alpha(tau_adapt)
+            self.alpha_syn = alpha(tau_syn) if tau_syn is not None else None
+        else:
+            self.tau_mem = _tau_parameter(tau_mem)
+            self.tau_adapt = _tau_parameter(tau_adapt)
+            # sinabs: only a truthy tau_syn is a parameter (tau_syn=0 keeps the i_syn state
+            # but has no synaptic dynamics); a per-neuron tensor, for which sinabs raises, is.
+            per_neuron = isinstance(tau_syn, torch.Tensor) and tau_syn.numel() > 1
+            self.tau_syn = _tau_parameter(tau_syn) if per_neuron or tau_syn else None
+        self.adapt_scale = adapt_scale
+        self.b0 = spike_threshold
+        self.spike_fn = spike_fn
+        self.reset_fn = reset_fn
+        self.surrogate_grad_fn = surrogate_grad_fn
+        self.min_v_mem = min_v_mem
+        self.train_alphas = train_alphas
+        self.norm_input = norm_input
+        self.record_states = record_states
+        self.spike_counts = None
+        if shape:
+            self.init_state_with_shape(shape)
+
+    @property
+    def alpha_adapt_calculated(self) -> torch.Tensor:
+        """alpha_adapt = exp(-1 / tau_adapt)."""
+        return self._alpha("adapt")
+
+    def _prepare(self, input_data: torch.Tensor) -> dict:
+        """Checks the input, (re)initialises the states and returns the functional arguments."""
+        check_input(input_data, type(self).__name__)
+        batch_size, _, *trailing = input_data.shape
+        shape = (batch_size, *trailing)
+        if not self.is_state_initialised() or not self.state_has_shape(shape):
+            self.init_state_with_shape(shape)
+        return dict(
+            input_data=input_data,
+            alpha_mem=self.alpha_mem_calculated,
+            alpha_adapt=self.alpha_adapt_calculated,
+            alpha_syn=self.alpha_syn_calculated,
+            adapt_scale=self.adapt_scale,
+            state=dict(self.named_buffers()),
+            spike_fn=self.spike_fn,
+            reset_fn=self.reset_fn,
+            surrogate_grad_fn=self.surrogate_grad_fn,
+            min_v_mem=self.min_v_mem,
+            b0=self.b0,
+            norm_input=self.norm_input,
+            record_states=self.record_states,
+            spec=self._kernel_spec,
+        )
+
+    def _keep(self, spikes, state, recordings, counts) -> torch.Tensor:
+        # As sinabs, i_syn is not written back: it restarts from its buffer every call.
+        self.b = state["b"]
+        self.v_mem = state["v_mem"]
+        self.spike_threshold = state["spike_threshold"]
+        self.recordings = recordings
+        self.spike_counts = counts
+        self.firing_rate = counts.sum() / spikes.numel()
+        return spikes
+
+    def forward(self, input_data: torch.Tensor) -> torch.Tensor:
+        """Args: input_data of shape (batch, time, ...). Returns the spikes, same shape."""
+        return self._keep(*functional.alif_forward(**self._prepare(input_data)))
+
+    @property
+    def shape(self):
+        return self.v_mem.shape if self.is_state_initialised() else None
+
+    @property
+    def _param_dict(self) -> dict:
+        param_dict = super()._param_dict
+
+        def tau(name: str) -> Optional[torch.Tensor]:
+            value = self._tau(name)
+            return None if value is None else value.detach()
+
+        param_dict.update(
+            tau_mem=tau("mem"),
+            tau_adapt=tau("adapt"),
+            tau_syn=tau("syn"),
+            adapt_scale=self.adapt_scale,
+            spike_threshold=self.b0,
+            spike_fn=self.spike_fn,
+            reset_fn=self.reset_fn,
+            surrogate_grad_fn=self.surrogate_grad_fn,
+            train_alphas=self.train_alphas,
+            shape=self.shape,
+            min_v_mem=self.min_v_mem,
+            norm_input=self.norm_input,
+            record_states=self.record_states,
+        )
+        return param_dict
+
+
+class ALIFRecurrent(ALIF):
+    """ALIF neurons with recurrent connections: each step's input is ``x_t + rec_out``, with
+    ``rec_out = rec_connect(spikes_{t-1}).reshape(batch, *trailing)`` (zeros at the first step
+    of every call). Time is a Python loop around ``rec_connect``; each step's neuron update,
+    forward and backward, is one fused op call. Same arguments as
+    ``sinabs.layers.ALIFRecurrent`` (``rec_connect`` after ``tau_adapt``), bit-identical on the
+    CPU; ``spike_counts`` is the spikes' sum over time."""
+
+    def __init__(
+        self,
+        tau_mem: Tau,
+        tau_adapt: Tau,
+        rec_connect: torch.nn.Module,
+        tau_syn: Optional[Tau] = None,
+        adapt_scale: Union[float, torch.Tensor] = 1.8,
+        spike_threshold: torch.Tensor = torch.tensor(1.0),
+        spike_fn: Callable = SingleSpike,
+        reset_fn: Callable = MembraneSubtract(),
+        surrogate_grad_fn: Callable = SingleExponential(),
+        min_v_mem: Optional[float] = None,
+        shape: Optional[torch.Size] = None,
+        train_alphas: bool = False,
+        norm_input: bool = True,
+        record_states: bool = False,
+    ):
+        super().__init__(
+            tau_mem=tau_mem, tau_adapt=tau_adapt, tau_syn=tau_syn, adapt_scale=adapt_scale,
+            spike_threshold=spike_threshold, spike_fn=spike_fn, reset_fn=reset_fn,
+            surrogate_grad_fn=surrogate_grad_fn, min_v_mem=min_v_mem, shape=shape,
+            train_alphas=train_alphas, norm_input=norm_input, record_states=record_states,
+        )
+        self.rec_connect = rec_connect
+
+    def forward(self, input_data: torch.Tensor) -> torch.Tensor:
+        """Args: input_data of shape (batch, time, ...). Returns the spikes, same shape."""
+        args = self._prepare(input_data)
+        return self._keep(*functional.alif_recurrent(rec_connect=self.rec_connect, **args))
+
+    @property
+    def _param_dict(self) -> dict:
+        param_dict = super()._param_dict
+        param_dict.update(rec_connect=self.rec_connect)
+        return param_dict
+
+
+class ALIFSqueeze(ALIF, SqueezeMixin):
+    """ALIF on squeezed input (batch*time, ...), for use between Conv2d / pooling layers."""
+
+    def __init__(self, batch_size=None, num_timesteps=None, **kwargs):
+        super().__init__(**kwargs)
+        self.squeeze_init(batch_size, num_timesteps)
+
+    def forward(self, input_data: torch.Tensor) -> torch.Tensor:
+        return self.squeeze_forward(input_data, super().forward)
+
+    @property
+    def _param_dict(self) -> dict:
+        return self.squeeze_param_dict(super()._param_dict)

@@ -1,0 +1,340 @@
+"""The adaptive LIF forward (as ``sinabs.layers.functional.alif_forward`` / ``alif_recurrent``),
+on the fused ALIF op where it reproduces sinabs exactly and on the pure-PyTorch reference
+otherwise."""
+
+import math
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from ... import ops, reference
+from ...neuron_spec import KernelSpec, kernel_spec
+from .lif import _per_neuron
+
+Param = Union[Tensor, float, None]
+_COMPUTE = (torch.float32, torch.float64)
+
+
+class AlifPlan(NamedTuple):
+    """The fused op's arguments for one layer call: every parameter 0-dim or broadcast and
+    flattened to (batch, neurons); Python numbers as 0-dim tensors of the compute dtype."""
+
+    compute: torch.dtype
+    alpha_mem: Tensor
+    alpha_syn: Optional[Tensor]
+    alpha_adapt: Tensor
+    b0: Tensor
+    adapt_scale: Tensor
+    subtract_value: Optional[Tensor]  # None: the reset subtracts the adaptive threshold
+    min_v_mem: Optional[Tensor]
+    options: dict  # the op's keyword arguments (spike, reset, surrogate, norm_input)
+
+
+def _keeps_dtype(value: Param, compute: torch.dtype) -> bool:
+    """Whether ``value`` meets a dimensioned ``compute`` tensor without changing its dtype (a 0-dim
+    tensor or a number is cast to it; a dimensioned tensor must not be wider)."""
+    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+        return True
+    if not isinstance(value, Tensor) or not value.is_floating_point():
+        return False
+    return value.dim() == 0 or torch.promote_types(value.dtype, compute) == compute
+
+
+def alif_plan(
+    input_dtype: torch.dtype,
+    batch: int,
+    trailing: Tuple[int, ...],
+    device: torch.device,
+    alpha_mem: Tensor,
+    alpha_adapt: Tensor,
+    alpha_syn: Optional[Tensor],
+    adapt_scale: Param,
+    state: Dict[str, Tensor],
+    reset_fn: Callable,
+    min_v_mem: Param,
+    b0: Param,
+    norm_input: bool,
+    spec: KernelSpec,
+) -> Optional[AlifPlan]:
+    """The op's arguments, or None when one fused call can't reproduce sinabs exactly: a spike,
+    reset or surrogate function the kernel doesn't know, input or states outside one float32 /
+    float64 compute dtype (e.g. the first call after a dtype change), or a gradient wanted for
+    b0, adapt_scale, subtract_value or min_v_mem (the op gives none)."""
+    if spec.spike is None or spec.reset is None or spec.spike[0] == ops.SpikeKind.NONE:
+        return None
+    if spec.surrogate[0] == ops.SurrogateKind.PRECOMPUTED:
+        return None
+    compute = input_dtype
+    syn = alpha_syn is not None
+    states = [state["v_mem"], state["b"]] + ([state["i_syn"]] if syn else [])
+    if compute not in _COMPUTE or any(s.dtype != compute for s in states):
+        return None
+    subtract = spec.reset.kind == ops.ResetKind.SUBTRACT
+    subtract_value = reset_fn.subtract_value if subtract else None
+    params = (alpha_mem, alpha_adapt, alpha_syn, adapt_scale, b0, subtract_value, min_v_mem)
+    if not all(_keeps_dtype(p, compute) for p in params):
+        return None
+    if torch.is_grad_enabled() and any(
+        isinstance(p, Tensor) and p.requires_grad for p in (adapt_scale, b0, subtract_value,
+                                                            min_v_mem)
+    ):
+        return None
+
+    def op_param(value: Param, name: str) -> Optional[Tensor]:
+        if value is None or isinstance(value, Tensor):
+            return _per_neuron(value, name, batch, trailing, device)
+        return torch.tensor(value, dtype=compute, device=device)
+
+    spike_kind, max_spikes = spec.spike
+    surrogate_kind, surrogate_params = spec.surrogate
+    return AlifPlan(
+        compute=compute,
+        alpha_mem=op_param(alpha_mem, "alpha_mem"),
+        alpha_syn=op_param(alpha_syn, "alpha_syn"),
+        alpha_adapt=op_param(alpha_adapt, "alpha_adapt"),
+        b0=op_param(b0, "spike_threshold"),
+        adapt_scale=op_param(adapt_scale, "adapt_scale"),
+        subtract_value=op_param(subtract_value, "subtract_value"),
+        min_v_mem=op_param(min_v_mem, "min_v_mem"),
+        options=dict(
+            norm_input=norm_input, spike_kind=int(spike_kind), max_spikes=float(max_spikes),
+            reset_kind=int(spec.reset.kind), reset_value=float(spec.reset.value),
+            surrogate_kind=int(surrogate_kind),
+            surrogate_params=[float(p) for p in surrogate_params],
+        ),
+    )
+
+
+class _FusedSteps(torch.autograd.Function):
+    """The op with its fused backward as a plain autograd Function: several times cheaper per
+    call than the op's generic ``torch.library`` autograd wrapper, which matters for the
+    recurrent layer's one call per step. Same saved tensors and backward kernel."""
+
+    @staticmethod
+    def forward(*args):
+        return torch.ops.sinabs_fast.alif_forward.default(*args)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ops._alif_setup_context(ctx, inputs, output)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return ops._alif_backward_autograd(ctx, *grads)
+
+
+def _requires_grad(*tensors) -> bool:
+    return any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
+
+
+class _Steps(NamedTuple):
+    """Steps' results as (B, T, N) sequences (None where not kept) and the states after them."""
+
+    spikes: Tensor
+    v_hat: Optional[Tensor]
+    current: Optional[Tensor]  # the stored synaptic current; None without synaptic dynamics
+    b: Optional[Tensor]
+    state: Dict[str, Tensor]
+
+
+def _fused_steps(plan: AlifPlan, x: Tensor, state: Dict[str, Tensor], syn: bool,
+                 keep: bool) -> Tuple[_Steps, Tensor]:
+    """Runs the op over x (B, T, N) from ``state``; ``keep``: return the sequences. Returns the
+    steps and the kernel's spike counts (B, N)."""
+    v, i, b = state["v_mem"], state["i_syn"] if syn else None, state["b"]
+    o = plan.options
+    args = (
+        x, v, i, b, plan.alpha_mem, plan.alpha_syn, plan.alpha_adapt, o["norm_input"], plan.b0,
+        plan.adapt_scale, plan.subtract_value, plan.min_v_mem, o["spike_kind"],
+        o["max_spikes"], o["reset_kind"], o["reset_value"], o["surrogate_kind"],
+        o["surrogate_params"],
+    )
+    grad = torch.is_grad_enabled() and _requires_grad(
+        x, v, i, b, plan.alpha_mem, plan.alpha_syn, plan.alpha_adapt)
+    if grad:
+        out = ops.ALIFOutputs(*_FusedSteps.apply(*args, True))
+    else:
+        out = ops.ALIFOutputs(*torch.ops.sinabs_fast.alif_forward.default(*args, keep))
+    new_state = {"v_mem": out.v_mem, "b": out.b}
+    if syn:
+        new_state["i_syn"] = out.i_syn
+    steps = _Steps(out.spikes, out.v_hat if keep else None, out.i_seq if keep and syn else None,
+                   out.b_seq if keep else None, new_state)
+    return steps, out.spike_counts
+
+
+def _reference_step(x: Tensor, state: Dict[str, Tensor], alpha_mem, alpha_adapt, alpha_syn,
+                    adapt_scale, b0, spike_fn, reset_fn, surrogate_grad_fn, min_v_mem,
+                    norm_input) -> _Steps:
+    """One step on the pure-PyTorch reference, as a one-step _Steps."""
+    spikes, new_state, pre_reset = reference.alif_step(
+        x, state, alpha_mem, alpha_adapt, alpha_syn, adapt_scale, b0, spike_fn, reset_fn,
+        surrogate_grad_fn, min_v_mem, norm_input)
+    flat = (x.shape[0], 1, -1)
+    kept = {k: new_state[k] for k in ("v_mem", "b", "i_syn") if k in new_state}
+    if alpha_syn is None:
+        kept.pop("i_syn", None)
+    return _Steps(spikes.reshape(flat), pre_reset["v_mem"].reshape(flat),
+                  pre_reset["i_syn"].reshape(flat) if alpha_syn is not None else None,
+                  new_state["b"].reshape(flat), kept)
+
+
+def _recurrent_steps(plan: AlifPlan, input_data: Tensor, state: Dict[str, Tensor], syn: bool,
+                     keep: bool, rec_connect: torch.nn.Module, reference_args: dict
+                     ) -> Tuple[_Steps, List[Tensor]]:
+    """The recurrent time loop: one op call per step, on a (B, 1, N) slice. A step whose input
+    or states leave the plan's dtype (a float64 rec_connect, say) runs on the reference. Returns
+    the steps and each step's total input (B, *trailing)."""
+    batch, _, *trailing = input_data.shape
+    flat = (batch, 1, -1)
+    state = {k: state[k] for k in ("v_mem", "b", "i_syn") if k in state and (syn or k != "i_syn")}
+    rec_out = torch.zeros((batch, *trailing), device=input_data.device)
+    runs, totals = [], []
+    # One unbind, not input_data[:, t] per step: each indexed slice's gradient would be a
+    # zero-filled tensor of the whole input (O(T^2) memory traffic in the backward).
+    for x_t in input_data.unbind(1):
+        total = x_t + rec_out
+        totals.append(total)
+        if total.dtype == plan.compute and all(s.dtype == plan.compute for s in state.values()):
+            run, _ = _fused_steps(plan, total.reshape(flat), state, syn, keep)
+        else:
+            run = _reference_step(total, state, **reference_args)
+        runs.append(run)
+        state = run.state
+        rec_out = rec_connect(run.spikes.reshape(batch, *trailing)).reshape((batch, *trailing))
+
+    def cat(field: str) -> Optional[Tensor]:
+        parts = [getattr(r, field) for r in runs]
+        return None if parts[0] is None else torch.cat(parts, 1)
+
+    return _Steps(cat("spikes"), cat("v_hat"), cat("current"), cat("b"), state), totals
+
+
+def _recordings(names: List[str], shape: Tuple[int, ...], run: _Steps, current: Tensor,
+                b0: Param, adapt_scale: Param) -> Dict[str, Tensor]:
+    """sinabs' recordings (quirk (c) of §5.5) from the per-step sequences: entry t < T - 1 holds
+    step t + 1's pre-reset membrane and stored current next to step t's b and threshold."""
+    batch = shape[0]
+    state_shape = (batch, *shape[2:])
+    sequences = {
+        "v_mem": lambda: torch.cat([run.v_hat[:, 1:], run.state["v_mem"].reshape(batch, 1, -1)],
+                                   1),
+        "i_syn": lambda: torch.cat([current[:, 1:], current[:, -1:]], 1),
+        "b": lambda: run.b,
+    }
+    recordings = {}
+    for name in names:
+        if name == "spike_threshold":
+            # b0 + adapt_scale * b per step, with the state's broadcasting (as sinabs).
+            thresholds = [b0 + adapt_scale * b_t.reshape(state_shape) for b_t in run.b.unbind(1)]
+            recordings[name] = torch.stack(thresholds, 1)
+        else:
+            recordings[name] = sequences[name]().reshape(shape)
+    return recordings
+
+
+def alif_forward(
+    input_data: Tensor,
+    alpha_mem: Tensor,
+    alpha_adapt: Tensor,
+    alpha_syn: Optional[Tensor],
+    adapt_scale: Param,
+    state: Dict[str, Tensor],
+    spike_fn: Callable,
+    reset_fn: Callable,
+    surrogate_grad_fn: Callable,
+    min_v_mem: Param,
+    b0: Param,
+    norm_input: bool,
+    record_states: bool = False,
+    spec: Optional[KernelSpec] = None,
+) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Tensor]:
+    """Fused drop-in for ``sinabs.layers.functional.alif_forward`` (sinabs 3.1.3).
+
+    ``input_data`` is (B, T, *trailing); ``state`` maps ``v_mem``, ``b``, ``spike_threshold``
+    (and ``i_syn``) to (B, *trailing) tensors. Returns (spikes, final state, recordings, spike
+    counts (B, *trailing)). The recordings are sinabs' (see :func:`reference.alif_forward`).
+    """
+    return _alif(input_data, alpha_mem, alpha_adapt, alpha_syn, adapt_scale, state, spike_fn,
+                 reset_fn, surrogate_grad_fn, min_v_mem, b0, norm_input, record_states, spec,
+                 rec_connect=None)
+
+
+def alif_recurrent(
+    input_data: Tensor,
+    alpha_mem: Tensor,
+    alpha_adapt: Tensor,
+    alpha_syn: Optional[Tensor],
+    adapt_scale: Param,
+    state: Dict[str, Tensor],
+    spike_fn: Callable,
+    reset_fn: Callable,
+    surrogate_grad_fn: Callable,
+    min_v_mem: Param,
+    rec_connect: torch.nn.Module,
+    b0: Param,
+    norm_input: bool,
+    record_states: bool = False,
+    spec: Optional[KernelSpec] = None,
+) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Tensor]:
+    """Fused-step drop-in for ``sinabs.layers.functional.alif_recurrent`` (sinabs 3.1.3): each
+    step's input is ``x_t + rec_connect(spikes_{t-1}).reshape(B, *trailing)`` (float32 zeros at
+    the first step); ``rec_connect`` runs after every step, the last included, as in sinabs.
+    Each step's neuron update is one fused op call. Returns as :func:`alif_forward`."""
+    return _alif(input_data, alpha_mem, alpha_adapt, alpha_syn, adapt_scale, state, spike_fn,
+                 reset_fn, surrogate_grad_fn, min_v_mem, b0, norm_input, record_states, spec,
+                 rec_connect=rec_connect)
+
+
+def _alif(input_data, alpha_mem, alpha_adapt, alpha_syn, adapt_scale, state, spike_fn, reset_fn,
+          surrogate_grad_fn, min_v_mem, b0, norm_input, record_states, spec, rec_connect):
+    if spec is None:
+        spec = kernel_spec(spike_fn, reset_fn, surrogate_grad_fn)
+    batch, steps, *trailing = input_data.shape
+    trailing = tuple(trailing)
+    shape = (batch, steps, *trailing)
+    names = list(state)
+    syn = alpha_syn is not None
+    plan = alif_plan(input_data.dtype, batch, trailing, input_data.device, alpha_mem,
+                     alpha_adapt, alpha_syn, adapt_scale, state, reset_fn, min_v_mem, b0,
+                     norm_input, spec)
+    if plan is None:
+        spikes, new_state, recordings = reference.alif_forward(
+            input_data, alpha_mem, alpha_adapt, alpha_syn, adapt_scale, state, spike_fn,
+            reset_fn, surrogate_grad_fn, min_v_mem, b0, norm_input, record_states, rec_connect,
+        )
+        return spikes, new_state, recordings, spikes.sum(1)
+
+    if rec_connect is None:
+        run, counts = _fused_steps(plan, input_data.reshape(batch, steps, -1), state, syn,
+                                   keep=record_states)
+        counts = counts.reshape(batch, *trailing)
+        totals = None
+    else:
+        reference_args = dict(
+            alpha_mem=alpha_mem, alpha_adapt=alpha_adapt, alpha_syn=alpha_syn,
+            adapt_scale=adapt_scale, b0=b0, spike_fn=spike_fn, reset_fn=reset_fn,
+            surrogate_grad_fn=surrogate_grad_fn, min_v_mem=min_v_mem, norm_input=norm_input)
+        run, totals = _recurrent_steps(plan, input_data, state, syn, record_states, rec_connect,
+                                       reference_args)
+        counts = run.spikes.sum(1).reshape(batch, *trailing)
+    new_state = dict(state)
+    new_state.update(run.state)
+
+    def stored(x: Tensor) -> Tensor:
+        # Without synaptic dynamics the state keeps the (total) input, rescaled with
+        # norm_input, as sinabs computes it.
+        return (1 - alpha_mem) * x if norm_input else x
+
+    if not syn:
+        new_state["i_syn"] = stored(totals[-1] if totals else input_data[:, -1])
+    new_state["spike_threshold"] = b0 + adapt_scale * new_state["b"]
+    recordings = {}
+    if record_states:
+        current = run.current
+        if current is None and "i_syn" in names:  # an i_syn state without synaptic dynamics
+            inputs = torch.stack(totals, 1) if totals else input_data
+            current = stored(inputs).reshape(batch, steps, -1)
+        recordings = _recordings(names, shape, run, current, b0, adapt_scale)
+    return run.spikes.reshape(shape), new_state, recordings, counts
