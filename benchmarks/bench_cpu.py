@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""CPU benchmark of the neuron layers (IAF; LIF, ExpLeak with --neuron): sinabs_fast vs sinabs vs
+"""CPU benchmark of the neuron layers (IAF; LIF, ExpLeak, ALIF with --neuron): sinabs_fast vs sinabs vs
 SpikingJelly (IAF only) vs a memory-bound floor.
 
 Run (from the repository root, with the project's virtualenv active)::
@@ -8,7 +8,7 @@ Run (from the repository root, with the project's virtualenv active)::
     python benchmarks/bench_cpu.py --quick          # fewer repetitions
     python benchmarks/bench_cpu.py --skip-sinabs    # leave out the slow reference
     python benchmarks/bench_cpu.py --threads 1 --shapes C1 C2 --json /tmp/cpu.json
-    python benchmarks/bench_cpu.py --neuron lif     # LIF(tau_mem=20, tau_syn=5); also expleak
+    python benchmarks/bench_cpu.py --neuron lif     # LIF(tau_mem=20, tau_syn=5); also expleak, alif
 
 What is measured, in one process, on CPU float32, for each shape (B, T, N) and each mode:
 
@@ -178,6 +178,7 @@ NEURONS = {
     "iaf": ("IAF", {}),
     "lif": ("LIF", {"tau_mem": 20.0, "tau_syn": 5.0}),
     "expleak": ("ExpLeak", {"tau_mem": 20.0}),
+    "alif": ("ALIF", {"tau_mem": 20.0, "tau_adapt": 100.0, "tau_syn": 5.0}),
 }
 
 

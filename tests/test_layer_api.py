@@ -226,3 +226,25 @@ def test_package_does_not_import_sinabs():
     code = ("import sys, torch, sinabs_fast, sinabs_fast.layers as sl; "
             "sl.IAF()(torch.rand(1, 2, 3)); assert 'sinabs' not in sys.modules, 'sinabs imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("theirs,ours", [
+    ("sinabs.layers", "sinabs_fast.layers"),
+    ("sinabs.activation", "sinabs_fast.activation"),
+    ("sinabs.layers.functional", "sinabs_fast.layers.functional"),
+])
+def test_every_public_name_of_sinabs_exists(theirs, ours):
+    """``import sinabs_fast.layers as sl`` serves every model ``import sinabs.layers as sl``
+    serves: each public class and function of sinabs' namespaces exists here, of the same kind."""
+    import importlib
+    import inspect
+
+    theirs_mod, ours_mod = importlib.import_module(theirs), importlib.import_module(ours)
+    public = {
+        name: obj for name, obj in vars(theirs_mod).items()
+        if not name.startswith("_") and (inspect.isclass(obj) or inspect.isfunction(obj))
+    }
+    assert len(public) >= 4
+    for name, obj in public.items():
+        assert hasattr(ours_mod, name), f"{ours}.{name} is missing"
+        assert inspect.isclass(getattr(ours_mod, name)) == inspect.isclass(obj), name

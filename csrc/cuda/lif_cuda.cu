@@ -12,47 +12,12 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include <algorithm>
-#include <initializer_list>
-#include <utility>
-
 #include "../lif_call.h"
+#include "device_args.cuh"
 #include "sinabs_fast/dispatch.h"
 
 namespace sinabs_fast {
 namespace {
-
-constexpr int kThreads = 256;
-
-// Read-only loads through the non-coherent cache: the kernels never write what they read this way.
-template <typename T>
-__device__ SF_INLINE T ld(const T* p) {
-  return __ldg(p);
-}
-
-int64_t num_blocks(int64_t items) { return (items + kThreads - 1) / kThreads; }
-
-Tensor cuda_empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
-  return at::empty(sizes, options);
-}
-
-// Every tensor argument must live on the input's CUDA device; absent (None or empty) optional
-// tensors are not checked, as the host preparation treats them as absent.
-void check_device(const Tensor& input, const char* input_name,
-                  std::initializer_list<std::pair<const char*, const Tensor*>> tensors) {
-  TORCH_CHECK(input.is_cuda(), "sinabs_fast: the CUDA kernel needs ", input_name,
-              " on a CUDA device, got ", input.device());
-  for (const auto& [name, t] : tensors) {
-    if (t == nullptr || !t->defined()) continue;
-    TORCH_CHECK(t->device() == input.device(), "sinabs_fast: ", name, " is on ", t->device(),
-                " but ", input_name, " is on ", input.device(),
-                "; all tensors must be on the same CUDA device");
-  }
-}
-
-const Tensor* opt_ptr(const std::optional<Tensor>& t) {
-  return (t.has_value() && t->defined() && t->numel() > 0) ? &*t : nullptr;
-}
 
 // One neuron's parameters, loaded once into registers for all T steps (both kernels).
 template <typename T>
