@@ -198,6 +198,9 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
   double* g_as = p.g_alpha_syn ? p.g_alpha_syn + off : nullptr;
   if (g_am) std::fill(g_am, g_am + L, 0.0);
   if (g_as) std::fill(g_as, g_as + L, 0.0);
+  // The current block of the alpha sums (see kSumBlock), in the compute type.
+  std::vector<T> am_block(g_am ? L : 0, T(0)), as_block(g_as ? L : 0, T(0));
+  int64_t in_block = 0;
 
   for (int64_t t = p.steps - 1; t >= 0; --t) {
     const int64_t row = (b * p.steps + t) * p.N + n0;
@@ -223,22 +226,28 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
       // dL/dalpha_mem = sum_t v_{t-1} g_vhat_t (- i_t g_vhat_t with norm_input). v_t is known
       // now and g_vhat_{t+1} from the last iteration, so nothing is recomputed.
       if (t + 1 < p.steps) {
-        accumulate_products(g_am, v_next_row.data(), g_vh_next.data(), 1.0, L);
+        accumulate_products(am_block.data(), v_next_row.data(), g_vh_next.data(), T(1), L);
       }
       if (p.norm_input) {
         const T* cur = SYN ? p.i_seq + row : p.input + row;
-        accumulate_products(g_am, cur, g_vh_row.data(), -1.0, L);
+        accumulate_products(am_block.data(), cur, g_vh_row.data(), T(-1), L);
       }
       std::swap(g_vh_row, g_vh_next);
     }
     if (g_as) {
       // dL/dalpha_syn += (i_{t-1} + x_t) * total = i_t / alpha_syn * total (divided at the end)
-      accumulate_products(g_as, p.i_seq + row, g_i_row.data(), 1.0, L);
+      accumulate_products(as_block.data(), p.i_seq + row, g_i_row.data(), T(1), L);
+    }
+    if (++in_block == kSumBlock || t == 0) {
+      if (g_am) flush_block(g_am, am_block.data(), L);
+      if (g_as) flush_block(g_as, as_block.data(), L);
+      in_block = 0;
     }
   }
   if (g_am) {
     // The step before t = 0 is the initial membrane.
-    accumulate_products(g_am, p.v0 + off, g_vh_next.data(), 1.0, L);
+    accumulate_products(am_block.data(), p.v0 + off, g_vh_next.data(), T(1), L);
+    flush_block(g_am, am_block.data(), L);
   }
   if (g_as) {
     const T* alpha_syn = p.prm.alpha_syn + poff;
