@@ -42,6 +42,31 @@ TORCH_LIBRARY(sinabs_fast, m) {
       "float[] surrogate_params, Tensor? surrogate_values, bool alpha_mem_grad, "
       "bool alpha_syn_grad) -> (Tensor grad_input, Tensor grad_v_mem, Tensor grad_i_syn, "
       "Tensor grad_alpha_mem, Tensor grad_alpha_syn)");
+  // A recurrent LIF-family layer whose rec_connect is a linear map (weight (N, N), bias): step
+  // t's input is input[:, t] + spikes_{t-1} weight^T + bias (zeros at t = 0), each step as
+  // lif_forward. Outputs: spikes (B, T, N); with keep_sequences, time-major (T, B, N) sequences
+  // of the pre-spike membrane, the synaptic current, the total input and the post-step membrane
+  // (for backward and recordings); the final states; spike counts.
+  m.def(
+      "lif_recurrent_forward(Tensor input, Tensor v_mem, Tensor? i_syn, Tensor alpha_mem, "
+      "Tensor? alpha_syn, bool norm_input, Tensor threshold, Tensor reset_amount, "
+      "Tensor? min_v_mem, Tensor weight, Tensor? bias, int spike_kind, float max_spikes, "
+      "int reset_kind, float reset_value, int surrogate_kind, float[] surrogate_params, "
+      "bool keep_sequences) -> (Tensor spikes, Tensor v_hat_tm, Tensor i_seq_tm, "
+      "Tensor totals_tm, Tensor v_post_tm, Tensor v_mem_out, Tensor i_syn_out, "
+      "Tensor spike_counts)");
+  // Its BPTT: gradients of input (B, T, N), v_mem, i_syn, alpha_mem, alpha_syn, weight and bias
+  // (empty where not requested).
+  m.def(
+      "lif_recurrent_backward(Tensor? grad_spikes, Tensor? grad_v_hat_tm, "
+      "Tensor? grad_i_seq_tm, Tensor? grad_v_mem, Tensor? grad_i_syn, Tensor? grad_counts, "
+      "Tensor spikes, Tensor v_hat_tm, Tensor i_seq_tm, Tensor totals_tm, Tensor v_post_tm, "
+      "Tensor v_mem, Tensor alpha_mem, Tensor? alpha_syn, bool norm_input, Tensor threshold, "
+      "Tensor reset_amount, Tensor? min_v_mem, Tensor weight, int spike_kind, "
+      "float max_spikes, int reset_kind, float reset_value, int surrogate_kind, "
+      "float[] surrogate_params, bool alpha_mem_grad, bool alpha_syn_grad, "
+      "bool weight_grad) -> (Tensor grad_input, Tensor grad_v_mem, Tensor grad_i_syn, "
+      "Tensor grad_alpha_mem, Tensor grad_alpha_syn, Tensor grad_weight, Tensor grad_bias)");
   // All T steps of adaptive LIF neurons (ALIF): as lif_forward, with an adaptation state b and
   // the threshold b0 + adapt_scale * b, which the subtract reset also subtracts (unless
   // subtract_value is given). Outputs: spikes, and with keep_sequences the pre-spike membrane,

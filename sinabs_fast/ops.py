@@ -20,6 +20,8 @@ __all__ = [
     "LIFOutputs",
     "lif_forward",
     "lif_backward",
+    "RecurrentOutputs",
+    "lif_recurrent_forward",
     "ALIFOutputs",
     "alif_forward",
     "alif_backward",
@@ -250,6 +252,159 @@ class _CallableSurrogateLIF(torch.autograd.Function):
             with torch.no_grad():
                 sigma = _surrogate_for(ctx.surrogate_fn, v_hat, threshold)
         return (None,) + _backward_kernel(ctx, grads, sigma)
+
+
+# --------------------------------------------------------------------------------------------
+# Recurrent LIF-family layers with a linear recurrent map
+
+
+class RecurrentOutputs(NamedTuple):
+    spikes: Tensor  # (B, T, N) float32
+    v_hat_tm: Tensor  # (T, B, N) pre-spike membrane; empty unless keep_sequences
+    i_seq_tm: Tensor  # (T, B, N) synaptic current; empty unless kept (with i_syn)
+    totals_tm: Tensor  # (T, B, N) each step's total input; empty unless kept
+    v_post_tm: Tensor  # (T, B, N) membrane after each step; empty unless kept
+    v_mem: Tensor
+    i_syn: Tensor
+    spike_counts: Tensor  # (B, N) float32
+
+
+def lif_recurrent_forward(
+    input: Tensor,
+    v_mem: Tensor,
+    i_syn: Optional[Tensor],
+    alpha_mem: Tensor,
+    alpha_syn: Optional[Tensor],
+    threshold: Tensor,
+    reset_amount: Tensor,
+    min_v_mem: Optional[Tensor],
+    weight: Tensor,
+    bias: Optional[Tensor],
+    *,
+    norm_input: bool = False,
+    spike_kind: int = SpikeKind.MULTI,
+    max_spikes: float = float("inf"),
+    reset_kind: int = ResetKind.SUBTRACT,
+    reset_value: float = 0.0,
+    surrogate_kind: int = SurrogateKind.SINGLE_EXPONENTIAL,
+    surrogate_params: Sequence[float] = (0.5, 1.0),
+    keep_sequences: bool = True,
+) -> RecurrentOutputs:
+    """A recurrent LIF-family layer over all T steps in one op call (CPU), for a recurrent map
+    ``nn.Linear(N, N)`` (``weight``, ``bias``): step t's input is ``input[:, t] + spikes_{t-1}
+    @ weight.T + bias`` (zeros at t = 0), computed with nn.Linear's own addmm, then
+    :func:`lif_forward`'s neuron step. Gradients reach the input, the initial states, the
+    alphas, ``weight`` and ``bias``; keep the sequences whenever a gradient is needed."""
+    if surrogate_kind == SurrogateKind.PRECOMPUTED:
+        raise ValueError("lif_recurrent_forward: surrogate_kind must be a built-in surrogate")
+    return RecurrentOutputs(*torch.ops.sinabs_fast.lif_recurrent_forward.default(
+        input, v_mem, i_syn, alpha_mem, alpha_syn, norm_input, threshold, reset_amount,
+        min_v_mem, weight, bias, int(spike_kind), float(max_spikes), int(reset_kind),
+        float(reset_value), int(surrogate_kind), [float(p) for p in surrogate_params],
+        keep_sequences,
+    ))
+
+
+@torch.library.register_fake("sinabs_fast::lif_recurrent_forward")
+def _lif_recurrent_forward_fake(input, v_mem, i_syn, alpha_mem, alpha_syn, norm_input,
+                                threshold, reset_amount, min_v_mem, weight, bias, spike_kind,
+                                max_spikes, reset_kind, reset_value, surrogate_kind,
+                                surrogate_params, keep_sequences):
+    B, T, N = input.shape
+    syn = alpha_syn is not None
+
+    def sequence(kept: bool) -> Tensor:
+        return input.new_empty((T, B, N)) if kept else input.new_empty((0,))
+
+    return (
+        input.new_empty((B, T, N), dtype=torch.float32),
+        sequence(keep_sequences), sequence(keep_sequences and syn), sequence(keep_sequences),
+        sequence(keep_sequences),
+        v_mem.new_empty(v_mem.shape),
+        i_syn.new_empty(i_syn.shape) if syn else input.new_empty((0,)),
+        input.new_empty((B, N), dtype=torch.float32),
+    )
+
+
+@torch.library.register_fake("sinabs_fast::lif_recurrent_backward")
+def _lif_recurrent_backward_fake(grad_spikes, grad_v_hat_tm, grad_i_seq_tm, grad_v_mem,
+                                 grad_i_syn, grad_counts, spikes, v_hat_tm, i_seq_tm, totals_tm,
+                                 v_post_tm, v_mem, alpha_mem, alpha_syn, norm_input, threshold,
+                                 reset_amount, min_v_mem, weight, spike_kind, max_spikes,
+                                 reset_kind, reset_value, surrogate_kind, surrogate_params,
+                                 alpha_mem_grad, alpha_syn_grad, weight_grad):
+    T, B, N = v_hat_tm.shape
+    syn = alpha_syn is not None
+
+    def empty() -> Tensor:
+        return v_hat_tm.new_empty((0,))
+
+    return (
+        v_hat_tm.new_empty((B, T, N)),
+        v_hat_tm.new_empty((B, N)),
+        v_hat_tm.new_empty((B, N)) if syn else empty(),
+        torch.empty_like(alpha_mem) if alpha_mem_grad else empty(),
+        torch.empty_like(alpha_syn) if syn and alpha_syn_grad else empty(),
+        torch.empty_like(weight) if weight_grad else empty(),
+        weight.new_empty((N,)) if weight_grad else empty(),
+    )
+
+
+_RECURRENT_ARGS = (
+    "input", "v_mem", "i_syn", "alpha_mem", "alpha_syn", "norm_input", "threshold",
+    "reset_amount", "min_v_mem", "weight", "bias", "spike_kind", "max_spikes", "reset_kind",
+    "reset_value", "surrogate_kind", "surrogate_params", "keep_sequences",
+)
+
+
+def _recurrent_setup_context(ctx, inputs, output):
+    a = dict(zip(_RECURRENT_ARGS, inputs))
+    ctx.set_materialize_grads(False)
+    ctx.needs = dict(zip(_RECURRENT_ARGS, ctx.needs_input_grad))
+    ctx.syn = a["alpha_syn"] is not None
+    ctx.state_shape = a["v_mem"].shape
+    ctx.options = {k: a[k] for k in ("norm_input", "spike_kind", "max_spikes", "reset_kind",
+                                     "reset_value", "surrogate_kind", "surrogate_params")}
+    ctx.save_for_backward(
+        output[0], output[1], output[2], output[3], output[4], a["v_mem"], a["alpha_mem"],
+        a["alpha_syn"], a["threshold"], a["reset_amount"], a["min_v_mem"], a["weight"],
+    )
+
+
+def _recurrent_backward(ctx, *grads):
+    (spikes, v_hat_tm, i_seq_tm, totals_tm, v_post_tm, v_mem, alpha_mem, alpha_syn, threshold,
+     reset_amount, min_v_mem, weight) = ctx.saved_tensors
+    if v_hat_tm.numel() == 0:
+        raise RuntimeError(
+            "sinabs_fast.ops.lif_recurrent_forward: the backward needs keep_sequences=True")
+    grads = [g if g is not None and g.numel() else None for g in grads]
+    g_spikes, g_v_hat, g_i_seq, _, _, g_v_mem, g_i_syn, g_counts = grads
+    flat = (v_hat_tm.shape[1], v_hat_tm.shape[2])  # the states as (B, N)
+    g_v_mem = g_v_mem.reshape(flat) if g_v_mem is not None else None
+    g_i_syn = g_i_syn.reshape(flat) if g_i_syn is not None else None
+    needs, o = ctx.needs, ctx.options
+    weight_grad = bool(needs["weight"] or needs["bias"])
+    out = torch.ops.sinabs_fast.lif_recurrent_backward.default(
+        g_spikes, g_v_hat, g_i_seq, g_v_mem, g_i_syn, g_counts, spikes, v_hat_tm, i_seq_tm,
+        totals_tm, v_post_tm, v_mem, alpha_mem, alpha_syn, o["norm_input"], threshold,
+        reset_amount, min_v_mem, weight, o["spike_kind"], o["max_spikes"], o["reset_kind"],
+        o["reset_value"], o["surrogate_kind"], o["surrogate_params"], bool(needs["alpha_mem"]),
+        bool(needs["alpha_syn"]), weight_grad,
+    )
+    g_input, g_v0, g_i0, g_am, g_as, g_w, g_b = out
+    return (
+        g_input, g_v0.reshape(ctx.state_shape),
+        g_i0.reshape(ctx.state_shape) if ctx.syn else None,
+        g_am if needs["alpha_mem"] else None, g_as if needs["alpha_syn"] else None,
+        None, None, None, None,
+        g_w if needs["weight"] else None, g_b if needs["bias"] else None,
+    ) + (None,) * 7
+
+
+torch.library.register_autograd(
+    "sinabs_fast::lif_recurrent_forward", _recurrent_backward,
+    setup_context=_recurrent_setup_context,
+)
 
 
 # --------------------------------------------------------------------------------------------

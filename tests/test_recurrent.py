@@ -2,6 +2,7 @@
 sinabs' step-shifted recording quirk) bit-identical over consecutive calls; input gradients
 within rtol 1e-5, recurrent-weight and tau/alpha gradients within rtol 1e-4."""
 
+import copy
 import itertools
 
 import numpy as np
@@ -264,3 +265,58 @@ def test_functional_matches_sinabs_functional():
     assert torch.equal(st_a["v_mem"], st_b["v_mem"]) and torch.equal(st_a["i_syn"], st_b["i_syn"])
     for name in rec_b:
         assert torch.equal(rec_a[name], rec_b[name])
+
+
+# --- The fused recurrent op (a linear rec_connect) and the per-step path (anything else) -------
+
+
+def test_linear_rec_connect_is_fused_and_others_are_not():
+    from sinabs_fast.layers.functional.lif_recurrent import _linear_map
+
+    assert _linear_map(nn.Linear(4, 4), (4,)) is not None
+    assert _linear_map(nn.Sequential(nn.Flatten(), nn.Linear(6, 6)), (2, 3)) is not None
+    assert _linear_map(nn.Linear(3, 3), (2, 3)) is None  # mixes only the last dimension
+    assert _linear_map(nn.Sequential(nn.Linear(4, 4), nn.Tanh()), (4,)) is None
+    hooked = nn.Linear(4, 4)
+    hooked.register_forward_hook(lambda *args: None)
+    assert _linear_map(hooked, (4,)) is None  # the op would skip the hook
+
+
+@pytest.mark.parametrize("rec", ["no_bias", "bare_linear", "tanh", "hooked"])
+@pytest.mark.parametrize("syn", [None, 3.0])
+def test_rec_connect_kinds(rec, syn):
+    """The fused op (linear maps, with or without bias) and the per-step path (a non-linear or
+    hooked rec_connect) both match sinabs, gradients of the recurrent weights included."""
+    n = 5
+    base = nn.Linear(n, n, bias=rec != "no_bias")
+    with torch.no_grad():
+        base.weight.mul_(2.0)
+    modules = {"no_bias": lambda m: nn.Sequential(nn.Flatten(), m), "bare_linear": lambda m: m,
+               "tanh": lambda m: nn.Sequential(m, nn.Tanh()), "hooked": lambda m: m}
+    rec_ours = modules[rec](base)
+    rec_theirs = modules[rec](copy.deepcopy(base))
+    if rec == "hooked":
+        rec_ours.register_forward_hook(lambda module, args, out: None)
+    ours = LIFRecurrent(6.0, rec_ours, tau_syn=syn, record_states=True)
+    theirs = sl.LIFRecurrent(6.0, rec_theirs, tau_syn=syn, record_states=True)
+    x_ours = (torch.rand(3, 9, n) * 2).requires_grad_()
+    x_theirs = x_ours.detach().clone().requires_grad_()
+    out_ours, out_theirs = ours(x_ours), theirs(x_theirs)
+    assert torch.equal(out_ours, out_theirs)
+    for name in theirs.recordings:
+        assert torch.equal(ours.recordings[name], theirs.recordings[name])
+    (out_ours.sum() + ours.v_mem.sum()).backward()
+    (out_theirs.sum() + theirs.v_mem.sum()).backward()
+    assert_grads_close(x_ours.grad, x_theirs.grad)
+    for p_ours, p_theirs in zip(rec_ours.parameters(), rec_theirs.parameters()):
+        assert_grads_close(p_ours.grad, p_theirs.grad, rtol=1e-4)
+
+
+def test_fused_recurrent_op_opcheck():
+    B, T, N = 2, 5, 4
+    g = torch.Generator().manual_seed(3)
+    args = (torch.rand(B, T, N, generator=g) * 2, torch.zeros(B, N), torch.zeros(B, N),
+            torch.tensor(0.9), torch.tensor(0.8), True, torch.tensor(1.0), torch.tensor(1.0),
+            None, torch.randn(N, N, generator=g), torch.randn(N, generator=g), 1, float("inf"), 0,
+            0.0, 0, [0.5, 1.0], True)
+    torch.library.opcheck(torch.ops.sinabs_fast.lif_recurrent_forward.default, args)

@@ -287,11 +287,246 @@ BackwardResult lif_backward_cpu(
   return c.result();
 }
 
+// ------------------------------------------------------------------------------------------------
+// Recurrent layers whose rec_connect is a linear map: the whole time loop in one op call. Each
+// step's input is x_t + rec, rec = spikes_{t-1} W^T + bias (zeros at t = 0), computed with the
+// same at::addmm as nn.Linear so that the forward stays bit-identical to sinabs; the neuron
+// update is the kernels above on one step. Per-step tensors are kept time-major, (T, B, N), so
+// that every step is a contiguous (B, 1, N) slab for the kernels and a (B, N) matrix for BLAS.
+
+using RecurrentForwardResult =
+    std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
+using RecurrentBackwardResult =
+    std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
+
+// nn.Linear's forward on a (B, N) matrix: addmm with a bias, mm without.
+Tensor linear_map(const Tensor& spikes, const Tensor& weight, const std::optional<Tensor>& bias) {
+  return bias.has_value() ? at::addmm(*bias, spikes, weight.t()) : at::mm(spikes, weight.t());
+}
+
+// One step's neuron update over (B, N). A step is small (the recurrent layers' N is the size of
+// a dense layer), so below kSerialStep elements the segments run on the calling thread: a
+// parallel region costs more than the work.
+constexpr int64_t kSerialStep = 1 << 16;
+
+template <typename F>
+void run_segments(const NeuronOptions& opt, const NeuronParams& prm, bool syn, int64_t batch,
+                  int64_t N, F&& per_segment) {
+  dispatch_neuron(opt.spike, opt.reset, syn, prm.min_v_mem.defined(), prm.per_neuron,
+                  [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn) {
+                    const auto segment = [&](int64_t b, int64_t n0, int64_t L) {
+                      per_segment(sk, rk, has_syn, has_min, pn, b, n0, L);
+                    };
+                    if (batch * N < kSerialStep) {
+                      for (int64_t b = 0; b < batch; ++b) segment(b, 0, N);
+                    } else {
+                      for_each_segment(batch, N, segment);
+                    }
+                  });
+}
+
+RecurrentForwardResult lif_recurrent_forward_cpu(
+    const Tensor& input, const Tensor& v_mem, const std::optional<Tensor>& i_syn,
+    const Tensor& alpha_mem, const std::optional<Tensor>& alpha_syn, bool norm_input,
+    const Tensor& threshold, const Tensor& reset_amount, const std::optional<Tensor>& min_v_mem,
+    const Tensor& weight, const std::optional<Tensor>& bias, int64_t spike_kind,
+    double max_spikes, int64_t reset_kind, double reset_value, int64_t /*surrogate_kind*/,
+    at::ArrayRef<double> /*surrogate_params (for the backward)*/, bool keep_sequences) {
+  TORCH_CHECK(input.dim() == 3 && input.size(1) > 0,
+              "sinabs_fast: input must have shape (batch, time, neurons) with time > 0, got ",
+              input.sizes());
+  const int64_t B = input.size(0), T = input.size(1), N = input.size(2), BN = B * N;
+  TORCH_CHECK(weight.dim() == 2 && weight.size(0) == N && weight.size(1) == N,
+              "sinabs_fast: weight must have shape (", N, ", ", N, "), got ", weight.sizes());
+  TORCH_CHECK(weight.scalar_type() == at::kFloat,
+              "sinabs_fast: weight must be float32 (it multiplies the float32 spikes), got ",
+              weight.scalar_type());
+  TORCH_CHECK(!bias.has_value() || (bias->dim() == 1 && bias->size(0) == N),
+              "sinabs_fast: bias must have shape (", N, ")");
+  // One step's call, prepared once: parameters, states (updated in place step by step).
+  const ForwardCall c = prepare_forward(input.narrow(1, 0, 1), v_mem, i_syn, alpha_mem,
+                                        alpha_syn, norm_input, threshold, reset_amount,
+                                        min_v_mem, spike_kind, max_spikes, reset_kind,
+                                        reset_value, false, false, &pooled_empty);
+  TORCH_CHECK(c.spiking, "sinabs_fast: the recurrent op needs a spike function");
+  const auto opts = input.options();
+  const auto none = [&] { return at::empty({0}, opts); };
+  const Tensor x = input.contiguous();
+  Tensor spikes_tm = pooled_empty({T, B, N}, opts.dtype(at::kFloat));
+  Tensor v_hat_tm = keep_sequences ? pooled_empty({T, B, N}, opts) : none();
+  Tensor i_seq_tm = keep_sequences && c.syn ? pooled_empty({T, B, N}, opts) : none();
+  Tensor totals_tm = pooled_empty({keep_sequences ? T : 1, B, N}, opts);
+  Tensor v_post_tm = keep_sequences ? pooled_empty({T, B, N}, opts) : none();
+  Tensor counts = at::zeros({B, N}, opts.dtype(at::kFloat));
+  Tensor step_counts = at::empty({B, N}, opts.dtype(at::kFloat));
+  // One step's spikes in a buffer of their own: BLAS may round differently for an operand at
+  // another alignment, and nn.Linear in sinabs gets a freshly allocated (aligned) tensor.
+  Tensor step_spikes = at::empty({B, N}, opts.dtype(at::kFloat));
+  Tensor rec;  // the recurrent input of the next step
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_recurrent_forward_cpu", [&] {
+    using T_ = scalar_t;
+    ForwardArgs<T_> p = c.args<T_>();
+    p.steps = 1;
+    for (int64_t t = 0; t < T; ++t) {
+      T_* total = totals_tm.data_ptr<T_>() + (keep_sequences ? t * BN : 0);
+      const T_* xt = x.data_ptr<T_>() + t * N;
+      const float* r = rec.defined() ? rec.data_ptr<float>() : nullptr;
+      // x_t + rec, where rec starts as float32 zeros (so -0.0 inputs become +0.0, as in sinabs).
+      for (int64_t b = 0; b < B; ++b) {
+        for (int64_t n = 0; n < N; ++n) {
+          total[b * N + n] = xt[b * T * N + n] + static_cast<T_>(r ? r[b * N + n] : 0.0f);
+        }
+      }
+      p.x = total;
+      p.spikes = step_spikes.data_ptr<float>();
+      p.v_hat = keep_sequences ? v_hat_tm.data_ptr<T_>() + t * BN : nullptr;
+      p.i_seq = i_seq_tm.numel() ? i_seq_tm.data_ptr<T_>() + t * BN : nullptr;
+      p.counts = step_counts.data_ptr<float>();
+      run_segments(c.opt, c.prm, c.syn, B, N,
+                   [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn, int64_t b,
+                       int64_t n0, int64_t L) {
+                     forward_segment<T_, decltype(sk)::value, decltype(rk)::value,
+                                     decltype(has_syn)::value, decltype(has_min)::value,
+                                     decltype(pn)::value>(p, b, n0, L);
+                   });
+      const float* sc = step_counts.data_ptr<float>();
+      const float* ss = step_spikes.data_ptr<float>();
+      float* total_counts = counts.data_ptr<float>();
+      float* spikes_t = spikes_tm.data_ptr<float>() + t * BN;
+      for (int64_t k = 0; k < BN; ++k) {
+        total_counts[k] += sc[k];
+        spikes_t[k] = ss[k];
+      }
+      if (keep_sequences) {
+        std::copy(p.v, p.v + BN, v_post_tm.data_ptr<T_>() + t * BN);
+      }
+      if (t + 1 < T) rec = linear_map(step_spikes, weight, bias);
+    }
+  });
+  if (!keep_sequences) totals_tm = none();
+  return {spikes_tm.permute({1, 0, 2}).contiguous(), v_hat_tm, i_seq_tm, totals_tm, v_post_tm,
+          c.v_out, c.i_out, counts};
+}
+
+RecurrentBackwardResult lif_recurrent_backward_cpu(
+    const std::optional<Tensor>& grad_spikes, const std::optional<Tensor>& grad_v_hat_tm,
+    const std::optional<Tensor>& grad_i_seq_tm, const std::optional<Tensor>& grad_v_mem,
+    const std::optional<Tensor>& grad_i_syn, const std::optional<Tensor>& grad_counts,
+    const Tensor& spikes, const Tensor& v_hat_tm, const Tensor& i_seq_tm,
+    const Tensor& totals_tm, const Tensor& v_post_tm, const Tensor& v_mem,
+    const Tensor& alpha_mem, const std::optional<Tensor>& alpha_syn, bool norm_input,
+    const Tensor& threshold, const Tensor& reset_amount, const std::optional<Tensor>& min_v_mem,
+    const Tensor& weight, int64_t spike_kind, double max_spikes, int64_t reset_kind,
+    double reset_value, int64_t surrogate_kind, at::ArrayRef<double> surrogate_params,
+    bool alpha_mem_grad, bool alpha_syn_grad, bool weight_grad) {
+  TORCH_CHECK(v_hat_tm.dim() == 3, "sinabs_fast: v_hat_tm must be (time, batch, neurons), got ",
+              v_hat_tm.sizes());
+  const int64_t T = v_hat_tm.size(0), B = v_hat_tm.size(1), N = v_hat_tm.size(2), BN = B * N;
+  TORCH_CHECK(spikes.sizes() == at::IntArrayRef({B, T, N}), "sinabs_fast: spikes must have shape (",
+              B, ", ", T, ", ", N, "), got ", spikes.sizes());
+  const bool syn = alpha_syn.has_value();
+  const auto step = [](const Tensor& tm) { return tm.select(0, 0).unsqueeze(1); };
+  // One step's call, prepared once; the slabs of step t are swapped in below.
+  const BackwardCall c = prepare_backward(
+      std::nullopt, std::nullopt, std::nullopt, grad_v_mem, grad_i_syn, std::nullopt,
+      step(v_hat_tm), syn && i_seq_tm.numel() ? step(i_seq_tm) : i_seq_tm, v_mem,
+      totals_tm.numel() ? std::optional<Tensor>(step(totals_tm)) : std::nullopt, alpha_mem,
+      alpha_syn, norm_input, threshold, reset_amount, min_v_mem, spike_kind, max_spikes,
+      reset_kind, reset_value, surrogate_kind, surrogate_params, std::nullopt, alpha_mem_grad,
+      alpha_syn_grad, &pooled_empty);
+  TORCH_CHECK(!alpha_mem_grad || v_post_tm.size(0) == T,
+              "sinabs_fast: the alpha_mem gradient needs v_post_tm");
+  const auto opts = v_hat_tm.options();
+  const Tensor like = at::empty({B, T, N}, opts);
+  const RowSource g_spikes = row_source(grad_spikes, like, "grad_spikes");
+  const RowSource g_counts = row_source(grad_counts, at::empty({B, N}, opts), "grad_counts");
+  const RowSource g_v_hat = row_source(grad_v_hat_tm, v_hat_tm, "grad_v_hat_tm");
+  const RowSource g_i_seq = row_source(grad_i_seq_tm, v_hat_tm, "grad_i_seq_tm");
+  Tensor g_input_tm = pooled_empty({T, B, N}, opts);
+  Tensor g_spikes_step = at::empty({B, N}, opts);  // output, counts and recurrent gradients
+  const auto f64 = opts.dtype(at::kDouble);
+  Tensor g_am_total = alpha_mem_grad ? at::zeros({B, N}, f64) : Tensor();
+  Tensor g_as_total = syn && alpha_syn_grad ? at::zeros({B, N}, f64) : Tensor();
+  Tensor g_am_step = alpha_mem_grad ? at::empty({B, N}, f64) : Tensor();
+  Tensor g_as_step = syn && alpha_syn_grad ? at::empty({B, N}, f64) : Tensor();
+  const Tensor zeros_row = at::zeros({N}, opts);
+  AT_DISPATCH_FLOATING_TYPES(v_hat_tm.scalar_type(), "lif_recurrent_backward_cpu", [&] {
+    using T_ = scalar_t;
+    BackwardArgs<T_> p = c.args<T_>();
+    p.steps = 1;
+    p.g_counts = Rows<T_>{zeros_row.data_ptr<T_>(), 0, 0};
+    const T_* gs = g_spikes.storage.data_ptr<T_>();
+    const T_* gc = g_counts.storage.data_ptr<T_>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      // dL/ds_t: the output's and the counts' gradients, and through rec the gradient of step
+      // t + 1's input: g_input_{t+1} W (in float32, the dtype of nn.Linear's output).
+      Tensor g_rec;
+      if (t + 1 < T) g_rec = at::mm(g_input_tm.select(0, t + 1).to(at::kFloat), weight);
+      const float* gr = g_rec.defined() ? g_rec.data_ptr<float>() : nullptr;
+      T_* comb = g_spikes_step.data_ptr<T_>();
+      for (int64_t b = 0; b < B; ++b) {
+        const T_* gs_row = gs + b * g_spikes.b_stride + t * g_spikes.t_stride;
+        const T_* gc_row = gc + b * g_counts.b_stride;
+        for (int64_t n = 0; n < N; ++n) {
+          comb[b * N + n] = gs_row[n] + gc_row[n] + static_cast<T_>(gr ? gr[b * N + n] : 0.0f);
+        }
+      }
+      p.g_spikes = Rows<T_>{comb, N, 0};
+      p.g_v_hat = Rows<T_>{g_v_hat.storage.data_ptr<T_>() + t * g_v_hat.b_stride,
+                           g_v_hat.t_stride, 0};
+      p.g_i_seq = Rows<T_>{g_i_seq.storage.data_ptr<T_>() + t * g_i_seq.b_stride,
+                           g_i_seq.t_stride, 0};
+      p.v_hat = v_hat_tm.data_ptr<T_>() + t * BN;
+      if (p.i_seq) p.i_seq = i_seq_tm.data_ptr<T_>() + t * BN;
+      if (p.input) p.input = totals_tm.data_ptr<T_>() + t * BN;
+      if (p.v0) p.v0 = t > 0 ? v_post_tm.data_ptr<T_>() + (t - 1) * BN : c.v0.data_ptr<T_>();
+      p.g_input = g_input_tm.data_ptr<T_>() + t * BN;
+      p.g_alpha_mem = data_or_null<double>(g_am_step);
+      p.g_alpha_syn = data_or_null<double>(g_as_step);
+      run_segments(c.opt, c.prm, c.syn, B, N,
+                   [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn, int64_t b,
+                       int64_t n0, int64_t L) {
+                     backward_segment<T_, decltype(sk)::value, decltype(rk)::value,
+                                      decltype(has_syn)::value, decltype(has_min)::value,
+                                      decltype(pn)::value>(p, b, n0, L);
+                   });
+      for (const auto& [total, step] : {std::pair{g_am_total, g_am_step},
+                                        std::pair{g_as_total, g_as_step}}) {
+        if (!total.defined()) continue;
+        double* acc = total.data_ptr<double>();
+        const double* add = step.data_ptr<double>();
+        for (int64_t k = 0; k < BN; ++k) acc[k] += add[k];
+      }
+    }
+  });
+  const auto none = [&] { return at::empty({0}, opts); };
+  Tensor g_weight = none(), g_bias = none();
+  if (weight_grad && T > 1) {
+    // dL/dW = sum_t g_input_{t+1}^T s_t and dL/dbias = sum_t g_input_{t+1}, as one product.
+    const Tensor g = g_input_tm.narrow(0, 1, T - 1).reshape({-1, N}).to(at::kFloat);
+    const Tensor s = spikes.narrow(1, 0, T - 1).transpose(0, 1).reshape({-1, N});
+    g_weight = at::mm(g.t(), s);
+    g_bias = g.sum(0);
+  } else if (weight_grad) {
+    g_weight = at::zeros_like(weight);
+    g_bias = at::zeros({N}, weight.options());
+  }
+  return {g_input_tm.permute({1, 0, 2}).contiguous(),
+          c.lambda_v,
+          syn ? c.lambda_i : none(),
+          g_am_total.defined() ? reduce_param_grad(g_am_total, alpha_mem) : none(),
+          g_as_total.defined() ? reduce_param_grad(g_as_total, *alpha_syn) : none(),
+          g_weight,
+          g_bias};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(sinabs_fast, CPU, m) {
   m.impl("lif_forward", &lif_forward_cpu);
   m.impl("lif_backward", &lif_backward_cpu);
+  m.impl("lif_recurrent_forward", &lif_recurrent_forward_cpu);
+  m.impl("lif_recurrent_backward", &lif_recurrent_backward_cpu);
 }
 
 }  // namespace sinabs_fast

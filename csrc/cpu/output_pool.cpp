@@ -8,7 +8,7 @@
 namespace sinabs_fast {
 namespace {
 
-constexpr size_t kMinPooledBytes = size_t(1) << 20;  // smaller ones: torch's allocator
+constexpr size_t kMinPooledBytes = size_t(1) << 18;  // smaller ones: torch's allocator
 constexpr size_t kGranule = size_t(1) << 16;         // sizes round up to 64 KiB
 constexpr size_t kMaxCachedBytes = size_t(1) << 30;  // free blocks kept, at most
 

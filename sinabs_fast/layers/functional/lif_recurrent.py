@@ -1,15 +1,19 @@
 """The recurrent LIF-family forward (as ``sinabs.layers.functional.lif_recurrent``).
 
-``rec_connect`` is an arbitrary module, so time stays a Python loop; each step's neuron update
-(forward and backward) is one call of the fused op on a (B, 1, N) slice. The op's arguments are
-planned once per dtype combination (normally once per call), not per step.
+When ``rec_connect`` is a plain linear map (``nn.Linear(N, N)``, alone or after
+``nn.Flatten()``) on the CPU, the whole time loop is one op call (``lif_recurrent_forward``),
+which computes the recurrent input with nn.Linear's own addmm. Any other ``rec_connect`` is an
+arbitrary module, so time stays a Python loop; each step's neuron update (forward and backward)
+is then one call of the fused op on a (B, 1, N) slice. The op's arguments are planned once per
+dtype combination (normally once per call), not per step.
 """
 
 import math
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_hooks
 
 from ... import ops, reference
 from ...neuron_spec import KernelSpec, kernel_spec
@@ -109,6 +113,61 @@ def _reference_step(x: Tensor, state: Dict[str, Tensor], alpha_mem, alpha_syn, s
     return out.reshape(batch, 1, -1), v_hat.reshape(batch, 1, -1), new_state
 
 
+def _linear_map(rec_connect: torch.nn.Module, trailing: Tuple[int, ...]) -> Optional[nn.Linear]:
+    """The nn.Linear(N, N) that ``rec_connect`` is (alone, or after an nn.Flatten of the neuron
+    dimensions), or None. Modules with hooks don't qualify: the fused op would skip them."""
+    modules = list(rec_connect) if type(rec_connect) is nn.Sequential else [rec_connect]
+    if any(m._forward_hooks or m._forward_pre_hooks for m in [rec_connect, *modules]):
+        return None
+    if _global_forward_hooks or _global_forward_pre_hooks:
+        return None
+    if len(modules) == 2 and type(modules[0]) is nn.Flatten:
+        if (modules[0].start_dim, modules[0].end_dim) != (1, -1):
+            return None
+        modules = modules[1:]
+    elif len(trailing) != 1:  # a bare Linear only mixes the last dimension
+        return None
+    neurons = math.prod(trailing)
+    linear = modules[0] if len(modules) == 1 else None
+    if type(linear) is not nn.Linear or linear.weight.shape != (neurons, neurons):
+        return None
+    return linear
+
+
+def _fused_recurrent(plan: FusedPlan, input_data: Tensor, state: Dict[str, Tensor],
+                     linear: nn.Linear, names: List[str], alpha_grad: bool,
+                     record_states: bool) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor]]:
+    """The whole recurrent time loop in one op call (see ``ops.lif_recurrent_forward``)."""
+    batch, steps, *trailing = input_data.shape
+    shape = (batch, steps, *trailing)
+    syn = plan.alpha_syn is not None
+    x = input_data.reshape(batch, steps, -1)
+    v, i = state["v_mem"], state["i_syn"] if syn else None
+    grad = torch.is_grad_enabled() and (
+        alpha_grad or _requires_grad(x) or _requires_grad(v) or _requires_grad(i)
+        or linear.weight.requires_grad or _requires_grad(linear.bias))
+    out = ops.lif_recurrent_forward(
+        x, v, i, plan.alpha_mem, plan.alpha_syn, plan.threshold, plan.amount, plan.min_v_mem,
+        linear.weight, linear.bias, norm_input=plan.norm_input, spike_kind=plan.spike_kind,
+        max_spikes=plan.max_spikes, reset_kind=plan.reset_kind, reset_value=plan.reset_value,
+        surrogate_kind=plan.surrogate_kind, surrogate_params=plan.surrogate_params,
+        keep_sequences=grad or record_states,
+    )
+    new_state = {"v_mem": out.v_mem}
+    if syn:
+        new_state["i_syn"] = out.i_syn
+    recordings = {}
+    if record_states:
+        # sinabs' aliasing quirk (see lif_recurrent): entry t < T - 1 is step t + 1's pre-reset
+        # membrane and synaptic current, the last entry the final state.
+        sequences = {"v_mem": out.v_hat_tm, "i_syn": out.i_seq_tm}
+        for name in names:
+            later = sequences[name][1:].transpose(0, 1)
+            final = new_state[name].reshape(batch, 1, -1)
+            recordings[name] = torch.cat([later, final], 1).reshape(shape)
+    return out.spikes.reshape(shape), new_state, recordings
+
+
 def lif_recurrent(
     input_data: Tensor,
     alpha_mem: Tensor,
@@ -149,6 +208,18 @@ def lif_recurrent(
     device = input_data.device
     grad_enabled = torch.is_grad_enabled()
     alpha_grad = grad_enabled and (_requires_grad(alpha_mem) or _requires_grad(alpha_syn))
+
+    linear = _linear_map(rec_connect, trailing) if device.type == "cpu" else None
+    if linear is not None and spiking:
+        plan = fused_plan(input_data.dtype, batch, trailing, device, alpha_mem, alpha_syn, state,
+                          spike_threshold, spike_fn, reset_fn, surrogate_grad_fn, min_v_mem,
+                          norm_input, spec)
+        if (plan is not None and not plan.prescale and plan.compute == input_data.dtype
+                and plan.surrogate_kind != ops.SurrogateKind.PRECOMPUTED
+                and linear.weight.dtype == torch.float32
+                and (linear.bias is None or linear.bias.dtype == torch.float32)):
+            return _fused_recurrent(plan, input_data, state, linear, names, alpha_grad,
+                                    record_states)
 
     plans: Dict[tuple, Optional[FusedPlan]] = {}
     outputs, v_hats, i_syns = [], [], []
