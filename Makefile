@@ -12,7 +12,7 @@ CMAKE_BUILD := build/cmake
 $(VENV)/.deps: Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$(TORCH)" numpy ninja pybind11 pytest setuptools wheel tqdm
+	$(PY) -m pip install --quiet "$(TORCH)" numpy ninja pybind11 pytest setuptools wheel tqdm pandas
 	$(PY) -m pip install --quiet "$(TORCH)" sinabs==3.1.3
 	$(PY) -m pip install --quiet --no-deps spikingjelly==2.0.0
 	$(PY) -m pip install --quiet loguru

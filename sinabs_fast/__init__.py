@@ -8,6 +8,8 @@ import torch  # noqa: F401  (first: it loads the libraries that _C links against
 from . import _C  # noqa: F401  (loads the operator library: torch.ops.sinabs_fast)
 from . import activation, layers, ops, reference
 from . import conversion, utils
+from . import hooks
+from .synopcounter import SNNAnalyzer, SNNSynOpCounter, SynOpCounter
 from .utils import get_batch_size, get_num_timesteps, reset_states, set_batch_size, zero_grad
 
 __version__ = "0.1.0"
@@ -15,3 +17,4 @@ __all__ = [
     "activation", "layers", "ops", "reference", "conversion", "utils", "reset_states",
     "zero_grad", "set_batch_size", "get_batch_size", "get_num_timesteps",
 ]
+__all__ += ["hooks", "SynOpCounter", "SNNSynOpCounter", "SNNAnalyzer"]
