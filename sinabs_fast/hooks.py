@@ -23,15 +23,15 @@ import torch
 from torch import nn
 
 from ._spike_counts import (
-    avgpool_scale, check_dt, single_input, spike_counts_of, spike_totals, summed_input,
-    track_spike_counts,
+    all_reduce_sum, avgpool_scale, check_dt, single_input, spike_counts_of, spike_totals,
+    summed_input, track_spike_counts,
 )
 from .layers.reshape import SqueezeMixin
 
 __all__ = [
     "conv_connection_map", "get_hook_data_dict", "input_diff_hook", "firing_rate_hook",
     "firing_rate_per_neuron_hook", "conv_layer_synops_hook", "linear_layer_synops_hook",
-    "ModelSynopsHook", "register_synops_hooks", "track_spike_counts",
+    "ModelSynopsHook", "register_synops_hooks", "track_spike_counts", "all_reduce_synops",
 ]
 
 
@@ -210,3 +210,27 @@ def register_synops_hooks(module: nn.Sequential, dt: Optional[float] = None) -> 
             child.register_forward_hook(linear_layer_synops_hook)
     track_spike_counts(module)
     module.register_forward_hook(model_hook)
+
+
+def all_reduce_synops(module: nn.Sequential, group=None) -> None:
+    """Makes the synops that :func:`register_synops_hooks` collected on ``module`` global over
+    the ranks of ``group`` (default: the world), for DistributedDataParallel jobs: each layer's
+    ``layer_synops_per_timestep`` becomes its mean over the ranks (the value of the global batch
+    when every rank has the same batch size), and the scaled per-layer values and totals are
+    recomputed from them. Differentiable; call it on every rank after the forward.
+    """
+    import torch.distributed as dist
+
+    children = [c for c in module if "layer_synops_per_timestep" in getattr(c, "hook_data", {})]
+    if not children:
+        raise RuntimeError(
+            "all_reduce_synops: no synops on module; register_synops_hooks(module) and run a "
+            "forward first")
+    summed = all_reduce_sum(
+        [torch.as_tensor(c.hook_data["layer_synops_per_timestep"]) for c in children], group)
+    world = dist.get_world_size(group)
+    for child, total in zip(children, summed):
+        child.hook_data["layer_synops_per_timestep"] = total / world
+    for hook in module._forward_hooks.values():
+        if isinstance(hook, ModelSynopsHook):
+            hook(module, None, None)

@@ -599,9 +599,11 @@ def _all_reduce_worker(rank, world, store, results):
     half = seed_network(sl, 2)
     half.load_state_dict(snn.state_dict(), strict=False)
     legacy, analyzer = sinabs_fast.SNNSynOpCounter(half), sinabs_fast.SNNAnalyzer(half)
+    hooks.register_synops_hooks(half)
     half(x[2 * rank: 2 * rank + 2])
     legacy.all_reduce()
     analyzer.all_reduce()
+    hooks.all_reduce_synops(half)
     total = legacy.get_total_synops()
     model = analyzer.get_model_statistics()
     loss = model["synops"] + 1e-3 * total
@@ -616,6 +618,7 @@ def _all_reduce_worker(rank, world, store, results):
         "layers": {k: v["synops"].detach()
                    for k, v in analyzer.get_layer_statistics()["parameter"].items()},
         "grads": grads,
+        "hooks_total": torch.as_tensor(half.hook_data["total_synops_per_timestep"]).detach(),
     }, os.path.join(results, f"{rank}.pt"))
     dist.destroy_process_group()
 
@@ -625,12 +628,16 @@ def test_all_reduce_gives_the_global_batch_counts(tmp_path):
                                 nprocs=2, join=True)
     snn, x = _seed_setup(batch=4, steps=6)
     legacy, analyzer = sinabs_fast.SNNSynOpCounter(snn), sinabs_fast.SNNAnalyzer(snn)
+    hooks.register_synops_hooks(snn)
     snn(x)
     total = legacy.get_total_synops()
     model = analyzer.get_model_statistics()
     (model["synops"] + 1e-3 * total).backward()
     for rank in range(2):
         got = torch.load(tmp_path / f"{rank}.pt")
+        torch.testing.assert_close(
+            got["hooks_total"], torch.as_tensor(snn.hook_data["total_synops_per_timestep"]).detach(),
+            rtol=1e-6, atol=1e-6)
         torch.testing.assert_close(got["total"], total.detach(), rtol=1e-6, atol=0)
         assert got["table"] == legacy.get_synops().to_dict()
         torch.testing.assert_close(got["synops"], model["synops"].detach(), rtol=1e-6, atol=0)
@@ -649,3 +656,9 @@ def test_all_reduce_needs_a_process_group():
     snn(x)
     with pytest.raises(RuntimeError, match="process group"):
         counter.all_reduce()
+
+
+def test_hooks_all_reduce_needs_collected_synops():
+    snn, _ = _seed_setup()
+    with pytest.raises(RuntimeError, match="register_synops_hooks"):
+        hooks.all_reduce_synops(snn)
