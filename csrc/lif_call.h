@@ -74,10 +74,14 @@ ForwardCall prepare_forward(const Tensor& input, const Tensor& v_mem,
 template <typename T>
 struct BackwardArgs {
   Rows<T> g_spikes, g_v_hat, g_i_seq, g_counts;  // incoming gradients (zeros where absent)
+  // recompute: v_hat (and i_seq) were not kept; the backward runs the forward again, segment by
+  // segment, from the input and the initial states (v0, i0) into scratch that stays in cache.
+  bool recompute;
   const T* v_hat;
   const T* i_seq;  // for the alpha gradients with synaptic current
   const T* input;  // for the alpha_mem gradient with norm_input and no synaptic current
-  const T* v0;     // initial membrane (alpha_mem gradient at t = 0)
+  const T* v0;     // initial membrane (alpha_mem gradient at t = 0; recomputation)
+  const T* i0;     // initial synaptic current (recomputation), or nullptr
   const T* sigma;  // precomputed surrogate (B, T, N), or nullptr
   NeuronArgs<T> prm;
   bool norm_input;
@@ -94,11 +98,11 @@ struct BackwardCall {
   NeuronOptions opt;
   NeuronParams prm;
   SurrogateParams<double> surrogate;
-  bool norm_input, syn, spiking;
-  Tensor v_hat;
+  bool norm_input, syn, spiking, recompute;
+  Tensor v_hat;  // undefined when recomputing
   int64_t batch, steps, N;
   RowSource g_spikes, g_v_hat, g_i_seq, g_counts;
-  Tensor sigma, i_seq, input, v0;  // undefined where not needed
+  Tensor sigma, i_seq, input, v0, i0;  // undefined where not needed
   Tensor g_input, lambda_v, lambda_i, g_alpha_mem, g_alpha_syn;
   Tensor alpha_mem, alpha_syn;  // the parameters as given, for the gradients' shapes
 
@@ -112,12 +116,13 @@ BackwardCall prepare_backward(
     const std::optional<Tensor>& grad_i_seq, const std::optional<Tensor>& grad_v_mem,
     const std::optional<Tensor>& grad_i_syn, const std::optional<Tensor>& grad_counts,
     const Tensor& v_hat, const Tensor& i_seq, const Tensor& v_mem,
-    const std::optional<Tensor>& input, const Tensor& alpha_mem,
-    const std::optional<Tensor>& alpha_syn, bool norm_input, const Tensor& threshold,
-    const Tensor& reset_amount, const std::optional<Tensor>& min_v_mem, int64_t spike_kind,
-    double max_spikes, int64_t reset_kind, double reset_value, int64_t surrogate_kind,
-    at::ArrayRef<double> surrogate_params, const std::optional<Tensor>& surrogate_values,
-    bool alpha_mem_grad, bool alpha_syn_grad, EmptyFn empty);
+    const std::optional<Tensor>& i_syn, const std::optional<Tensor>& input,
+    const Tensor& alpha_mem, const std::optional<Tensor>& alpha_syn, bool norm_input,
+    const Tensor& threshold, const Tensor& reset_amount, const std::optional<Tensor>& min_v_mem,
+    int64_t spike_kind, double max_spikes, int64_t reset_kind, double reset_value,
+    int64_t surrogate_kind, at::ArrayRef<double> surrogate_params,
+    const std::optional<Tensor>& surrogate_values, bool alpha_mem_grad, bool alpha_syn_grad,
+    EmptyFn empty);
 
 // ------------------------------------------------------------------------------------------------
 
@@ -170,10 +175,12 @@ BackwardArgs<T> BackwardCall::args() const {
   p.g_v_hat = rows(g_v_hat);
   p.g_i_seq = rows(g_i_seq);
   p.g_counts = rows(g_counts);
-  p.v_hat = v_hat.data_ptr<T>();
+  p.recompute = recompute;
+  p.v_hat = data_or_null<T>(v_hat);
   p.i_seq = data_or_null<T>(i_seq);
   p.input = data_or_null<T>(input);
   p.v0 = data_or_null<T>(v0);
+  p.i0 = data_or_null<T>(i0);
   p.sigma = (spiking && surrogate.kind == SurrogateKind::Precomputed) ? sigma.data_ptr<T>()
                                                                        : nullptr;
   p.prm = neuron_args<T>(opt, prm);

@@ -31,13 +31,14 @@ TORCH_LIBRARY(sinabs_fast, m) {
       "(Tensor spikes, Tensor v_hat, Tensor i_seq, Tensor v_mem_out, Tensor i_syn_out, "
       "Tensor spike_counts)");
   // The reverse-time BPTT recurrence of lif_forward, from the saved v_hat (and i_seq for the
-  // alpha gradients). Returns the gradients of input, v_mem, i_syn (as (B, N)), alpha_mem,
+  // alpha gradients), or, with an empty v_hat (CPU), recomputing the forward from the input and
+  // the initial v_mem and i_syn. Returns the gradients of input, v_mem, i_syn (as (B, N)), alpha_mem,
   // alpha_syn (empty where not requested).
   m.def(
       "lif_backward(Tensor? grad_spikes, Tensor? grad_v_hat, Tensor? grad_i_seq, "
       "Tensor? grad_v_mem, Tensor? grad_i_syn, Tensor? grad_counts, Tensor v_hat, Tensor i_seq, "
-      "Tensor v_mem, Tensor? input, Tensor alpha_mem, Tensor? alpha_syn, bool norm_input, "
-      "Tensor threshold, Tensor reset_amount, Tensor? min_v_mem, int spike_kind, "
+      "Tensor v_mem, Tensor? i_syn, Tensor? input, Tensor alpha_mem, Tensor? alpha_syn, "
+      "bool norm_input, Tensor threshold, Tensor reset_amount, Tensor? min_v_mem, int spike_kind, "
       "float max_spikes, int reset_kind, float reset_value, int surrogate_kind, "
       "float[] surrogate_params, Tensor? surrogate_values, bool alpha_mem_grad, "
       "bool alpha_syn_grad) -> (Tensor grad_input, Tensor grad_v_mem, Tensor grad_i_syn, "

@@ -90,7 +90,8 @@ def lif_forward(
     (float32 or float64). ``reset_amount``'s dtype sets the rounding of ``s * reset_amount``
     (float32 unless float64). The surrogate arguments only matter for the backward; with
     ``surrogate_kind=PRECOMPUTED`` pass ``surrogate_fn(v_hat, threshold)``, a torch callable.
-    Keep ``v_hat`` whenever a gradient is needed.
+    A gradient needs ``keep_v_hat`` on CUDA and with ``PRECOMPUTED``; on the CPU without it the
+    backward recomputes the forward (less memory traffic: nothing of size (B, T, N) is saved).
     """
     args = (
         input, v_mem, i_syn, alpha_mem, alpha_syn, norm_input, threshold, reset_amount,
@@ -135,17 +136,18 @@ def _lif_forward_fake(input, v_mem, i_syn, alpha_mem, alpha_syn, norm_input, thr
 
 @torch.library.register_fake("sinabs_fast::lif_backward")
 def _lif_backward_fake(grad_spikes, grad_v_hat, grad_i_seq, grad_v_mem, grad_i_syn, grad_counts,
-                       v_hat, i_seq, v_mem, input, alpha_mem, alpha_syn, norm_input, threshold,
-                       reset_amount, min_v_mem, spike_kind, max_spikes, reset_kind, reset_value,
-                       surrogate_kind, surrogate_params, surrogate_values, alpha_mem_grad,
-                       alpha_syn_grad):
-    B, T, N = v_hat.shape
-    empty = lambda: v_hat.new_empty((0,))  # noqa: E731
+                       v_hat, i_seq, v_mem, i_syn, input, alpha_mem, alpha_syn, norm_input,
+                       threshold, reset_amount, min_v_mem, spike_kind, max_spikes, reset_kind,
+                       reset_value, surrogate_kind, surrogate_params, surrogate_values,
+                       alpha_mem_grad, alpha_syn_grad):
+    like = v_hat if v_hat.numel() else input  # without v_hat the backward recomputes it
+    B, T, N = like.shape
+    empty = lambda: like.new_empty((0,))  # noqa: E731
     syn = alpha_syn is not None
     return (
-        torch.empty_like(v_hat),
-        v_hat.new_empty((B, N)),
-        v_hat.new_empty((B, N)) if syn else empty(),
+        torch.empty_like(like),
+        like.new_empty((B, N)),
+        like.new_empty((B, N)) if syn else empty(),
         torch.empty_like(alpha_mem) if alpha_mem_grad else empty(),
         torch.empty_like(alpha_syn) if syn and alpha_syn_grad else empty(),
     )
@@ -170,37 +172,40 @@ def _setup_context(ctx, inputs, output, needs_input_grad=None):
     ctx.state_shape = a["v_mem"].shape
     ctx.options = {k: a[k] for k in ("norm_input", "spike_kind", "max_spikes", "reset_kind",
                                      "reset_value", "surrogate_kind", "surrogate_params")}
-    # Saved: the pre-spike membrane (one value per neuron-step) and small per-neuron tensors.
-    # i_seq only for the alpha gradients with synaptic current; input only for the alpha_mem
-    # gradient with norm_input and no synaptic current.
+    # Saved: the pre-spike membrane (one value per neuron-step) and small per-neuron tensors;
+    # i_seq only for the alpha gradients with synaptic current; the input for the alpha_mem
+    # gradient with norm_input and no synaptic current. Without a kept v_hat (keep_v_hat=False)
+    # the CPU backward recomputes the forward: then the input and the initial states instead.
     syn = a["alpha_syn"] is not None
-    need_i_seq = syn and (ctx.alpha_mem_grad or ctx.alpha_syn_grad)
-    need_input = ctx.alpha_mem_grad and a["norm_input"] and not syn
+    recompute = output[1].numel() == 0
+    need_i_seq = syn and (ctx.alpha_mem_grad or ctx.alpha_syn_grad) and not recompute
+    need_input = recompute or (ctx.alpha_mem_grad and a["norm_input"] and not syn)
     ctx.save_for_backward(
         output[1],
         output[2] if need_i_seq else None,
-        a["v_mem"] if ctx.alpha_mem_grad else None,
+        a["v_mem"] if ctx.alpha_mem_grad or recompute else None,
+        a["i_syn"] if recompute else None,
         a["input"] if need_input else None,
         a["alpha_mem"], a["alpha_syn"], a["threshold"], a["reset_amount"], a["min_v_mem"],
     )
 
 
 def _backward_kernel(ctx, grads, surrogate_values):
-    v_hat, i_seq, v_mem, input, alpha_mem, alpha_syn, threshold, reset_amount, min_v_mem = (
-        ctx.saved_tensors
-    )
+    (v_hat, i_seq, v_mem, i_syn, input, alpha_mem, alpha_syn, threshold, reset_amount,
+     min_v_mem) = ctx.saved_tensors
     # Absent outputs are empty tensors; their gradients (None, or empty when materialised) too.
     grads = [g if g is not None and g.numel() else None for g in grads]
     g_spikes, g_v_hat, g_i_seq, g_v_mem, g_i_syn, g_counts = grads
-    flat = (v_hat.shape[0], v_hat.shape[2])
+    like = v_hat if v_hat.numel() else input
+    flat = (like.shape[0], like.shape[2])
     g_v_mem = g_v_mem.reshape(flat) if g_v_mem is not None else None
     g_i_syn = g_i_syn.reshape(flat) if g_i_syn is not None else None
     o = ctx.options
-    empty = v_hat.new_empty((0,))
+    empty = like.new_empty((0,))
     out = torch.ops.sinabs_fast.lif_backward.default(
         g_spikes, g_v_hat, g_i_seq, g_v_mem, g_i_syn, g_counts, v_hat,
-        i_seq if i_seq is not None else empty, v_mem if v_mem is not None else empty, input,
-        alpha_mem, alpha_syn, o["norm_input"], threshold, reset_amount, min_v_mem,
+        i_seq if i_seq is not None else empty, v_mem if v_mem is not None else empty, i_syn,
+        input, alpha_mem, alpha_syn, o["norm_input"], threshold, reset_amount, min_v_mem,
         o["spike_kind"], o["max_spikes"], o["reset_kind"], o["reset_value"],
         o["surrogate_kind"], o["surrogate_params"], surrogate_values,
         ctx.alpha_mem_grad, ctx.alpha_syn_grad,
@@ -246,7 +251,7 @@ class _CallableSurrogateLIF(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads):
-        v_hat, threshold = ctx.saved_tensors[0], ctx.saved_tensors[6]
+        v_hat, threshold = ctx.saved_tensors[0], ctx.saved_tensors[7]
         sigma = None
         if ctx.options["spike_kind"] != SpikeKind.NONE:
             with torch.no_grad():

@@ -43,15 +43,42 @@ def test_opcheck_forward(config):
     torch.library.opcheck(torch.ops.sinabs_fast.lif_forward.default, forward_args(**config))
 
 
+@pytest.mark.parametrize("recompute", [False, True])
 @pytest.mark.parametrize("syn", [False, True])
-def test_opcheck_backward(syn):
+def test_opcheck_backward(syn, recompute):
     fwd = forward_args(syn=syn, grad=False)
     out = torch.ops.sinabs_fast.lif_forward.default(*fwd)
     x, v, i, alpha, alpha_syn, norm, thr, amount, m = fwd[:9]
+    v_hat = torch.empty(0) if recompute else out[1]
     args = (torch.randn(B, T, N), None, None, torch.randn(B, N), None, torch.randn(B, N),
-            out[1], out[2], v, x, alpha, alpha_syn, norm, thr, amount, m, *fwd[9:13],
+            v_hat, out[2], v, i, x, alpha, alpha_syn, norm, thr, amount, m, *fwd[9:13],
             *fwd[13:15], None, False, syn)
     torch.library.opcheck(torch.ops.sinabs_fast.lif_backward.default, args)
+
+
+@pytest.mark.parametrize("config", [
+    dict(), dict(syn=True), dict(syn=True, norm=True, min_v=True),
+    dict(spike=ops.SpikeKind.SINGLE, reset=ops.ResetKind.TO_VALUE, norm=True),
+    dict(syn=True, dtype=torch.float64, norm=True),
+])
+def test_recomputing_backward_equals_the_saved_one(config):
+    """Without a kept v_hat the CPU backward runs the forward again from the input and initial
+    states: the same bits, so gradients identical to the backward that reads the saved v_hat."""
+    grads = []
+    for keep in (True, False):
+        torch.manual_seed(5)
+        x, v, i, alpha, alpha_syn, norm, thr, amount, m, *rest = forward_args(**config)
+        alpha = alpha.clone().requires_grad_()
+        args = [x, v, i, alpha, alpha_syn, norm, thr, amount, m, *rest]
+        args[-2], args[-1] = keep, keep and config.get("syn", False)  # keep_v_hat, keep_i_syn
+        out = torch.ops.sinabs_fast.lif_forward.default(*args)
+        assert (out[1].numel() > 0) == keep
+        weight = torch.linspace(-1, 2, out[0].numel(), dtype=out[0].dtype).reshape(out[0].shape)
+        loss = (out[0] * weight).sum() + out[3].sum() + out[5].sum() * 0.3
+        wrt = [t for t in (x, v, i, alpha, alpha_syn) if t is not None]
+        grads.append(torch.autograd.grad(loss, wrt))
+    for saved, recomputed in zip(*grads):
+        assert torch.equal(saved, recomputed)
 
 
 @pytest.mark.parametrize("config", [

@@ -175,6 +175,30 @@ SF_MULTIVERSION void backward_row(const T* SF_RESTRICT vh, const T* SF_RESTRICT 
   }
 }
 
+// The forward pass of one segment again, for a backward whose forward kept no v_hat: the same
+// row loop on the same input and initial states, so the same bits. v_hat (and, if i_out, the
+// synaptic current) of step t go to row t of the (T, L) scratch. Whole-row segments measured
+// faster than segments cut to fit the scratch into L2.
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool PN>
+void recompute_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L, T* vh_out,
+                       T* i_out) {
+  const int64_t off = b * p.N + n0;
+  const int64_t poff = PN ? b * p.prm.row_stride + n0 : 0;
+  std::vector<T> v(p.v0 + off, p.v0 + off + L);
+  std::vector<T> isyn(SYN ? L : 0), i_row(SYN && !i_out ? L : 0);
+  if constexpr (SYN) std::copy(p.i0 + off, p.i0 + off + L, isyn.begin());
+  std::vector<float> spikes(L), counts(L);  // not needed again
+  for (int64_t t = 0; t < p.steps; ++t) {
+    forward_row<T, SK, RK, SYN, MIN, PN>(
+        p.input + (b * p.steps + t) * p.N + n0, spikes.data(), vh_out + t * L,
+        SYN ? (i_out ? i_out + t * L : i_row.data()) : nullptr, v.data(), isyn.data(),
+        counts.data(), p.prm.alpha + poff, p.prm.in_scale + poff,
+        SYN ? p.prm.alpha_syn + poff : nullptr, p.prm.spike_thr + poff, p.prm.amount + poff,
+        MIN ? p.prm.min_v + poff : nullptr, p.prm.max_spikes, p.prm.reset_value,
+        p.prm.product_in_float, L);
+  }
+}
+
 template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool PN>
 void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) {
   const int64_t off = b * p.N + n0;                // states and gradients
@@ -201,10 +225,25 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
   // The current block of the alpha sums (see kSumBlock), in the compute type.
   std::vector<T> am_block(g_am ? L : 0, T(0)), as_block(g_as ? L : 0, T(0));
   int64_t in_block = 0;
+  // Step t's v_hat and synaptic current: rows of the saved (B, T, N) tensors, or of the (T, L)
+  // scratch of the recomputed forward.
+  std::vector<T> vh_scratch, i_scratch;
+  const T* vh_base = p.v_hat ? p.v_hat + b * p.steps * p.N + n0 : nullptr;
+  const T* i_base = p.i_seq ? p.i_seq + b * p.steps * p.N + n0 : nullptr;
+  int64_t seq_stride = p.N;
+  if (p.recompute) {
+    vh_scratch.resize(p.steps * L);
+    if (SYN && (g_am || g_as)) i_scratch.resize(p.steps * L);
+    recompute_segment<T, SK, RK, SYN, MIN, PN>(p, b, n0, L, vh_scratch.data(),
+                                              i_scratch.empty() ? nullptr : i_scratch.data());
+    vh_base = vh_scratch.data();
+    i_base = i_scratch.empty() ? nullptr : i_scratch.data();
+    seq_stride = L;
+  }
 
   for (int64_t t = p.steps - 1; t >= 0; --t) {
     const int64_t row = (b * p.steps + t) * p.N + n0;
-    const T* vh = p.v_hat + row;
+    const T* vh = vh_base + t * seq_stride;
     const T* sigma = nullptr;
     if constexpr (SK != SpikeKind::None) {
       if (p.sigma) {
@@ -229,14 +268,14 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
         accumulate_products(am_block.data(), v_next_row.data(), g_vh_next.data(), T(1), L);
       }
       if (p.norm_input) {
-        const T* cur = SYN ? p.i_seq + row : p.input + row;
+        const T* cur = SYN ? i_base + t * seq_stride : p.input + row;
         accumulate_products(am_block.data(), cur, g_vh_row.data(), T(-1), L);
       }
       std::swap(g_vh_row, g_vh_next);
     }
     if (g_as) {
       // dL/dalpha_syn += (i_{t-1} + x_t) * total = i_t / alpha_syn * total (divided at the end)
-      accumulate_products(as_block.data(), p.i_seq + row, g_i_row.data(), T(1), L);
+      accumulate_products(as_block.data(), i_base + t * seq_stride, g_i_row.data(), T(1), L);
     }
     if (++in_block == kSumBlock || t == 0) {
       if (g_am) flush_block(g_am, am_block.data(), L);
@@ -262,18 +301,19 @@ BackwardResult lif_backward_cpu(
     const std::optional<Tensor>& grad_i_seq, const std::optional<Tensor>& grad_v_mem,
     const std::optional<Tensor>& grad_i_syn, const std::optional<Tensor>& grad_counts,
     const Tensor& v_hat, const Tensor& i_seq, const Tensor& v_mem,
-    const std::optional<Tensor>& input, const Tensor& alpha_mem,
-    const std::optional<Tensor>& alpha_syn, bool norm_input, const Tensor& threshold,
+    const std::optional<Tensor>& i_syn, const std::optional<Tensor>& input,
+    const Tensor& alpha_mem, const std::optional<Tensor>& alpha_syn, bool norm_input,
+    const Tensor& threshold,
     const Tensor& reset_amount, const std::optional<Tensor>& min_v_mem, int64_t spike_kind,
     double max_spikes, int64_t reset_kind, double reset_value, int64_t surrogate_kind,
     at::ArrayRef<double> surrogate_params, const std::optional<Tensor>& surrogate_values,
     bool alpha_mem_grad, bool alpha_syn_grad) {
   const BackwardCall c = prepare_backward(
       grad_spikes, grad_v_hat, grad_i_seq, grad_v_mem, grad_i_syn, grad_counts, v_hat, i_seq,
-      v_mem, input, alpha_mem, alpha_syn, norm_input, threshold, reset_amount, min_v_mem,
+      v_mem, i_syn, input, alpha_mem, alpha_syn, norm_input, threshold, reset_amount, min_v_mem,
       spike_kind, max_spikes, reset_kind, reset_value, surrogate_kind, surrogate_params,
       surrogate_values, alpha_mem_grad, alpha_syn_grad, &pooled_empty);
-  AT_DISPATCH_FLOATING_TYPES(c.v_hat.scalar_type(), "lif_backward_cpu", [&] {
+  AT_DISPATCH_FLOATING_TYPES(c.g_input.scalar_type(), "lif_backward_cpu", [&] {
     const BackwardArgs<scalar_t> p = c.args<scalar_t>();
     dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
                     c.prm.per_neuron, [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn) {
@@ -429,7 +469,7 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
   // One step's call, prepared once; the slabs of step t are swapped in below.
   const BackwardCall c = prepare_backward(
       std::nullopt, std::nullopt, std::nullopt, grad_v_mem, grad_i_syn, std::nullopt,
-      step(v_hat_tm), syn && i_seq_tm.numel() ? step(i_seq_tm) : i_seq_tm, v_mem,
+      step(v_hat_tm), syn && i_seq_tm.numel() ? step(i_seq_tm) : i_seq_tm, v_mem, std::nullopt,
       totals_tm.numel() ? std::optional<Tensor>(step(totals_tm)) : std::nullopt, alpha_mem,
       alpha_syn, norm_input, threshold, reset_amount, min_v_mem, spike_kind, max_spikes,
       reset_kind, reset_value, surrogate_kind, surrogate_params, std::nullopt, alpha_mem_grad,

@@ -200,7 +200,8 @@ BackwardResult lif_backward_cuda(
     const std::optional<Tensor>& grad_i_seq, const std::optional<Tensor>& grad_v_mem,
     const std::optional<Tensor>& grad_i_syn, const std::optional<Tensor>& grad_counts,
     const Tensor& v_hat, const Tensor& i_seq, const Tensor& v_mem,
-    const std::optional<Tensor>& input, const Tensor& alpha_mem,
+    const std::optional<Tensor>& i_syn, const std::optional<Tensor>& input,
+    const Tensor& alpha_mem,
     const std::optional<Tensor>& alpha_syn, bool norm_input, const Tensor& threshold,
     const Tensor& reset_amount, const std::optional<Tensor>& min_v_mem, int64_t spike_kind,
     double max_spikes, int64_t reset_kind, double reset_value, int64_t surrogate_kind,
@@ -215,6 +216,7 @@ BackwardResult lif_backward_cuda(
                 {"grad_counts", opt_ptr(grad_counts)},
                 {"i_seq", i_seq.numel() > 0 ? &i_seq : nullptr},
                 {"v_mem", v_mem.numel() > 0 ? &v_mem : nullptr},
+                {"i_syn", opt_ptr(i_syn)},
                 {"input", opt_ptr(input)},
                 {"alpha_mem", &alpha_mem},
                 {"alpha_syn", alpha_syn.has_value() ? &*alpha_syn : nullptr},
@@ -222,10 +224,13 @@ BackwardResult lif_backward_cuda(
                 {"reset_amount", &reset_amount},
                 {"min_v_mem", min_v_mem.has_value() ? &*min_v_mem : nullptr},
                 {"surrogate_values", opt_ptr(surrogate_values)}});
+  TORCH_CHECK(v_hat.numel() > 0,
+              "sinabs_fast: the CUDA backward reads the saved v_hat (keep_v_hat=True); only the "
+              "CPU backward recomputes it");
   const at::cuda::CUDAGuard guard(v_hat.device());
   const BackwardCall c = prepare_backward(
       grad_spikes, grad_v_hat, grad_i_seq, grad_v_mem, grad_i_syn, grad_counts, v_hat, i_seq,
-      v_mem, input, alpha_mem, alpha_syn, norm_input, threshold, reset_amount, min_v_mem,
+      v_mem, i_syn, input, alpha_mem, alpha_syn, norm_input, threshold, reset_amount, min_v_mem,
       spike_kind, max_spikes, reset_kind, reset_value, surrogate_kind, surrogate_params,
       surrogate_values, alpha_mem_grad, alpha_syn_grad, &cuda_empty);
   const int64_t items = c.batch * c.N;

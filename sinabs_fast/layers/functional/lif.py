@@ -193,6 +193,9 @@ def lif_forward(
     )
     alpha_grad = grad and any(isinstance(t, Tensor) and t.requires_grad
                               for t in (alpha_mem, alpha_syn))
+    # On the CPU the backward recomputes the forward rather than reading a saved v_hat (half the
+    # memory traffic); CUDA and a Python surrogate (evaluated on v_hat) read the saved one.
+    recompute = x.device.type == "cpu" and plan.surrogate_kind != ops.SurrogateKind.PRECOMPUTED
     out = ops.lif_forward(
         x, state["v_mem"], state["i_syn"] if syn else None,
         plan.alpha_mem, plan.alpha_syn, plan.threshold, plan.amount, plan.min_v_mem,
@@ -204,8 +207,8 @@ def lif_forward(
         surrogate_kind=plan.surrogate_kind,
         surrogate_params=plan.surrogate_params,
         surrogate_fn=surrogate_grad_fn,
-        keep_v_hat=grad or record_states or not spiking,
-        keep_i_syn=syn and (record_states or alpha_grad),
+        keep_v_hat=record_states or not spiking or (grad and not recompute),
+        keep_i_syn=syn and (record_states or (alpha_grad and not recompute)),
     )
     shape = (batch, steps, *trailing)
     output = out.spikes.reshape(shape) if spiking else out.v_hat.reshape(shape)
