@@ -15,8 +15,10 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "sinabs_fast/adaptive.h"
 #include "sinabs_fast/dispatch.h"
 #include "sinabs_fast/neuron.h"
 #include "sinabs_fast/surrogate.h"
@@ -511,6 +513,88 @@ void test_v_hat_adjoint(const char* type) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The adaptive neuron: threshold and adaptation rounded as torch rounds them, the subtract reset
+// taking the adaptive threshold, and the one-step adjoint against its derivatives written out.
+
+template <typename T>
+sf::AdaptiveParams<T> adaptive_params(bool amount_is_threshold) {
+  sf::AdaptiveParams<T> p{};
+  p.alpha = T(0.9);
+  p.in_scale = T(1);
+  p.rho = T(0.95);
+  p.one_minus_rho = T(1) - p.rho;
+  p.b0 = T(1.0);
+  p.adapt_scale = T(1.8);
+  p.amount = T(0.5);
+  p.amount_is_threshold = amount_is_threshold;
+  p.reset_in_float = false;
+  p.adapt_in_float = false;
+  p.max_spikes = std::numeric_limits<float>::infinity();
+  return p;
+}
+
+template <typename T>
+void test_adaptive(const char* type) {
+  using sf::ResetKind;
+  using sf::SpikeKind;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> u(0.0, 3.0);
+  for (int k = 0; k < 2000; ++k) {
+    const T b = static_cast<T>(u(rng) * 0.3), b0 = static_cast<T>(u(rng) + 0.1),
+            scale = static_cast<T>(u(rng));
+    volatile T bump = scale * b;  // one rounding per operation, never an FMA
+    volatile T thr = b0 + bump;
+    const T got = sf::adaptive_threshold(b0, scale, b);
+    CHECK(same(got, T(thr)), fmt("%s adaptive_threshold(%a, %a, %a)", type, double(b0),
+                                 double(scale), double(b)));
+  }
+  // (1 - rho) * s in float32 for a float32 rho, even with double states: s = 3 spikes.
+  const double rho = 0.95, one_minus = 1.0 - static_cast<double>(static_cast<float>(rho));
+  const double in_float = static_cast<double>(3.0f * static_cast<float>(one_minus));
+  CHECK(same(sf::adaptation_update(0.0, 3.0f, rho, one_minus, true), 0.95 * 0.0 + in_float),
+        "adaptation_update rounds (1 - rho) * s in float32 when asked");
+  CHECK(same(sf::adaptation_update(0.0, 3.0f, rho, one_minus, false), 3.0 * one_minus),
+        "adaptation_update keeps (1 - rho) * s in double otherwise");
+
+  // One step with a spike: thr = 1 + 1.8 * 0.25 = 1.45; v_hat = 2 -> SingleSpike fires, the
+  // subtract reset removes the adaptive threshold (2 - 1.45), b = 0.95 * 0.25 + 0.05.
+  const sf::AdaptiveParams<T> p = adaptive_params<T>(true);
+  const auto r = sf::adaptive_step<SpikeKind::Single, ResetKind::Subtract, false>(T(2), T(0.25), p);
+  volatile T bump = p.adapt_scale * T(0.25);
+  volatile T thr = p.b0 + bump;
+  CHECK(same(r.thr, T(thr)) && r.neuron.spikes == 1.0f,
+        fmt("%s adaptive_step threshold/spike", type));
+  CHECK(same(r.neuron.v_next, T(T(2) - T(thr))), fmt("%s adaptive_step subtracts thr", type));
+  volatile T decayed = p.rho * T(0.25);
+  volatile T added = p.one_minus_rho * T(1);
+  CHECK(same(r.b_next, T(decayed + added)), fmt("%s adaptive_step b update", type));
+  const sf::AdaptiveParams<T> fixed = adaptive_params<T>(false);
+  const auto rf =
+      sf::adaptive_step<SpikeKind::Single, ResetKind::Subtract, false>(T(2), T(0.25), fixed);
+  CHECK(same(rf.neuron.v_next, T(1.5)), fmt("%s adaptive_step subtract_value", type));
+
+  if constexpr (std::is_same<T, double>::value) {
+    // The adjoint of one step against the chain rule written out for L = a * v_next + c * b_next
+    // + d * s, where ds/dv_hat is the surrogate sigma and s has no threshold gradient (as in
+    // sinabs' spike functions).
+    const double a = 0.7, c = -1.3, d = 0.4, sigma = 0.6, b = 0.25;
+    const auto adj = sf::adaptive_adjoint<SpikeKind::Single, ResetKind::Subtract>(
+        r, b, a, c, d, 0.0, sigma, p);
+    // Through b: thr = b0 + scale * b, v_next = v_hat - s * thr, b_next = rho * b + (1-rho) s.
+    const double s = 1.0;
+    const double dl_db = a * (-s * p.adapt_scale) + c * p.rho;
+    CHECK(std::fabs(adj.lambda_b - dl_db) < 1e-12, fmt("adaptive_adjoint lambda_b %g vs %g",
+                                                      adj.lambda_b, dl_db));
+    // Through v_hat: directly (a) and through s (sigma * (d + c (1-rho) - a thr)).
+    const double dl_dv = a + sigma * (d + c * p.one_minus_rho - a * r.thr);
+    CHECK(std::fabs(adj.g_v_hat - dl_dv) < 1e-12, fmt("adaptive_adjoint g_v_hat %g vs %g",
+                                                     adj.g_v_hat, dl_dv));
+    // d b_next / d rho = b - s.
+    CHECK(std::fabs(adj.g_rho - c * (b - s)) < 1e-12, "adaptive_adjoint g_rho");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // dispatch_neuron picks the matching template arguments.
 
 void test_dispatch() {
@@ -576,6 +660,8 @@ int main() {
   test_surrogates<float>("float");
   test_v_hat_adjoint<float>("float");
   test_v_hat_adjoint<double>("double");
+  test_adaptive<float>("float");
+  test_adaptive<double>("double");
   test_dispatch();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
