@@ -6,6 +6,7 @@ Run (from the repository root, with the project's virtualenv active)::
     python benchmarks/bench_recurrent.py                    # B8 T100 N256, 2 threads
     python benchmarks/bench_recurrent.py --shapes 8,100,256 16,100,512 --reps 21
     python benchmarks/bench_recurrent.py --profile          # torch.profiler table of ours
+    python benchmarks/bench_recurrent.py --json benchmarks/results/cpu-lif-recurrent-2core.json
 
 Layer: ``LIFRecurrent(tau_mem=20.0, rec_connect=nn.Sequential(nn.Flatten(), nn.Linear(N, N)))``,
 both libraries with the same weights. Input ``torch.rand(B, T, N) * 0.5`` (float32).
@@ -20,8 +21,11 @@ cleared. One warm-up call, then ``--reps`` timed repetitions per implementation,
 from __future__ import annotations
 
 import argparse
+import json
+import platform
 import statistics
 import time
+from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
 import torch
@@ -118,6 +122,8 @@ def main() -> None:
                         choices=["forward", "forward+backward"])
     parser.add_argument("--profile", action="store_true",
                         help="also print a torch.profiler table of ours (first shape)")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the rows there (e.g. benchmarks/results/...json)")
     args = parser.parse_args()
 
     rows = bench_recurrent(args.shapes, reps=args.reps, threads=args.threads, modes=args.modes)
@@ -128,6 +134,13 @@ def main() -> None:
     for r in rows:
         print(f"| {r['B']} | {r['T']} | {r['N']} | {r['mode']} | {r['ours_ms']:.2f} | "
               f"{r['sinabs_ms']:.2f} | {r['speedup']:.2f}x |")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        machine = {"torch": torch.__version__, "threads": args.threads,
+                   "cpu": platform.processor() or platform.machine()}
+        args.json.write_text(json.dumps({"machine": machine, "reps": args.reps, "rows": rows},
+                                        indent=2) + "\n")
+        print(f"\n# results written to {args.json}")
     if args.profile:
         print()
         print(profile_ours(args.shapes[0], threads=args.threads))
