@@ -290,3 +290,25 @@ def test_op_names_the_bad_argument():
     args[6] = torch.ones(7, dtype=torch.float64)
     with pytest.raises(RuntimeError, match="alpha_adapt must broadcast"):
         torch.ops.sinabs_fast.alif_forward.default(*args)
+
+
+def test_compile_fullgraph_training_step():
+    """torch.compile traces the ALIF layer (the fused op's fake kernel and autograd) without graph
+    breaks, with the eager results and gradients."""
+    layer = fl.ALIF(tau_mem=8.0, tau_adapt=15.0, tau_syn=3.0)
+    eager = fl.ALIF(tau_mem=8.0, tau_adapt=15.0, tau_syn=3.0)
+    x = torch.rand(2, 10, 4) * 3
+
+    def step(module, inputs):
+        module.reset_states()
+        return module(inputs).sum() + module.v_mem.sum()
+
+    compiled = torch.compile(lambda inputs: step(layer, inputs), fullgraph=True,
+                             backend="aot_eager")
+    x_compiled, x_eager = x.clone().requires_grad_(), x.clone().requires_grad_()
+    loss_compiled, loss_eager = compiled(x_compiled), step(eager, x_eager)
+    loss_compiled.backward()
+    loss_eager.backward()
+    assert torch.equal(loss_compiled, loss_eager)
+    assert torch.equal(x_compiled.grad, x_eager.grad)
+    assert torch.equal(layer.tau_adapt.grad, eager.tau_adapt.grad)
