@@ -26,7 +26,7 @@ struct AdaptiveRows {
   int64_t row_stride;
   const T *alpha, *in_scale, *alpha_syn, *rho, *one_minus_rho, *b0, *adapt_scale, *amount,
       *min_v;  // alpha_syn, amount, min_v may be null
-  bool amount_is_threshold, reset_in_float, adapt_in_float;
+  bool reset_in_float, adapt_in_float;
   float max_spikes;
   T reset_value;
 
@@ -42,7 +42,6 @@ struct AdaptiveRows {
     p.adapt_scale = adapt_scale[k];
     p.amount = amount ? amount[k] : T(0);
     p.min_v = min_v ? min_v[k] : T(0);
-    p.amount_is_threshold = amount_is_threshold;
     p.reset_in_float = reset_in_float;
     p.adapt_in_float = adapt_in_float;
     p.max_spikes = max_spikes;
@@ -144,7 +143,6 @@ AdaptiveRows<T> adaptive_rows(const AdaptiveTensors& t) {
   r.adapt_scale = t.adapt_scale.data_ptr<T>();
   r.amount = data_or_null<T>(t.amount);
   r.min_v = data_or_null<T>(t.min_v_mem);
-  r.amount_is_threshold = t.amount_is_threshold;
   r.reset_in_float = t.reset_in_float;
   r.adapt_in_float = t.adapt_in_float;
   r.max_spikes = t.max_spikes;

@@ -24,15 +24,46 @@ T* row_or(T* base, int64_t row, std::vector<T>& scratch) {
   return base ? base + row : scratch.data();
 }
 
-template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
-SF_MULTIVERSION void alif_forward_row(const AlifForwardArgs<T>& p, int64_t b, int64_t n0,
-                                      const T* SF_RESTRICT x, float* SF_RESTRICT s_out,
+// The parameter rows of one segment, each a restrict-qualified parameter of the row loops below
+// (parameters, not a struct of pointers: GCC only trusts those), so that the loops vectorise.
+#define SF_ALIF_PARAM_ROWS                                                                   \
+  const T *SF_RESTRICT alpha, const T *SF_RESTRICT in_scale, const T *SF_RESTRICT alpha_syn, \
+      const T *SF_RESTRICT rho, const T *SF_RESTRICT one_minus_rho, const T *SF_RESTRICT b0,  \
+      const T *SF_RESTRICT scale, const T *SF_RESTRICT amount, const T *SF_RESTRICT min_v
+
+// One neuron's parameters from the rows: a fresh local per element, with every load
+// unconditional (amount and min_v only where their template flags use them).
+template <typename T, bool SYN, bool MIN, bool FIXED>
+SF_INLINE AdaptiveParams<T> params_at(SF_ALIF_PARAM_ROWS, const AdaptiveParams<T>& consts,
+                                      int64_t k) {
+  return {alpha[k],        in_scale[k],
+          SYN ? alpha_syn[k] : T(0), rho[k],
+          one_minus_rho[k], b0[k],
+          scale[k],        FIXED ? amount[k] : T(0),
+          MIN ? min_v[k] : T(0), consts.reset_in_float,
+          consts.adapt_in_float, consts.max_spikes,
+          consts.reset_value};
+}
+
+// The rows of segment (b, n0) as arguments for SF_ALIF_PARAM_ROWS.
+#define SF_ALIF_ROWS_OF(q, poff)                                                               \
+  (q).alpha + (poff), (q).in_scale + (poff), SYN ? (q).alpha_syn + (poff) : nullptr,          \
+      (q).rho + (poff), (q).one_minus_rho + (poff), (q).b0 + (poff), (q).adapt_scale + (poff), \
+      FIXED ? (q).amount + (poff) : nullptr, MIN ? (q).min_v + (poff) : nullptr
+
+// ------------------------------------------------------------------------------------------------
+// Forward
+
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool FIXED>
+SF_MULTIVERSION void alif_forward_row(const T* SF_RESTRICT x, float* SF_RESTRICT s_out,
                                       T* SF_RESTRICT vh_out, T* SF_RESTRICT i_out,
-                                      T* SF_RESTRICT b_out, T* SF_RESTRICT v, T* SF_RESTRICT isyn,
-                                      T* SF_RESTRICT adapt, float* SF_RESTRICT counts,
-                                      int64_t L) {
+                                      T* SF_RESTRICT b_out, T* SF_RESTRICT v,
+                                      T* SF_RESTRICT isyn, T* SF_RESTRICT adapt,
+                                      float* SF_RESTRICT counts, SF_ALIF_PARAM_ROWS,
+                                      const AdaptiveParams<T> consts, int64_t L) {
   for (int64_t k = 0; k < L; ++k) {
-    const AdaptiveParams<T> prm = p.prm.at(b, n0 + k);
+    const AdaptiveParams<T> prm = params_at<T, SYN, MIN, FIXED>(
+        alpha, in_scale, alpha_syn, rho, one_minus_rho, b0, scale, amount, min_v, consts, k);
     T cur = x[k];
     if constexpr (SYN) cur = synaptic_update(isyn[k], cur, prm.alpha_syn);
     // norm_input rescales the current that is stored as the state (quirk (b) of §5.5).
@@ -42,7 +73,7 @@ SF_MULTIVERSION void alif_forward_row(const AlifForwardArgs<T>& p, int64_t b, in
       i_out[k] = cur;
     }
     const T vh = membrane_update(v[k], cur, prm.alpha, T(1));
-    const AdaptiveStep<T> r = adaptive_step<SK, RK, MIN>(vh, adapt[k], prm);
+    const AdaptiveStep<T> r = adaptive_step<SK, RK, MIN, FIXED>(vh, adapt[k], prm);
     v[k] = r.neuron.v_next;
     adapt[k] = r.b_next;
     vh_out[k] = vh;
@@ -52,19 +83,22 @@ SF_MULTIVERSION void alif_forward_row(const AlifForwardArgs<T>& p, int64_t b, in
   }
 }
 
-template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool FIXED>
 void alif_forward_segment(const AlifForwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) {
   const int64_t off = b * p.N + n0;
+  const int64_t poff = b * p.prm.row_stride + n0;
   float* counts = p.counts + off;
   std::fill(counts, counts + L, 0.0f);
   std::vector<T> scratch_v(p.v_hat ? 0 : L), scratch_i(p.i_seq ? 0 : L),
       scratch_b(p.b_seq ? 0 : L);
+  const AdaptiveParams<T> consts = p.prm.at(b, n0);  // the flags and scalars of the rows
   for (int64_t t = 0; t < p.steps; ++t) {
     const int64_t row = (b * p.steps + t) * p.N + n0;
-    alif_forward_row<T, SK, RK, SYN, MIN>(
-        p, b, n0, p.x + row, p.spikes + row, row_or(p.v_hat, row, scratch_v),
+    alif_forward_row<T, SK, RK, SYN, MIN, FIXED>(
+        p.x + row, p.spikes + row, row_or(p.v_hat, row, scratch_v),
         SYN ? row_or(p.i_seq, row, scratch_i) : nullptr, row_or(p.b_seq, row, scratch_b),
-        p.v + off, SYN ? p.i + off : nullptr, p.b + off, counts, L);
+        p.v + off, SYN ? p.i + off : nullptr, p.b + off, counts, SF_ALIF_ROWS_OF(p.prm, poff),
+        consts, L);
   }
 }
 
@@ -83,11 +117,13 @@ AlifForwardResult alif_forward_cpu(
   AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "alif_forward_cpu", [&] {
     const AlifForwardArgs<scalar_t> p = c.args<scalar_t>();
     dispatch_adaptive(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
-                      [&](auto sk, auto rk, auto has_syn, auto has_min) {
+                      !c.prm.amount_is_threshold,
+                      [&](auto sk, auto rk, auto has_syn, auto has_min, auto fixed) {
                         for_each_segment(c.batch, c.N, [&](int64_t bi, int64_t n0, int64_t L) {
                           alif_forward_segment<scalar_t, decltype(sk)::value,
                                                decltype(rk)::value, decltype(has_syn)::value,
-                                               decltype(has_min)::value>(p, bi, n0, L);
+                                               decltype(has_min)::value,
+                                               decltype(fixed)::value>(p, bi, n0, L);
                         });
                       });
   });
@@ -96,86 +132,102 @@ AlifForwardResult alif_forward_cpu(
 
 // ------------------------------------------------------------------------------------------------
 // Backward: the reverse-time recurrence, recomputing each step's threshold, spikes and masks
-// from the saved pre-spike membrane and adaptation state.
+// from the saved pre-spike membrane and adaptation state. Per step and segment: the thresholds,
+// the surrogate at them (surrogate_row, the LIF kernels' row loop), then the adjoint loop.
 
-// Per-segment running values of the alpha-gradient sums.
-template <typename T>
-struct AlphaSums {
-  double *alpha_mem, *alpha_syn, *rho;  // (L) slices of the (B, N) outputs, or nullptr
-  T* g_v_hat_next;                      // dL/dv_hat of the step after this one
-};
-
-template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
-SF_MULTIVERSION void alif_backward_row(const AlifBackwardArgs<T>& p, int64_t b, int64_t n0,
-                                       int64_t t, int64_t L, const AlphaSums<T>& sums) {
-  const int64_t off = b * p.N + n0;
-  const int64_t row = (b * p.steps + t) * p.N + n0;
-  const int64_t prev = row - p.N;  // the same neurons one step earlier
-  const T* gs = p.g_spikes.at(b, t, n0);
-  const T* gc = p.g_counts.at(b, 0, n0);
-  const T* gvh = p.g_v_hat.at(b, t, n0);
-  const T* gis = p.g_i_seq.at(b, t, n0);
-  const T* gbs = p.g_b_seq.at(b, t, n0);
+// The adjoint loop of one step. SUMS: also add this step's terms of the alpha gradients, in the
+// compute type, to the current block sums (see kSumBlock): rho_sum += dL/drho,
+// am_sum += v_t g_vhat_{t+1} - raw_t g_cur_t (norm_input), as_sum += g_raw_t (i_{t-1} + x_t);
+// g_vh_next (zeros before the last step) becomes g_vhat_t.
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool FIXED, bool SUMS>
+SF_MULTIVERSION void alif_backward_row(
+    const T* SF_RESTRICT vh, const T* SF_RESTRICT b_prev, const T* SF_RESTRICT sigma,
+    const T* SF_RESTRICT gs, const T* SF_RESTRICT gc, const T* SF_RESTRICT gvh,
+    const T* SF_RESTRICT gis, const T* SF_RESTRICT gbs, T* SF_RESTRICT gx,
+    T* SF_RESTRICT lambda_v, T* SF_RESTRICT lambda_i, T* SF_RESTRICT lambda_b,
+    const T* SF_RESTRICT x, const T* SF_RESTRICT i_prev, T* SF_RESTRICT rho_sum,
+    T* SF_RESTRICT am_sum, T* SF_RESTRICT as_sum, T* SF_RESTRICT g_vh_next, T norm, SF_ALIF_PARAM_ROWS, const AdaptiveParams<T> consts, int64_t L) {
   for (int64_t k = 0; k < L; ++k) {
-    const AdaptiveParams<T> prm = p.prm.at(b, n0 + k);
-    const T b_prev = t > 0 ? p.b_seq[prev + k] : p.b_init[off + k];
-    const T vh = p.v_hat[row + k];
-    const AdaptiveStep<T> r = adaptive_step<SK, RK, MIN>(vh, b_prev, prm);
-    const T sigma = surrogate_grad(p.surrogate, vh, r.thr);
-    const T lambda_b = p.lambda_b[off + k] + gbs[k];
-    const AdaptiveAdjoint<T> a = adaptive_adjoint<SK, RK>(
-        r, b_prev, p.lambda_v[off + k], lambda_b, gs[k] + gc[k], gvh[k], sigma, prm);
-    p.lambda_v[off + k] = a.g_v_hat * prm.alpha;
-    p.lambda_b[off + k] = a.lambda_b;
+    const AdaptiveParams<T> prm = params_at<T, SYN, MIN, FIXED>(
+        alpha, in_scale, alpha_syn, rho, one_minus_rho, b0, scale, amount, min_v, consts, k);
+    const AdaptiveStep<T> r = adaptive_step<SK, RK, MIN, FIXED>(vh[k], b_prev[k], prm);
+    const T lb = lambda_b[k] + gbs[k];
+    const AdaptiveAdjoint<T> a = adaptive_adjoint<SK, RK, FIXED>(
+        r, b_prev[k], lambda_v[k], lb, gs[k] + gc[k], gvh[k], sigma[k], prm);
+    lambda_v[k] = a.g_v_hat * prm.alpha;
+    lambda_b[k] = a.lambda_b;
     // The gradient at the stored (rescaled) current: from v_hat, its recording, the next step.
     T g_cur = a.g_v_hat + gis[k];
-    if constexpr (SYN) g_cur = g_cur + p.lambda_i[off + k];
+    if constexpr (SYN) g_cur = g_cur + lambda_i[k];
     const T g_raw = g_cur * prm.in_scale;
     T g_x = g_raw;
     if constexpr (SYN) {
       g_x = g_raw * prm.alpha_syn;
-      p.lambda_i[off + k] = g_x;
+      lambda_i[k] = g_x;
     }
-    p.g_input[row + k] = g_x;
-    if (sums.rho) {
-      sums.rho[k] += static_cast<double>(a.g_rho);
-      // v_hat_{t+1} = alpha_mem * v_t + i_{t+1}: v_t (this step's outgoing membrane) meets the
+    gx[k] = g_x;
+    if constexpr (SUMS) {
+      rho_sum[k] += a.g_rho;
+      // v_hat_{t+1} = alpha_mem * v_t + i_{t+1}: this step's outgoing membrane v_t meets the
       // gradient of the step after it.
-      sums.alpha_mem[k] += static_cast<double>(r.neuron.v_next) *
-                           static_cast<double>(sums.g_v_hat_next[k]);
-      sums.g_v_hat_next[k] = a.g_v_hat;
-      // The current before norm_input's rescaling: alpha_syn * (i_{t-1} + x_t), or x_t.
-      T raw = p.x[row + k];
+      const T next = g_vh_next[k];
+      g_vh_next[k] = a.g_v_hat;
+      // The current before norm_input's rescaling: alpha_syn * (i_{t-1} + x_t), or x_t;
+      // d((1 - alpha_mem) * raw) / dalpha_mem = -raw (norm is 1 with norm_input, else 0).
+      T raw = x[k];
       if constexpr (SYN) {
-        const T sum_in = (t > 0 ? p.i_seq[prev + k] : p.i0[off + k]) + raw;
-        sums.alpha_syn[k] += static_cast<double>(g_raw) * static_cast<double>(sum_in);
+        const T sum_in = i_prev[k] + raw;
+        as_sum[k] += g_raw * sum_in;
         raw = prm.alpha_syn * sum_in;
       }
-      // norm_input: d((1 - alpha_mem) * raw) / dalpha_mem = -raw.
-      if (p.norm_input) {
-        sums.alpha_mem[k] -= static_cast<double>(g_cur) * static_cast<double>(raw);
-      }
+      am_sum[k] += r.neuron.v_next * next - norm * (g_cur * raw);
     }
   }
 }
 
-template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool FIXED, bool SUMS>
 void alif_backward_segment(const AlifBackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) {
   const int64_t off = b * p.N + n0;
-  const bool sums_wanted = p.g_rho != nullptr;
-  std::vector<T> g_v_hat_next(sums_wanted ? L : 0, T(0));
-  AlphaSums<T> sums{sums_wanted ? p.g_alpha_mem + off : nullptr,
-                    sums_wanted && SYN ? p.g_alpha_syn + off : nullptr,
-                    sums_wanted ? p.g_rho + off : nullptr, g_v_hat_next.data()};
+  const int64_t poff = b * p.prm.row_stride + n0;
+  const AdaptiveParams<T> consts = p.prm.at(b, n0);
+  std::vector<T> thr(L), sigma(L), inv_width(L), g_vh_next(SUMS ? L : 0);
+  // The alpha sums: blocks of kSumBlock steps in the compute type, then float64 totals.
+  std::vector<T> rho_block(SUMS ? L : 0), am_block(SUMS ? L : 0), as_block(SUMS && SYN ? L : 0);
+  double* rho_total = SUMS ? p.g_rho + off : nullptr;
+  double* am_total = SUMS ? p.g_alpha_mem + off : nullptr;
+  double* as_total = SUMS && SYN ? p.g_alpha_syn + off : nullptr;
+  int64_t in_block = 0;
+  const T norm = p.norm_input ? T(1) : T(0);
   for (int64_t t = p.steps - 1; t >= 0; --t) {
-    alif_backward_row<T, SK, RK, SYN, MIN>(p, b, n0, t, L, sums);
-  }
-  if (sums_wanted) {
-    // The membrane before the first step is the initial state.
-    for (int64_t k = 0; k < L; ++k) {
-      sums.alpha_mem[k] += static_cast<double>(p.v0[off + k]) *
-                           static_cast<double>(g_v_hat_next[k]);
+    const int64_t row = (b * p.steps + t) * p.N + n0;
+    const T* vh = p.v_hat + row;
+    const T* b_prev = t > 0 ? p.b_seq + row - p.N : p.b_init + off;
+    const T* b0 = p.prm.b0 + poff;
+    const T* scale = p.prm.adapt_scale + poff;
+    for (int64_t k = 0; k < L; ++k) thr[k] = adaptive_threshold(b0[k], scale[k], b_prev[k]);
+    if (p.surrogate.kind == SurrogateKind::SingleExponential) {
+      for (int64_t k = 0; k < L; ++k) inv_width[k] = T(1) / (thr[k] * p.surrogate.p[0]);
     }
+    surrogate_row<T, true>(p.surrogate, vh, thr.data(), inv_width.data(), sigma.data(), L);
+    const T* i_prev = nullptr;
+    if (SUMS && SYN) i_prev = t > 0 ? p.i_seq + row - p.N : p.i0 + off;
+    alif_backward_row<T, SK, RK, SYN, MIN, FIXED, SUMS>(
+        vh, b_prev, sigma.data(), p.g_spikes.at(b, t, n0), p.g_counts.at(b, 0, n0),
+        p.g_v_hat.at(b, t, n0), p.g_i_seq.at(b, t, n0), p.g_b_seq.at(b, t, n0), p.g_input + row,
+        p.lambda_v + off, SYN ? p.lambda_i + off : nullptr, p.lambda_b + off,
+        SUMS ? p.x + row : nullptr, i_prev, rho_block.data(), am_block.data(), as_block.data(),
+        g_vh_next.data(), norm, SF_ALIF_ROWS_OF(p.prm, poff), consts, L);
+    if (SUMS && (++in_block == kSumBlock || t == 0)) {
+      flush_block(rho_total, rho_block.data(), L);
+      flush_block(am_total, am_block.data(), L);
+      if (SYN) flush_block(as_total, as_block.data(), L);
+      in_block = 0;
+    }
+  }
+  if constexpr (SUMS) {
+    // The membrane before the first step is the initial state.
+    accumulate_products(am_block.data(), p.v0 + off, g_vh_next.data(), T(1), L);
+    flush_block(am_total, am_block.data(), L);
   }
 }
 
@@ -199,17 +251,24 @@ AlifBackwardResult alif_backward_cpu(
       &pooled_empty);
   AT_DISPATCH_FLOATING_TYPES(c.v_hat.scalar_type(), "alif_backward_cpu", [&] {
     const AlifBackwardArgs<scalar_t> p = c.args<scalar_t>();
-    dispatch_adaptive(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
-                      [&](auto sk, auto rk, auto has_syn, auto has_min) {
-                        for_each_segment(c.batch, c.N, [&](int64_t bi, int64_t n0, int64_t L) {
-                          alif_backward_segment<scalar_t, decltype(sk)::value,
-                                                decltype(rk)::value, decltype(has_syn)::value,
-                                                decltype(has_min)::value>(p, bi, n0, L);
-                        });
-                      });
+    dispatch_adaptive(
+        c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(), !c.prm.amount_is_threshold,
+        [&](auto sk, auto rk, auto has_syn, auto has_min, auto fixed) {
+          dispatch_bool(c.alpha_grads, [&](auto sums) {
+            for_each_segment(c.batch, c.N, [&](int64_t bi, int64_t n0, int64_t L) {
+              alif_backward_segment<scalar_t, decltype(sk)::value, decltype(rk)::value,
+                                    decltype(has_syn)::value, decltype(has_min)::value,
+                                    decltype(fixed)::value, decltype(sums)::value>(p, bi, n0,
+                                                                                   L);
+            });
+          });
+        });
   });
   return c.result();
 }
+
+#undef SF_ALIF_PARAM_ROWS
+#undef SF_ALIF_ROWS_OF
 
 }  // namespace
 

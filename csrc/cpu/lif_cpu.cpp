@@ -104,40 +104,6 @@ ForwardResult lif_forward_cpu(const Tensor& input, const Tensor& v_mem,
 // Backward: the reverse-time recurrence of the semantics note §7, recomputing spikes, reset and
 // clamp masks from the saved pre-spike membrane v_hat.
 
-// The surrogate at one step's v_hat. inv_width: SingleExponential's per-neuron 1 / width,
-// computed once per segment by the caller (nullptr for the other kinds).
-template <typename T, bool PN>
-SF_MULTIVERSION_512 void surrogate_row(const SurrogateParams<T>& sp, const T* SF_RESTRICT v,
-                                   const T* SF_RESTRICT thr, const T* SF_RESTRICT inv_width,
-                                   T* SF_RESTRICT out, int64_t L) {
-  switch (sp.kind) {
-    case SurrogateKind::SingleExponential:
-      for (int64_t k = 0; k < L; ++k) {
-        out[k] = single_exponential_from(sp.p[1], neuron_param<PN>(inv_width, k), v[k],
-                                         neuron_param<PN>(thr, k));
-      }
-      break;
-    case SurrogateKind::PeriodicExponential:
-      for (int64_t k = 0; k < L; ++k) {
-        out[k] = periodic_exponential(sp.p, v[k], neuron_param<PN>(thr, k));
-      }
-      break;
-    case SurrogateKind::Heaviside:
-      for (int64_t k = 0; k < L; ++k) out[k] = heaviside(sp.p, v[k], neuron_param<PN>(thr, k));
-      break;
-    case SurrogateKind::Gaussian:
-      for (int64_t k = 0; k < L; ++k) out[k] = gaussian(sp.p, v[k], neuron_param<PN>(thr, k));
-      break;
-    case SurrogateKind::MultiGaussian:
-      for (int64_t k = 0; k < L; ++k) {
-        out[k] = multi_gaussian(sp.p, v[k], neuron_param<PN>(thr, k));
-      }
-      break;
-    default:
-      break;
-  }
-}
-
 // One reverse step of one segment (restrict parameters, as forward_row). g_vh_keep / g_i_keep /
 // v_next_keep receive the gradients at v_hat and at i_t and the step's outgoing membrane, for
 // the alpha sums, or are nullptr.

@@ -1,5 +1,6 @@
 // Helpers of the CPU kernels: how a (B, N) neuron grid is cut into work items for at::parallel_for,
-// and the multiversioning of the row loops.
+// the multiversioning of the row loops, and the row loops both neuron kinds share (surrogate,
+// sums over time).
 #pragma once
 
 #include <ATen/Parallel.h>
@@ -7,7 +8,9 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "sinabs_fast/dispatch.h"
 #include "sinabs_fast/macros.h"
+#include "sinabs_fast/surrogate.h"
 
 namespace sinabs_fast {
 
@@ -74,6 +77,40 @@ SF_MULTIVERSION void flush_block(double* SF_RESTRICT total, T* SF_RESTRICT block
   for (int64_t k = 0; k < L; ++k) {
     total[k] += static_cast<double>(block[k]);
     block[k] = T(0);
+  }
+}
+
+// The surrogate at one step's v_hat. inv_width: SingleExponential's per-neuron 1 / width,
+// computed once per segment by the caller (nullptr for the other kinds).
+template <typename T, bool PN>
+SF_MULTIVERSION_512 void surrogate_row(const SurrogateParams<T>& sp, const T* SF_RESTRICT v,
+                                   const T* SF_RESTRICT thr, const T* SF_RESTRICT inv_width,
+                                   T* SF_RESTRICT out, int64_t L) {
+  switch (sp.kind) {
+    case SurrogateKind::SingleExponential:
+      for (int64_t k = 0; k < L; ++k) {
+        out[k] = single_exponential_from(sp.p[1], neuron_param<PN>(inv_width, k), v[k],
+                                         neuron_param<PN>(thr, k));
+      }
+      break;
+    case SurrogateKind::PeriodicExponential:
+      for (int64_t k = 0; k < L; ++k) {
+        out[k] = periodic_exponential(sp.p, v[k], neuron_param<PN>(thr, k));
+      }
+      break;
+    case SurrogateKind::Heaviside:
+      for (int64_t k = 0; k < L; ++k) out[k] = heaviside(sp.p, v[k], neuron_param<PN>(thr, k));
+      break;
+    case SurrogateKind::Gaussian:
+      for (int64_t k = 0; k < L; ++k) out[k] = gaussian(sp.p, v[k], neuron_param<PN>(thr, k));
+      break;
+    case SurrogateKind::MultiGaussian:
+      for (int64_t k = 0; k < L; ++k) {
+        out[k] = multi_gaussian(sp.p, v[k], neuron_param<PN>(thr, k));
+      }
+      break;
+    default:
+      break;
   }
 }
 

@@ -20,7 +20,7 @@ using AlifForwardResult =
     std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
 using AlifBackwardResult = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
 
-template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool FIXED>
 __global__ void __launch_bounds__(kThreads) alif_forward_kernel(const AlifForwardArgs<T> p) {
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= p.batch * p.N) return;
@@ -41,7 +41,7 @@ __global__ void __launch_bounds__(kThreads) alif_forward_kernel(const AlifForwar
       if (p.i_seq) p.i_seq[row] = cur;
     }
     const T vh = membrane_update(v, cur, prm.alpha, T(1));
-    const AdaptiveStep<T> r = adaptive_step<SK, RK, MIN>(vh, adapt, prm);
+    const AdaptiveStep<T> r = adaptive_step<SK, RK, MIN, FIXED>(vh, adapt, prm);
     v = r.neuron.v_next;
     adapt = r.b_next;
     if (p.v_hat) p.v_hat[row] = vh;
@@ -79,9 +79,11 @@ AlifForwardResult alif_forward_cuda(
   AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "alif_forward_cuda", [&] {
     const AlifForwardArgs<scalar_t> p = c.args<scalar_t>();
     dispatch_adaptive(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
-                      [&](auto sk, auto rk, auto has_syn, auto has_min) {
+                      !c.prm.amount_is_threshold,
+                      [&](auto sk, auto rk, auto has_syn, auto has_min, auto fixed) {
                         alif_forward_kernel<scalar_t, decltype(sk)::value, decltype(rk)::value,
-                                            decltype(has_syn)::value, decltype(has_min)::value>
+                                            decltype(has_syn)::value, decltype(has_min)::value,
+                                            decltype(fixed)::value>
                             <<<num_blocks(items), kThreads, 0, stream>>>(p);
                         C10_CUDA_KERNEL_LAUNCH_CHECK();
                       });
@@ -93,7 +95,7 @@ AlifForwardResult alif_forward_cuda(
 // Backward: the reverse-time recurrence of cpu/alif_cpu.cpp's alif_backward_row, with the adjoint
 // states and the alpha sums in registers.
 
-template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN>
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool FIXED>
 __global__ void __launch_bounds__(kThreads) alif_backward_kernel(const AlifBackwardArgs<T> p) {
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= p.batch * p.N) return;
@@ -111,12 +113,12 @@ __global__ void __launch_bounds__(kThreads) alif_backward_kernel(const AlifBackw
   for (int64_t t = p.steps - 1; t >= 0; --t, row -= p.N) {
     const T b_prev = t > 0 ? ld(p.b_seq + row - p.N) : ld(p.b_init + idx);
     const T vh = ld(p.v_hat + row);
-    const AdaptiveStep<T> r = adaptive_step<SK, RK, MIN>(vh, b_prev, prm);
+    const AdaptiveStep<T> r = adaptive_step<SK, RK, MIN, FIXED>(vh, b_prev, prm);
     const T sigma = surrogate_grad(p.surrogate, vh, r.thr);
     const T lb = lambda_b + ld(p.g_b_seq.at(b, t, n));
-    const AdaptiveAdjoint<T> a =
-        adaptive_adjoint<SK, RK>(r, b_prev, lambda_v, lb, ld(p.g_spikes.at(b, t, n)) + g_count,
-                                 ld(p.g_v_hat.at(b, t, n)), sigma, prm);
+    const AdaptiveAdjoint<T> a = adaptive_adjoint<SK, RK, FIXED>(
+        r, b_prev, lambda_v, lb, ld(p.g_spikes.at(b, t, n)) + g_count, ld(p.g_v_hat.at(b, t, n)),
+        sigma, prm);
     lambda_v = a.g_v_hat * prm.alpha;
     lambda_b = a.lambda_b;
     T g_cur = a.g_v_hat + ld(p.g_i_seq.at(b, t, n));
@@ -188,10 +190,11 @@ AlifBackwardResult alif_backward_cuda(
     AT_DISPATCH_FLOATING_TYPES(c.v_hat.scalar_type(), "alif_backward_cuda", [&] {
       const AlifBackwardArgs<scalar_t> p = c.args<scalar_t>();
       dispatch_adaptive(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
-                        [&](auto sk, auto rk, auto has_syn, auto has_min) {
+                        !c.prm.amount_is_threshold,
+                        [&](auto sk, auto rk, auto has_syn, auto has_min, auto fixed) {
                           alif_backward_kernel<scalar_t, decltype(sk)::value,
                                                decltype(rk)::value, decltype(has_syn)::value,
-                                               decltype(has_min)::value>
+                                               decltype(has_min)::value, decltype(fixed)::value>
                               <<<num_blocks(items), kThreads, 0, stream>>>(p);
                           C10_CUDA_KERNEL_LAUNCH_CHECK();
                         });

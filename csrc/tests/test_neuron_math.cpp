@@ -517,7 +517,7 @@ void test_v_hat_adjoint(const char* type) {
 // taking the adaptive threshold, and the one-step adjoint against its derivatives written out.
 
 template <typename T>
-sf::AdaptiveParams<T> adaptive_params(bool amount_is_threshold) {
+sf::AdaptiveParams<T> adaptive_params() {
   sf::AdaptiveParams<T> p{};
   p.alpha = T(0.9);
   p.in_scale = T(1);
@@ -526,7 +526,6 @@ sf::AdaptiveParams<T> adaptive_params(bool amount_is_threshold) {
   p.b0 = T(1.0);
   p.adapt_scale = T(1.8);
   p.amount = T(0.5);
-  p.amount_is_threshold = amount_is_threshold;
   p.reset_in_float = false;
   p.adapt_in_float = false;
   p.max_spikes = std::numeric_limits<float>::infinity();
@@ -558,8 +557,9 @@ void test_adaptive(const char* type) {
 
   // One step with a spike: thr = 1 + 1.8 * 0.25 = 1.45; v_hat = 2 -> SingleSpike fires, the
   // subtract reset removes the adaptive threshold (2 - 1.45), b = 0.95 * 0.25 + 0.05.
-  const sf::AdaptiveParams<T> p = adaptive_params<T>(true);
-  const auto r = sf::adaptive_step<SpikeKind::Single, ResetKind::Subtract, false>(T(2), T(0.25), p);
+  const sf::AdaptiveParams<T> p = adaptive_params<T>();
+  const auto r =
+      sf::adaptive_step<SpikeKind::Single, ResetKind::Subtract, false, false>(T(2), T(0.25), p);
   volatile T bump = p.adapt_scale * T(0.25);
   volatile T thr = p.b0 + bump;
   CHECK(same(r.thr, T(thr)) && r.neuron.spikes == 1.0f,
@@ -568,9 +568,8 @@ void test_adaptive(const char* type) {
   volatile T decayed = p.rho * T(0.25);
   volatile T added = p.one_minus_rho * T(1);
   CHECK(same(r.b_next, T(decayed + added)), fmt("%s adaptive_step b update", type));
-  const sf::AdaptiveParams<T> fixed = adaptive_params<T>(false);
   const auto rf =
-      sf::adaptive_step<SpikeKind::Single, ResetKind::Subtract, false>(T(2), T(0.25), fixed);
+      sf::adaptive_step<SpikeKind::Single, ResetKind::Subtract, false, true>(T(2), T(0.25), p);
   CHECK(same(rf.neuron.v_next, T(1.5)), fmt("%s adaptive_step subtract_value", type));
 
   if constexpr (std::is_same<T, double>::value) {
@@ -578,7 +577,7 @@ void test_adaptive(const char* type) {
     // + d * s, where ds/dv_hat is the surrogate sigma and s has no threshold gradient (as in
     // sinabs' spike functions).
     const double a = 0.7, c = -1.3, d = 0.4, sigma = 0.6, b = 0.25;
-    const auto adj = sf::adaptive_adjoint<SpikeKind::Single, ResetKind::Subtract>(
+    const auto adj = sf::adaptive_adjoint<SpikeKind::Single, ResetKind::Subtract, false>(
         r, b, a, c, d, 0.0, sigma, p);
     // Through b: thr = b0 + scale * b, v_next = v_hat - s * thr, b_next = rho * b + (1-rho) s.
     const double s = 1.0;

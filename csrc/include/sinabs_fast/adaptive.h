@@ -33,11 +33,13 @@ SF_HOST_DEVICE SF_INLINE T adaptation_update(T b, float s, T rho, T one_minus_rh
   return decayed + added;
 }
 
-// The adaptive neuron's parameters at one neuron, in the compute type.
+// The adaptive neuron's parameters at one neuron, in the compute type. amount is a
+// subtract_value; without one (FIXED false below) MembraneSubtract subtracts the adaptive
+// threshold. That choice is a template argument: a per-element select between a computed value
+// and a load keeps GCC from vectorising the CPU loops.
 template <typename T>
 struct AdaptiveParams {
   T alpha, in_scale, alpha_syn, rho, one_minus_rho, b0, adapt_scale, amount, min_v;
-  bool amount_is_threshold;  // MembraneSubtract without subtract_value subtracts thr
   bool reset_in_float, adapt_in_float;  // float32 products (see reset_product)
   float max_spikes;
   T reset_value;
@@ -53,11 +55,11 @@ struct AdaptiveStep {
   T b_next;
 };
 
-template <SpikeKind SK, ResetKind RK, bool MIN, typename T>
+template <SpikeKind SK, ResetKind RK, bool MIN, bool FIXED, typename T>
 SF_HOST_DEVICE SF_INLINE AdaptiveStep<T> adaptive_step(T v_hat, T b, const AdaptiveParams<T>& p) {
   AdaptiveStep<T> r;
   r.thr = adaptive_threshold(p.b0, p.adapt_scale, b);
-  r.amount = p.amount_is_threshold ? r.thr : p.amount;
+  r.amount = FIXED ? p.amount : r.thr;
   r.neuron = spike_reset_clamp<SK, RK, MIN>(v_hat, r.thr, p.max_spikes, r.amount, p.reset_value,
                                             p.min_v, p.reset_in_float);
   r.b_next = adaptation_update(b, r.neuron.spikes, p.rho, p.one_minus_rho, p.adapt_in_float);
@@ -78,7 +80,7 @@ struct AdaptiveAdjoint {
   T g_rho;     // this step's term of dL/drho
 };
 
-template <SpikeKind SK, ResetKind RK, typename T>
+template <SpikeKind SK, ResetKind RK, bool FIXED, typename T>
 SF_HOST_DEVICE SF_INLINE AdaptiveAdjoint<T> adaptive_adjoint(const AdaptiveStep<T>& r, T b,
                                                              T lambda_v, T lambda_b, T grad_out,
                                                              T grad_v_hat, T sigma,
@@ -89,7 +91,7 @@ SF_HOST_DEVICE SF_INLINE AdaptiveAdjoint<T> adaptive_adjoint(const AdaptiveStep<
   AdaptiveAdjoint<T> a;
   a.g_v_hat = v_hat_adjoint<SK, RK>(r.neuron, lambda_v, g_spikes, grad_v_hat, sigma, r.amount);
   T g_thr = T(0);
-  if (RK == ResetKind::Subtract && p.amount_is_threshold) {
+  if constexpr (RK == ResetKind::Subtract && !FIXED) {
     g_thr = -(s * (r.neuron.clamp_mask * lambda_v));
   }
   a.lambda_b = p.rho * lambda_b + p.adapt_scale * g_thr;

@@ -68,10 +68,12 @@ inline void dispatch_neuron(SpikeKind spike, ResetKind reset, bool has_syn, bool
 
 // The adaptive neuron's instantiations: it always spikes (MultiSpike/MaxSpike or SingleSpike),
 // and its threshold moves every step, so there is no reciprocal variant and no scalar-parameter
-// variant.
+// variant. fixed_amount: MembraneSubtract has a subtract_value (otherwise it subtracts the
+// adaptive threshold); a compile-time choice, since a per-element select between a computed
+// value and a load keeps GCC from vectorising the loop.
 template <typename F>
 inline void dispatch_adaptive(SpikeKind spike, ResetKind reset, bool has_syn, bool has_min,
-                              F&& f) {
+                              bool fixed_amount, F&& f) {
   using SkMulti = std::integral_constant<SpikeKind, SpikeKind::Multi>;
   using SkSingle = std::integral_constant<SpikeKind, SpikeKind::Single>;
   using RkSub = std::integral_constant<ResetKind, ResetKind::Subtract>;
@@ -80,9 +82,9 @@ inline void dispatch_adaptive(SpikeKind spike, ResetKind reset, bool has_syn, bo
     dispatch_bool(has_min, [&](auto mn) {
       auto with_reset = [&](auto sk) {
         if (reset == ResetKind::Subtract) {
-          f(sk, RkSub{}, syn, mn);
+          dispatch_bool(fixed_amount, [&](auto fa) { f(sk, RkSub{}, syn, mn, fa); });
         } else {
-          f(sk, RkVal{}, syn, mn);
+          f(sk, RkVal{}, syn, mn, std::false_type{});  // no amount to subtract
         }
       };
       if (spike == SpikeKind::Single) {
