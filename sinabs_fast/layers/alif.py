@@ -8,7 +8,7 @@ import torch.nn as nn
 from ..activation import MembraneSubtract, SingleExponential, SingleSpike
 from . import functional
 from .lif import _kernel_input, check_input
-from .reshape import SqueezeMixin
+from .reshape import SqueezedLayer
 from .stateful_layer import StatefulLayer
 from .time_constants import TimeConstants
 
@@ -230,16 +230,5 @@ class ALIFRecurrent(ALIF):
         return param_dict
 
 
-class ALIFSqueeze(ALIF, SqueezeMixin):
+class ALIFSqueeze(SqueezedLayer, ALIF):
     """ALIF on squeezed input (batch*time, ...), for use between Conv2d / pooling layers."""
-
-    def __init__(self, batch_size=None, num_timesteps=None, **kwargs):
-        super().__init__(**kwargs)
-        self.squeeze_init(batch_size, num_timesteps)
-
-    def forward(self, input_data: torch.Tensor) -> torch.Tensor:
-        return self.squeeze_forward(input_data, super().forward)
-
-    @property
-    def _param_dict(self) -> dict:
-        return self.squeeze_param_dict(super()._param_dict)

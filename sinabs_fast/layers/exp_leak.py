@@ -5,7 +5,7 @@ from typing import Optional, Union
 import torch
 
 from .lif import LIF
-from .reshape import SqueezeMixin
+from .reshape import SqueezedLayer
 
 
 class ExpLeak(LIF):
@@ -48,16 +48,5 @@ class ExpLeak(LIF):
         return param_dict
 
 
-class ExpLeakSqueeze(ExpLeak, SqueezeMixin):
+class ExpLeakSqueeze(SqueezedLayer, ExpLeak):
     """ExpLeak on squeezed input (batch*time, ...)."""
-
-    def __init__(self, batch_size=None, num_timesteps=None, **kwargs):
-        super().__init__(**kwargs)
-        self.squeeze_init(batch_size, num_timesteps)
-
-    def forward(self, input_data: torch.Tensor) -> torch.Tensor:
-        return self.squeeze_forward(input_data, super().forward)
-
-    @property
-    def _param_dict(self) -> dict:
-        return self.squeeze_param_dict(super()._param_dict)

@@ -7,7 +7,7 @@ import torch
 
 from ..activation import MembraneSubtract, MultiSpike, SingleExponential
 from .lif import LIF, LIFRecurrent
-from .reshape import SqueezeMixin
+from .reshape import SqueezedLayer
 
 
 class _NoLeak:
@@ -113,16 +113,5 @@ class IAFRecurrent(_NoLeak, LIFRecurrent):
         self.tau_mem = None  # IAF has no membrane time constant
 
 
-class IAFSqueeze(IAF, SqueezeMixin):
+class IAFSqueeze(SqueezedLayer, IAF):
     """IAF on squeezed input (batch*time, ...), for use between Conv2d / pooling layers."""
-
-    def __init__(self, batch_size=None, num_timesteps=None, **kwargs):
-        super().__init__(**kwargs)
-        self.squeeze_init(batch_size, num_timesteps)
-
-    def forward(self, input_data: torch.Tensor) -> torch.Tensor:
-        return self.squeeze_forward(input_data, super().forward)
-
-    @property
-    def _param_dict(self) -> dict:
-        return self.squeeze_param_dict(super()._param_dict)

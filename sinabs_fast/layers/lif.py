@@ -9,7 +9,7 @@ import torch.nn as nn
 from ..activation import MembraneSubtract, MultiSpike, SingleExponential
 from ..neuron_spec import kernel_spec
 from . import functional
-from .reshape import SqueezeMixin
+from .reshape import SqueezedLayer
 from .stateful_layer import StatefulLayer
 from .time_constants import TimeConstants
 
@@ -291,16 +291,5 @@ class LIFRecurrent(LIF):
         return param_dict
 
 
-class LIFSqueeze(LIF, SqueezeMixin):
+class LIFSqueeze(SqueezedLayer, LIF):
     """LIF on squeezed input (batch*time, ...), for use between Conv2d / pooling layers."""
-
-    def __init__(self, batch_size=None, num_timesteps=None, **kwargs):
-        super().__init__(**kwargs)
-        self.squeeze_init(batch_size, num_timesteps)
-
-    def forward(self, input_data: torch.Tensor) -> torch.Tensor:
-        return self.squeeze_forward(input_data, super().forward)
-
-    @property
-    def _param_dict(self) -> dict:
-        return self.squeeze_param_dict(super()._param_dict)

@@ -67,3 +67,22 @@ class SqueezeMixin:
     def squeeze_param_dict(self, param_dict: dict) -> dict:
         param_dict.update(batch_size=self.batch_size, num_timesteps=self.num_timesteps)
         return param_dict
+
+
+class SqueezedLayer(SqueezeMixin):
+    """Makes a neuron layer take squeezed (batch*time, ...) input: ``class LIFSqueeze(
+    SqueezedLayer, LIF)``. ``batch_size`` / ``num_timesteps`` join the constructor arguments and
+    the arguments dict; the layer's own forward runs on the unflattened (batch, time, ...)
+    input."""
+
+    def __init__(self, batch_size: Optional[int] = None, num_timesteps: Optional[int] = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.squeeze_init(batch_size, num_timesteps)
+
+    def forward(self, input_data: torch.Tensor) -> torch.Tensor:
+        return self.squeeze_forward(input_data, super().forward)
+
+    @property
+    def _param_dict(self) -> dict:
+        return self.squeeze_param_dict(super()._param_dict)
