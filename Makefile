@@ -22,9 +22,12 @@ $(VENV)/.installed: $(VENV)/.deps setup.py
 	MAX_JOBS=2 $(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
 	mkdir -p build && touch $@ && touch build/.ext  # the extension is fresh: no second build
 
-# The extension, rebuilt in place when a C++ source or header changes.
+# The extension, rebuilt in place when a C++ source or header changes. Make decides to run this
+# recipe when .installed was remade in the same run (it stat'ed build/.ext before the install
+# touched it), so the recipe itself skips the build when no source is newer than the last one.
 build/.ext: $(VENV)/.installed $(shell find csrc -name '*.cpp' -o -name '*.h' 2>/dev/null)
-	MAX_JOBS=2 $(PY) setup.py --quiet build_ext --inplace
+	if [ ! -e $@ ] || [ -n "$$(find csrc -type f -newer $@)" ]; then \
+	  MAX_JOBS=2 $(PY) setup.py --quiet build_ext --inplace; fi
 	mkdir -p build && touch $@
 
 demo: build/.ext

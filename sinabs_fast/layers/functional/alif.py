@@ -2,7 +2,6 @@
 on the fused ALIF op where it reproduces sinabs exactly and on the pure-PyTorch reference
 otherwise."""
 
-import math
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
 import torch
