@@ -171,15 +171,12 @@ AlifForwardArgs<T> AlifForwardCall::args() const {
 
 template <typename T>
 AlifBackwardArgs<T> AlifBackwardCall::args() const {
-  auto rows = [](const RowSource& src) {
-    return Rows<T>{src.storage.data_ptr<T>(), src.b_stride, src.t_stride};
-  };
   AlifBackwardArgs<T> p;
-  p.g_spikes = rows(g_spikes);
-  p.g_v_hat = rows(g_v_hat);
-  p.g_i_seq = rows(g_i_seq);
-  p.g_b_seq = rows(g_b_seq);
-  p.g_counts = rows(g_counts);
+  p.g_spikes = rows_of<T>(g_spikes);
+  p.g_v_hat = rows_of<T>(g_v_hat);
+  p.g_i_seq = rows_of<T>(g_i_seq);
+  p.g_b_seq = rows_of<T>(g_b_seq);
+  p.g_counts = rows_of<T>(g_counts);
   p.v_hat = v_hat.data_ptr<T>();
   p.i_seq = data_or_null<T>(i_seq);
   p.b_seq = b_seq.data_ptr<T>();

@@ -131,6 +131,12 @@ T* data_or_null(const Tensor& t) {
   return t.defined() ? t.data_ptr<T>() : nullptr;
 }
 
+// A RowSource as the kernels read it.
+template <typename T>
+Rows<T> rows_of(const RowSource& src) {
+  return Rows<T>{src.storage.data_ptr<T>(), src.b_stride, src.t_stride};
+}
+
 template <typename T>
 NeuronArgs<T> neuron_args(const NeuronOptions& opt, const NeuronParams& prm) {
   NeuronArgs<T> a;
@@ -167,14 +173,11 @@ ForwardArgs<T> ForwardCall::args() const {
 
 template <typename T>
 BackwardArgs<T> BackwardCall::args() const {
-  auto rows = [](const RowSource& src) {
-    return Rows<T>{src.storage.data_ptr<T>(), src.b_stride, src.t_stride};
-  };
   BackwardArgs<T> p;
-  p.g_spikes = rows(g_spikes);
-  p.g_v_hat = rows(g_v_hat);
-  p.g_i_seq = rows(g_i_seq);
-  p.g_counts = rows(g_counts);
+  p.g_spikes = rows_of<T>(g_spikes);
+  p.g_v_hat = rows_of<T>(g_v_hat);
+  p.g_i_seq = rows_of<T>(g_i_seq);
+  p.g_counts = rows_of<T>(g_counts);
   p.recompute = recompute;
   p.v_hat = data_or_null<T>(v_hat);
   p.i_seq = data_or_null<T>(i_seq);

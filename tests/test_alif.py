@@ -15,26 +15,8 @@ import torch
 import sinabs_fast.activation as fa
 import sinabs_fast.layers as fl
 from sinabs_fast import reference
-from conftest import assert_grads_close
+from conftest import RESETS, SPIKES, SURROGATES, assert_grads_close
 
-SPIKES = {
-    "single": (fa.SingleSpike, sa.SingleSpike),
-    "multi": (fa.MultiSpike, sa.MultiSpike),
-    "max2": (fa.MaxSpike(2), sa.MaxSpike(2)),
-}
-RESETS = {
-    "subtract": (fa.MembraneSubtract(), sa.MembraneSubtract()),
-    "subtract0.5": (fa.MembraneSubtract(subtract_value=0.5), sa.MembraneSubtract(0.5)),
-    "reset": (fa.MembraneReset(), sa.MembraneReset()),
-    "reset0.1": (fa.MembraneReset(0.1), sa.MembraneReset(0.1)),
-}
-SURROGATES = {
-    "single_exp": (fa.SingleExponential(), sa.SingleExponential()),
-    "periodic": (fa.PeriodicExponential(0.4, 2.0), sa.PeriodicExponential(0.4, 2.0)),
-    "heaviside": (fa.Heaviside(0.5), sa.Heaviside(0.5)),
-    "gaussian": (fa.Gaussian(0.1, 0.4, 1.5), sa.Gaussian(0.1, 0.4, 1.5)),
-    "multi_gaussian": (fa.MultiGaussian(), sa.MultiGaussian()),
-}
 KINDS = {
     "ALIF": (fl.ALIF, sl.ALIF),
     "ALIFRecurrent": (fl.ALIFRecurrent, sl.ALIFRecurrent),
