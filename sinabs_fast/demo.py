@@ -3,8 +3,9 @@ random input spikes, on sinabs_fast's fused IAF layers (and on sinabs' own, when
 
     python -m sinabs_fast.demo [--batch 5] [--steps 10] [--threads N]
 
-Prints the output spikes, the time of a forward and of a forward+backward pass, and the spike
-counts of every spiking layer, which the kernels return without re-reading the spike tensors.
+Prints the output spikes, the spike counts of every spiking layer (which the kernels return
+without re-reading the spike tensors), the synaptic operations counted from them, and the time
+of a forward and of a forward+backward pass.
 """
 
 import argparse
@@ -15,6 +16,7 @@ from typing import Callable, List
 import torch
 import torch.nn as nn
 
+import sinabs_fast
 import sinabs_fast.layers as sl
 
 
@@ -76,6 +78,7 @@ def main() -> None:
     torch.manual_seed(0)
     net = seed_network(sl, args.batch)
     x = (torch.rand(args.batch, args.steps, 1, 28, 28) < 0.3).float()
+    counter = sinabs_fast.SNNSynOpCounter(net)
     out = net(x)
     print(f"sinabs_fast seed network, input {tuple(x.shape)}: {int(x.sum())} input spikes")
     print(f"output spikes per sample and class (summed over {args.steps} steps):")
@@ -86,6 +89,13 @@ def main() -> None:
             print(f"  layer {name:>2} ({m.__class__.__name__}, {m.spike_counts[0].numel():5d} "
                   f"neurons): {int(m.spike_counts.sum()):7d} spikes, firing rate "
                   f"{m.firing_rate.item():.4f}")
+    print("synaptic operations (the documentation's SNNSynOpCounter, from those counts):")
+    try:
+        print(counter.get_synops().to_string())
+    except ImportError as error:  # pandas is optional
+        print(f"  ({error})")
+    print(f"total synops {counter.get_total_synops().item():,.0f}")
+    counter.remove()  # the timings below run uncounted
 
     fwd, fwd_bwd = time_network(net, x, reset_all, args.repeats)
     rows = [("sinabs_fast", fwd, fwd_bwd)]
