@@ -723,6 +723,10 @@ class Bench:
             err = importable(IMPORTS[impl])
             if err is None:
                 self.available[impl] = PEERS[impl]
+            elif impl == OURS:
+                # Without sinabs_fast the table would hold only the peers and look like a result.
+                raise SystemExit(f"bench_gpu: sinabs_fast is not importable ({err}); build it in "
+                                 "place and put the repository root on PYTHONPATH")
             else:
                 self.result["unavailable"][impl] = err
                 self.log(f"{impl} unavailable: {err}")

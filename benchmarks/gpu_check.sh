@@ -24,7 +24,9 @@
 #   versions (nvidia-smi -L, torch, triton) -> install the carried wheels into a scratch folder
 #   on PYTHONPATH -> build sinabs-exodus from its archive in the background (best effort) ->
 #   build sinabs_fast in place for sm_90 -> tests/test_cuda.py -> bench_gpu.py --quick ->
-#   the rest of the tests, with whatever time is left.
+#   GPU_CHECK_EXTRA (optional: a script of this run's own diagnostics, e.g. carried in
+#   gpu_wheels/) -> the rest of the tests (in pytest-xdist workers), with whatever time is left.
+#   Environment: DEADLINE_S (wall-time budget, default 420), GPU_CHECK_EXTRA, PYTHON, WHEELS.
 #
 # Locally (no GPU) it still runs through: the build is CPU-only, the CUDA tests skip, and the
 # benchmark prints "no CUDA device".
@@ -93,7 +95,8 @@ if ls "$WHEELS"/*.whl > /dev/null 2>&1; then
 else
   echo "no wheels in $WHEELS (run benchmarks/prepare_gpu_wheels.sh and carry gpu_wheels)"
 fi
-export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+# The repository root too: sinabs_fast is built in place, and the benchmark runs from benchmarks/.
+export PYTHONPATH="$ROOT:$SITE${PYTHONPATH:+:$PYTHONPATH}"
 "$PY" -c "import sinabs, spikingjelly, snntorch; print('sinabs', sinabs.__file__)" \
   || echo "peer imports FAILED"
 
@@ -157,11 +160,20 @@ BENCH_RC=$?
 echo "bench_gpu exit status: $BENCH_RC ($(elapsed) s)"
 ls -l "$OUT"
 
+# GPU_CHECK_EXTRA: a script of one run's own diagnostics (e.g. carried in gpu_wheels/).
+if [[ -n "${GPU_CHECK_EXTRA:-}" ]]; then
+  stage "extra: $GPU_CHECK_EXTRA"
+  run_for 120 bash "$GPU_CHECK_EXTRA" 2>&1 | tee "$OUT/extra.txt" | tail -n 120
+fi
+
 REST=$(( $(left) - 15 ))
 if (( REST > 30 )); then
   stage "the rest of the tests ($REST s left)"
-  run_for "$REST" "$PY" -m pytest -q -x -p no:cacheprovider tests --ignore=tests/test_cuda.py \
-    2>&1 | tee "$OUT/pytest-all.txt" | tail -n 15
+  # In 8 pytest-xdist workers where it is installed: fast, and a crashing test is reported as
+  # one failure instead of ending the run.
+  XDIST=(); "$PY" -c "import xdist" 2> /dev/null && XDIST=(-n 8)
+  run_for "$REST" "$PY" -m pytest -q "${XDIST[@]}" -p no:cacheprovider tests \
+    --ignore=tests/test_cuda.py 2>&1 | tee "$OUT/pytest-all.txt" | tail -n 25
   echo "tests exit status: ${PIPESTATUS[0]} ($(elapsed) s)"
 else
   echo "no time left for the rest of the tests"
