@@ -193,17 +193,21 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
   int64_t in_block = 0;
   // Step t's v_hat and synaptic current: rows of the saved (B, T, N) tensors, or of the (T, L)
   // scratch of the recomputed forward.
-  std::vector<T> vh_scratch, i_scratch;
+  // The scratch comes from the output pool, uninitialised: a zero-filled std::vector of this
+  // size is a fresh mapping each call, and its page faults cost more than the whole backward.
+  at::Tensor vh_scratch, i_scratch;
   const T* vh_base = p.v_hat ? p.v_hat + b * p.steps * p.N + n0 : nullptr;
   const T* i_base = p.i_seq ? p.i_seq + b * p.steps * p.N + n0 : nullptr;
   int64_t seq_stride = p.N;
   if (p.recompute) {
-    vh_scratch.resize(p.steps * L);
-    if (SYN && (g_am || g_as)) i_scratch.resize(p.steps * L);
-    recompute_segment<T, SK, RK, SYN, MIN, PN>(p, b, n0, L, vh_scratch.data(),
-                                              i_scratch.empty() ? nullptr : i_scratch.data());
-    vh_base = vh_scratch.data();
-    i_base = i_scratch.empty() ? nullptr : i_scratch.data();
+    const auto opts = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+    vh_scratch = pooled_empty({p.steps * L}, opts);
+    if (SYN && (g_am || g_as)) i_scratch = pooled_empty({p.steps * L}, opts);
+    recompute_segment<T, SK, RK, SYN, MIN, PN>(
+        p, b, n0, L, vh_scratch.data_ptr<T>(),
+        i_scratch.defined() ? i_scratch.data_ptr<T>() : nullptr);
+    vh_base = vh_scratch.data_ptr<T>();
+    i_base = i_scratch.defined() ? i_scratch.data_ptr<T>() : nullptr;
     seq_stride = L;
   }
 
