@@ -98,11 +98,16 @@ def lif_forward(
         min_v_mem, int(spike_kind), float(max_spikes), int(reset_kind), float(reset_value),
         int(surrogate_kind), [float(p) for p in surrogate_params], keep_v_hat, keep_i_syn,
     )
-    if surrogate_kind == SurrogateKind.PRECOMPUTED:
-        if surrogate_fn is None:
-            raise ValueError("surrogate_fn is required when surrogate_kind is PRECOMPUTED")
-        return LIFOutputs(*_CallableSurrogateLIF.apply(surrogate_fn, *args))
-    return LIFOutputs(*torch.ops.sinabs_fast.lif_forward.default(*args))
+    precomputed = surrogate_kind == SurrogateKind.PRECOMPUTED
+    if precomputed and surrogate_fn is None:
+        raise ValueError("surrogate_fn is required when surrogate_kind is PRECOMPUTED")
+    needs_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad
+        for t in (input, v_mem, i_syn, alpha_mem, alpha_syn, threshold, reset_amount, min_v_mem)
+    )
+    if not needs_grad or (torch.compiler.is_compiling() and not precomputed):
+        return LIFOutputs(*torch.ops.sinabs_fast.lif_forward.default(*args))
+    return LIFOutputs(*_FusedLIF.apply(surrogate_fn if precomputed else None, *args))
 
 
 def lif_backward(*args) -> tuple:
@@ -236,9 +241,13 @@ def _surrogate_for(fn: Callable, v_hat: Tensor, threshold: Tensor) -> Tensor:
     return fn(v_hat, thr).to(v_hat.dtype).expand_as(v_hat).contiguous()
 
 
-class _CallableSurrogateLIF(torch.autograd.Function):
-    """lif_forward for a surrogate that is an arbitrary Python callable (no fused formula): the
-    fused backward reads the surrogate's values, computed with torch on the saved membrane."""
+class _FusedLIF(torch.autograd.Function):
+    """lif_forward with its fused backward, as a plain autograd Function: the eager route of
+    :func:`lif_forward`. The op's generic ``torch.library`` autograd wrapper (registered above,
+    which torch.compile uses) rebuilds the schema's argument list on every forward with grad
+    (``fill_defaults``, ~55 us for 17 arguments); this skips it. ``surrogate_fn`` is a torch
+    callable whose values on the saved membrane the fused backward reads (surrogate_kind
+    PRECOMPUTED), or None for a fused surrogate."""
 
     @staticmethod
     def forward(surrogate_fn, *args):
@@ -251,18 +260,12 @@ class _CallableSurrogateLIF(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads):
-        v_hat, threshold = ctx.saved_tensors[0], ctx.saved_tensors[7]
         sigma = None
-        if ctx.options["spike_kind"] != SpikeKind.NONE:
+        if ctx.surrogate_fn is not None and ctx.options["spike_kind"] != SpikeKind.NONE:
+            v_hat, threshold = ctx.saved_tensors[0], ctx.saved_tensors[7]
             with torch.no_grad():
                 sigma = _surrogate_for(ctx.surrogate_fn, v_hat, threshold)
         return (None,) + _backward_kernel(ctx, grads, sigma)
-
-
-# --------------------------------------------------------------------------------------------
-# Recurrent LIF-family layers with a linear recurrent map
-
-
 class RecurrentOutputs(NamedTuple):
     spikes: Tensor  # (B, T, N) float32
     v_hat_tm: Tensor  # (T, B, N) pre-spike membrane; empty unless keep_sequences

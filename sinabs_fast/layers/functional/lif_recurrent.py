@@ -22,25 +22,6 @@ from .lif import FusedPlan, fused_plan
 _OP = torch.ops.sinabs_fast.lif_forward.default
 
 
-class _FusedStep(torch.autograd.Function):
-    """One op call with the op's fused backward, as a plain autograd Function: per step this is
-    several times cheaper than the op's generic ``torch.library`` autograd wrapper, which
-    matters when the op runs T times per layer call. Same saved tensors and backward kernel
-    (``ops._setup_context`` / ``ops._backward_kernel``)."""
-
-    @staticmethod
-    def forward(*args):
-        return _OP(*args)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ops._setup_context(ctx, inputs, output)
-
-    @staticmethod
-    def backward(ctx, *grads):
-        return ops._backward_kernel(ctx, grads, None)
-
-
 def _broadcast_once(plan: Optional[FusedPlan], batch: int, neurons: int) -> Optional[FusedPlan]:
     """The parameters without gradient, broadcast to contiguous (batch, neurons) once per call
     (values and dtypes unchanged), so that the op's per-call broadcast of them is a no-op."""
@@ -86,10 +67,11 @@ def _fused_step(plan: FusedPlan, x: Tensor, state: Dict[str, Tensor], alpha_mem:
     )
     if not grad:
         out = _OP(*args)
-    elif plan.surrogate_kind == ops.SurrogateKind.PRECOMPUTED and spiking:
-        out = ops._CallableSurrogateLIF.apply(surrogate_grad_fn, *args)
     else:
-        out = _FusedStep.apply(*args)
+        # The op's eager autograd Function: per step several times cheaper than its generic
+        # torch.library wrapper, which matters when the op runs T times per layer call.
+        precomputed = plan.surrogate_kind == ops.SurrogateKind.PRECOMPUTED
+        out = ops._FusedLIF.apply(surrogate_grad_fn if precomputed else None, *args)
     spikes, v_hat, _, v_new, i_new, _ = out
     new_state = {"v_mem": v_new, "i_syn": i_new if syn else total}
     return (spikes if spiking else v_hat), v_hat, new_state
