@@ -249,14 +249,14 @@ class _FusedLIF(torch.autograd.Function):
     callable whose values on the saved membrane the fused backward reads (surrogate_kind
     PRECOMPUTED), or None for a fused surrogate."""
 
+    # forward(ctx, ...) rather than a separate setup_context: Function.apply then skips binding
+    # the arguments with inspect.signature on every call.
     @staticmethod
-    def forward(surrogate_fn, *args):
-        return torch.ops.sinabs_fast.lif_forward.default(*args)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.surrogate_fn = inputs[0]
-        _setup_context(ctx, inputs[1:], output, ctx.needs_input_grad[1:])
+    def forward(ctx, surrogate_fn, *args):
+        output = torch.ops.sinabs_fast.lif_forward.default(*args)
+        ctx.surrogate_fn = surrogate_fn
+        _setup_context(ctx, args, output, ctx.needs_input_grad[1:])
+        return output
 
     @staticmethod
     def backward(ctx, *grads):

@@ -110,13 +110,13 @@ class _FusedSteps(torch.autograd.Function):
     call than the op's generic ``torch.library`` autograd wrapper, which matters for the
     recurrent layer's one call per step. Same saved tensors and backward kernel."""
 
+    # forward(ctx, ...) rather than a separate setup_context: Function.apply then skips binding
+    # the arguments with inspect.signature on every call.
     @staticmethod
-    def forward(*args):
-        return torch.ops.sinabs_fast.alif_forward.default(*args)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ops._alif_setup_context(ctx, inputs, output)
+    def forward(ctx, *args):
+        output = torch.ops.sinabs_fast.alif_forward.default(*args)
+        ops._alif_setup_context(ctx, args, output)
+        return output
 
     @staticmethod
     def backward(ctx, *grads):
