@@ -24,8 +24,8 @@
 #   versions (nvidia-smi -L, torch, triton) -> install the carried wheels into a scratch folder
 #   on PYTHONPATH -> build sinabs-exodus from its archive in the background (best effort) ->
 #   build sinabs_fast in place for sm_90 -> tests/test_cuda.py -> bench_gpu.py --quick ->
-#   GPU_CHECK_EXTRA (optional: a script of this run's own diagnostics, e.g. carried in
-#   gpu_wheels/) -> the rest of the tests (in pytest-xdist workers), with whatever time is left.
+#   GPU_CHECK_EXTRA (optional: a script of diagnostics, e.g. benchmarks/gpu_diagnostics.sh: the
+#   C++-error segfault check, Nsight Compute on the G1 kernels, registers per kernel) -> the rest of the tests (in pytest-xdist workers), with whatever time is left.
 #   Environment: DEADLINE_S (wall-time budget, default 420), GPU_CHECK_EXTRA, PYTHON, WHEELS.
 #
 # Locally (no GPU) it still runs through: the build is CPU-only, the CUDA tests skip, and the
