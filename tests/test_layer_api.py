@@ -248,3 +248,37 @@ def test_every_public_name_of_sinabs_exists(theirs, ours):
     for name, obj in public.items():
         assert hasattr(ours_mod, name), f"{ours}.{name} is missing"
         assert inspect.isclass(getattr(ours_mod, name)) == inspect.isclass(obj), name
+
+
+class _HostToDeviceCopies(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the ops that turn host (CPU) tensors into non-CPU tensors."""
+
+    def __init__(self):
+        super().__init__()
+        self.copies = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func in (torch.ops.aten._to_copy.default, torch.ops.aten.copy_.default,
+                    torch.ops.aten.lift_fresh.default):
+            sources = [a for a in (*args, *(kwargs or {}).values()) if isinstance(a, torch.Tensor)]
+            results = out if isinstance(out, (tuple, list)) else [out]
+            if any(a.device.type == "cpu" for a in sources) and any(
+                    isinstance(r, torch.Tensor) and r.device.type != "cpu" for r in results):
+                self.copies.append(func)
+        return out
+
+
+@pytest.mark.parametrize("make", [
+    lambda: fl.IAF(tau_syn=3.0), lambda: fl.LIF(tau_mem=20.0, tau_syn=5.0),
+    lambda: fl.ExpLeak(tau_mem=10.0), lambda: fl.ALIF(tau_mem=20.0, tau_adapt=100.0),
+])
+def test_a_call_copies_no_host_tensor_to_the_device(make):
+    """On a GPU, copying a host tensor to the device waits for the device's queued work (a
+    host-device synchronisation per layer call). The meta device stands in for the GPU here:
+    a forward and backward on it must create their constants there, not copy them over."""
+    layer = make().to("meta")
+    x = torch.empty(2, 5, 4, device="meta", requires_grad=True)
+    with _HostToDeviceCopies() as log:
+        layer(x).sum().backward()
+    assert log.copies == []

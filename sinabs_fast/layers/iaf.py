@@ -16,8 +16,9 @@ class _NoLeak:
 
     @property
     def alpha_mem_calculated(self) -> torch.Tensor:
-        """Always 1."""
-        return torch.tensor(1.0)
+        """Always 1, on the layer's device: made there by a fill, since copying a host tensor to
+        a GPU waits for the GPU's queued work (a host-device synchronisation every call)."""
+        return torch.ones((), device=self.spike_threshold.device)
 
     @property
     def _param_dict(self) -> dict:

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from ... import ops, reference
 from ...neuron_spec import KernelSpec, kernel_spec
-from .lif import _per_neuron
+from .lif import _per_neuron, device_scalar
 
 Param = Union[Tensor, float, None]
 _COMPUTE = (torch.float32, torch.float64)
@@ -83,7 +83,7 @@ def alif_plan(
     def op_param(value: Param, name: str) -> Optional[Tensor]:
         if value is None or isinstance(value, Tensor):
             return _per_neuron(value, name, batch, trailing, device)
-        return torch.tensor(value, dtype=compute, device=device)
+        return device_scalar(value, compute, device)
 
     spike_kind, max_spikes = spec.spike
     surrogate_kind, surrogate_params = spec.surrogate

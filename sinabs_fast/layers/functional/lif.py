@@ -14,6 +14,12 @@ from .dtypes import operand, steady_dtypes
 Param = Union[Tensor, float, None]
 
 
+def device_scalar(value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """A 0-dim tensor made on ``device`` by a fill. ``torch.tensor(value, device=...)`` copies
+    from host memory instead, and on a GPU that copy waits for the queued work to finish."""
+    return torch.full((), value, dtype=dtype, device=device)
+
+
 def _per_neuron(value: Param, name: str, batch: int, trailing: Tuple[int, ...],
                 device: torch.device) -> Optional[Tensor]:
     """A parameter as the op takes it: 0-dim as it is, otherwise broadcast against the state
@@ -21,8 +27,10 @@ def _per_neuron(value: Param, name: str, batch: int, trailing: Tuple[int, ...],
     if value is None:
         return None
     if not isinstance(value, Tensor):
-        return torch.tensor(value, dtype=torch.get_default_dtype(), device=device)
+        return device_scalar(value, torch.get_default_dtype(), device)
     if value.dim() == 0:
+        if value.device != device and not value.requires_grad:  # e.g. ALIF's b0 stays on the CPU
+            return device_scalar(value.item(), value.dtype, device)
         return value.to(device)
     try:
         full = torch.broadcast_to(value, (batch, *trailing))
