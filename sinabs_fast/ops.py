@@ -105,9 +105,17 @@ def lif_forward(
         t is not None and t.requires_grad
         for t in (input, v_mem, i_syn, alpha_mem, alpha_syn, threshold, reset_amount, min_v_mem)
     )
-    if not needs_grad or (torch.compiler.is_compiling() and not precomputed):
-        return LIFOutputs(*torch.ops.sinabs_fast.lif_forward.default(*args))
-    return LIFOutputs(*_FusedLIF.apply(surrogate_fn if precomputed else None, *args))
+    return LIFOutputs(*call_lif_forward(args, needs_grad, surrogate_fn if precomputed else None))
+
+
+def call_lif_forward(args: tuple, needs_grad: bool,
+                     surrogate_fn: Optional[Callable[[Tensor, Tensor], Tensor]] = None) -> tuple:
+    """The op on its schema's positional ``args``. With a gradient in eager mode it runs through
+    :class:`_FusedLIF`, which is cheaper per call than the op's registered autograd;
+    torch.compile traces the op itself (a callable ``surrogate_fn`` always needs the Function)."""
+    if not needs_grad or (torch.compiler.is_compiling() and surrogate_fn is None):
+        return torch.ops.sinabs_fast.lif_forward.default(*args)
+    return _FusedLIF.apply(surrogate_fn, *args)
 
 
 def lif_backward(*args) -> tuple:
@@ -266,6 +274,12 @@ class _FusedLIF(torch.autograd.Function):
             with torch.no_grad():
                 sigma = _surrogate_for(ctx.surrogate_fn, v_hat, threshold)
         return (None,) + _backward_kernel(ctx, grads, sigma)
+
+
+# --------------------------------------------------------------------------------------------
+# Recurrent LIF-family layers with a linear recurrent map
+
+
 class RecurrentOutputs(NamedTuple):
     spikes: Tensor  # (B, T, N) float32
     v_hat_tm: Tensor  # (T, B, N) pre-spike membrane; empty unless keep_sequences

@@ -19,8 +19,6 @@ from ... import ops, reference
 from ...neuron_spec import KernelSpec, kernel_spec
 from .lif import FusedPlan, fused_plan
 
-_OP = torch.ops.sinabs_fast.lif_forward.default
-
 
 def _broadcast_once(plan: Optional[FusedPlan], batch: int, neurons: int) -> Optional[FusedPlan]:
     """The parameters without gradient, broadcast to contiguous (batch, neurons) once per call
@@ -65,14 +63,9 @@ def _fused_step(plan: FusedPlan, x: Tensor, state: Dict[str, Tensor], alpha_mem:
         grad or record_states or not spiking,  # keep_v_hat
         syn and alpha_grad,  # keep_i_syn: the alpha gradients with synaptic current need it
     )
-    if not grad:
-        out = _OP(*args)
-    else:
-        # The op's eager autograd Function: per step several times cheaper than its generic
-        # torch.library wrapper, which matters when the op runs T times per layer call.
-        precomputed = plan.surrogate_kind == ops.SurrogateKind.PRECOMPUTED
-        out = ops._FusedLIF.apply(surrogate_grad_fn if precomputed else None, *args)
-    spikes, v_hat, _, v_new, i_new, _ = out
+    precomputed = plan.surrogate_kind == ops.SurrogateKind.PRECOMPUTED
+    spikes, v_hat, _, v_new, i_new, _ = ops.call_lif_forward(
+        args, grad, surrogate_grad_fn if precomputed else None)
     new_state = {"v_mem": v_new, "i_syn": i_new if syn else total}
     return (spikes if spiking else v_hat), v_hat, new_state
 
