@@ -320,3 +320,30 @@ def test_fused_recurrent_op_opcheck():
             None, torch.randn(N, N, generator=g), torch.randn(N, generator=g), 1, float("inf"), 0,
             0.0, 0, [0.5, 1.0], True)
     torch.library.opcheck(torch.ops.sinabs_fast.lif_recurrent_forward.default, args)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("firing", ["sparse", "dense"])
+@pytest.mark.parametrize("batch,neurons", [(9, 70), (2, 16), (5, 130)])
+def test_fused_backward_products(firing, batch, neurons, threads):
+    """The fused backward's own matrix products: per step, blocks of 4 batch rows by whole
+    vectors of neurons (here with remainders of both), on one thread or split by batch over
+    two; the weight gradient over the nonzero spikes only (sparse firing) or by one BLAS
+    product (more than a quarter of the spikes nonzero). Gradients as sinabs' autograd."""
+    scale = {"sparse": 2.0, "dense": 12.0}[firing]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        def make(rec_ours, rec_theirs):
+            kw = dict(tau_mem=10.0, tau_syn=4.0, record_states=True)
+            return (LIFRecurrent(rec_connect=rec_ours, spike_fn=fa.SingleSpike, **kw),
+                    sl.LIFRecurrent(rec_connect=rec_theirs, spike_fn=sa.SingleSpike, **kw))
+        torch.manual_seed(batch * neurons)
+        ours, _ = run_pair(make, inputs_for((batch, 12, neurons), calls=2, scale=scale))
+    finally:
+        torch.set_num_threads(previous)
+    # Single spikes: the firing rate is the fraction of nonzero spikes (of the last call).
+    if firing == "sparse":
+        assert 0.01 < ours.firing_rate < 0.2
+    else:
+        assert ours.firing_rate > 0.3

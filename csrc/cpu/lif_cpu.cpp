@@ -6,9 +6,12 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
+#include <type_traits>
 #include <vector>
 
 #include "../lif_call.h"
+#include "dense_products.h"
 #include "output_pool.h"
 #include "row_parallel.h"
 #include "sinabs_fast/dispatch.h"
@@ -418,6 +421,44 @@ RecurrentForwardResult lif_recurrent_forward_cpu(
           c.v_out, c.i_out, counts};
 }
 
+// n values as float32: float32 ones as they are, float64 ones converted into buf.
+const float* as_float(const float* values, int64_t /*n*/, float* /*buf*/) { return values; }
+const float* as_float(const double* values, int64_t n, float* buf) {
+  for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<float>(values[k]);
+  return buf;
+}
+
+// dL/dW = sum_{t < T-1} g_input_{t+1}^T s_t from g (T - 1, B, N), float32, and the spikes
+// (B, T, N). Spikes are mostly zeros, so the sum visits only the nonzero ones, split over
+// threads by spiking neuron (sparse_weight_grad); past kDenseSpikes of them nonzero, one BLAS
+// product costs less.
+constexpr double kDenseSpikes = 0.25;
+
+Tensor recurrent_weight_grad(const Tensor& g, const Tensor& spikes) {
+  const int64_t steps = g.size(0), B = g.size(1), N = g.size(2), T = spikes.size(1);
+  std::vector<const float*> s_rows, g_rows;
+  for (int64_t t = 0; t < steps; ++t) {
+    for (int64_t b = 0; b < B; ++b) {
+      s_rows.push_back(spikes.data_ptr<float>() + (b * T + t) * N);
+      g_rows.push_back(g.data_ptr<float>() + (t * B + b) * N);
+    }
+  }
+  Tensor out_t = at::empty({N, N}, g.options());  // out_t[j, i] = dL/dW[i, j]
+  std::atomic<bool> sparse{true};
+  at::parallel_for(0, N, 1, [&](int64_t j0, int64_t j1) {
+    const auto max_nonzero = static_cast<int64_t>(kDenseSpikes * steps * B * (j1 - j0));
+    if (!sparse_weight_grad(s_rows.data(), g_rows.data(), steps * B, j0, j1, N, max_nonzero,
+                            out_t.data_ptr<float>())) {
+      sparse = false;
+    }
+  });
+  if (!sparse) {
+    const Tensor s = spikes.narrow(1, 0, steps).transpose(0, 1).reshape({-1, N});
+    return at::mm(g.reshape({-1, N}).t(), s);
+  }
+  return out_t.t().contiguous();
+}
+
 RecurrentBackwardResult lif_recurrent_backward_cpu(
     const std::optional<Tensor>& grad_spikes, const std::optional<Tensor>& grad_v_hat_tm,
     const std::optional<Tensor>& grad_i_seq_tm, const std::optional<Tensor>& grad_v_mem,
@@ -460,63 +501,89 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
   Tensor g_am_step = alpha_mem_grad ? at::empty({B, N}, f64) : Tensor();
   Tensor g_as_step = syn && alpha_syn_grad ? at::empty({B, N}, f64) : Tensor();
   const Tensor zeros_row = at::zeros({N}, opts);
+  // Batch entries are independent through the recurrence (the weights are shared, the states
+  // are not), so each thread runs the whole reverse time loop for its own rows, with its own
+  // single-threaded products: no synchronisation per step. (The forward cannot do the same: its
+  // products must round as nn.Linear's over the whole batch.)
+  const int64_t chunks =
+      at::in_parallel_region() ? 1 : std::min<int64_t>(B, at::get_num_threads());
+  // W once, in the padded rows row_products reads (the same for every step and thread).
+  const int64_t ld = padded_columns(N);
+  Tensor w_packed = at::zeros({N, ld}, opts.dtype(at::kFloat));
+  w_packed.narrow(1, 0, N).copy_(weight);
   AT_DISPATCH_FLOATING_TYPES(v_hat_tm.scalar_type(), "lif_recurrent_backward_cpu", [&] {
     using T_ = scalar_t;
-    BackwardArgs<T_> p = c.args<T_>();
-    p.steps = 1;
-    p.g_counts = Rows<T_>{zeros_row.data_ptr<T_>(), 0, 0};
     const T_* gs = g_spikes.storage.data_ptr<T_>();
     const T_* gc = g_counts.storage.data_ptr<T_>();
-    for (int64_t t = T - 1; t >= 0; --t) {
-      // dL/ds_t: the output's and the counts' gradients, and through rec the gradient of step
-      // t + 1's input: g_input_{t+1} W (in float32, the dtype of nn.Linear's output).
-      Tensor g_rec;
-      if (t + 1 < T) g_rec = at::mm(g_input_tm.select(0, t + 1).to(at::kFloat), weight);
-      const float* gr = g_rec.defined() ? g_rec.data_ptr<float>() : nullptr;
-      T_* comb = g_spikes_step.data_ptr<T_>();
-      for (int64_t b = 0; b < B; ++b) {
-        const T_* gs_row = gs + b * g_spikes.b_stride + t * g_spikes.t_stride;
-        const T_* gc_row = gc + b * g_counts.b_stride;
-        for (int64_t n = 0; n < N; ++n) {
-          comb[b * N + n] = gs_row[n] + gc_row[n] + static_cast<T_>(gr ? gr[b * N + n] : 0.0f);
+    at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t chunk = c0; chunk < c1; ++chunk) {
+        const int64_t b0 = chunk * B / chunks, b1 = (chunk + 1) * B / chunks, rows = b1 - b0;
+        const int64_t off = b0 * N, len = rows * N;
+        BackwardArgs<T_> p = c.args<T_>();
+        p.steps = 1;
+        p.g_counts = Rows<T_>{zeros_row.data_ptr<T_>(), 0, 0};
+        Tensor g_rec = at::empty({rows, ld}, opts.dtype(at::kFloat));
+        // Step t + 1's input gradient in float32 (the dtype of nn.Linear's output): the rows of
+        // g_input_tm themselves, or for float64 a copy.
+        Tensor g_next =
+            std::is_same_v<T_, float> ? Tensor() : at::empty({rows, N}, g_rec.options());
+        for (int64_t t = T - 1; t >= 0; --t) {
+          // dL/ds_t: the output's and the counts' gradients, and through rec the gradient of
+          // step t + 1's input: g_input_{t+1} W.
+          if (t + 1 < T) {
+            const float* a = as_float(g_input_tm.data_ptr<T_>() + (t + 1) * BN + off, len,
+                                      data_or_null<float>(g_next));
+            row_products(a, N, rows, N, w_packed.data_ptr<float>(), N, g_rec.data_ptr<float>());
+          }
+          const float* gr = t + 1 < T ? g_rec.data_ptr<float>() : nullptr;
+          T_* comb = g_spikes_step.data_ptr<T_>();
+          for (int64_t b = b0; b < b1; ++b) {
+            const T_* gs_row = gs + b * g_spikes.b_stride + t * g_spikes.t_stride;
+            const T_* gc_row = gc + b * g_counts.b_stride;
+            const float* gr_row = gr ? gr + (b - b0) * ld : nullptr;
+            for (int64_t n = 0; n < N; ++n) {
+              comb[b * N + n] = gs_row[n] + gc_row[n] + static_cast<T_>(gr_row ? gr_row[n] : 0.0f);
+            }
+          }
+          p.g_spikes = Rows<T_>{comb, N, 0};
+          p.g_v_hat = Rows<T_>{g_v_hat.storage.data_ptr<T_>() + t * g_v_hat.b_stride,
+                               g_v_hat.t_stride, 0};
+          p.g_i_seq = Rows<T_>{g_i_seq.storage.data_ptr<T_>() + t * g_i_seq.b_stride,
+                               g_i_seq.t_stride, 0};
+          p.v_hat = v_hat_tm.data_ptr<T_>() + t * BN;
+          if (p.i_seq) p.i_seq = i_seq_tm.data_ptr<T_>() + t * BN;
+          if (p.input) p.input = totals_tm.data_ptr<T_>() + t * BN;
+          if (p.v0) p.v0 = t > 0 ? v_post_tm.data_ptr<T_>() + (t - 1) * BN : c.v0.data_ptr<T_>();
+          p.g_input = g_input_tm.data_ptr<T_>() + t * BN;
+          p.g_alpha_mem = data_or_null<double>(g_am_step);
+          p.g_alpha_syn = data_or_null<double>(g_as_step);
+          dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
+                          c.prm.per_neuron,
+                          [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn) {
+                            for (int64_t b = b0; b < b1; ++b) {
+                              backward_segment<T_, decltype(sk)::value, decltype(rk)::value,
+                                               decltype(has_syn)::value, decltype(has_min)::value,
+                                               decltype(pn)::value>(p, b, 0, N);
+                            }
+                          });
+          for (const auto& [total, step] : {std::pair{g_am_total, g_am_step},
+                                            std::pair{g_as_total, g_as_step}}) {
+            if (!total.defined()) continue;
+            double* acc = total.data_ptr<double>() + off;
+            const double* add = step.data_ptr<double>() + off;
+            for (int64_t k = 0; k < len; ++k) acc[k] += add[k];
+          }
         }
       }
-      p.g_spikes = Rows<T_>{comb, N, 0};
-      p.g_v_hat = Rows<T_>{g_v_hat.storage.data_ptr<T_>() + t * g_v_hat.b_stride,
-                           g_v_hat.t_stride, 0};
-      p.g_i_seq = Rows<T_>{g_i_seq.storage.data_ptr<T_>() + t * g_i_seq.b_stride,
-                           g_i_seq.t_stride, 0};
-      p.v_hat = v_hat_tm.data_ptr<T_>() + t * BN;
-      if (p.i_seq) p.i_seq = i_seq_tm.data_ptr<T_>() + t * BN;
-      if (p.input) p.input = totals_tm.data_ptr<T_>() + t * BN;
-      if (p.v0) p.v0 = t > 0 ? v_post_tm.data_ptr<T_>() + (t - 1) * BN : c.v0.data_ptr<T_>();
-      p.g_input = g_input_tm.data_ptr<T_>() + t * BN;
-      p.g_alpha_mem = data_or_null<double>(g_am_step);
-      p.g_alpha_syn = data_or_null<double>(g_as_step);
-      run_segments(c.opt, c.prm, c.syn, B, N,
-                   [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn, int64_t b,
-                       int64_t n0, int64_t L) {
-                     backward_segment<T_, decltype(sk)::value, decltype(rk)::value,
-                                      decltype(has_syn)::value, decltype(has_min)::value,
-                                      decltype(pn)::value>(p, b, n0, L);
-                   });
-      for (const auto& [total, step] : {std::pair{g_am_total, g_am_step},
-                                        std::pair{g_as_total, g_as_step}}) {
-        if (!total.defined()) continue;
-        double* acc = total.data_ptr<double>();
-        const double* add = step.data_ptr<double>();
-        for (int64_t k = 0; k < BN; ++k) acc[k] += add[k];
-      }
-    }
+    });
   });
   const auto none = [&] { return at::empty({0}, opts); };
   Tensor g_weight = none(), g_bias = none();
   if (weight_grad && T > 1) {
-    // dL/dW = sum_t g_input_{t+1}^T s_t and dL/dbias = sum_t g_input_{t+1}, as one product.
-    const Tensor g = g_input_tm.narrow(0, 1, T - 1).reshape({-1, N}).to(at::kFloat);
-    const Tensor s = spikes.narrow(1, 0, T - 1).transpose(0, 1).reshape({-1, N});
-    g_weight = at::mm(g.t(), s);
-    g_bias = g.sum(0);
+    // dL/dbias = sum_t g_input_{t+1}.
+    const Tensor g = g_input_tm.narrow(0, 1, T - 1).to(at::kFloat);
+    g_weight = recurrent_weight_grad(g, spikes.contiguous());
+    g_bias = g.sum({0, 1});
   } else if (weight_grad) {
     g_weight = at::zeros_like(weight);
     g_bias = at::zeros({N}, weight.options());
