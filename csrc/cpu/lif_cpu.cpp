@@ -417,7 +417,7 @@ RecurrentForwardResult lif_recurrent_forward_cpu(
     }
   });
   if (!keep_sequences) totals_tm = none();
-  return {spikes_tm.permute({1, 0, 2}).contiguous(), v_hat_tm, i_seq_tm, totals_tm, v_post_tm,
+  return {pooled_copy(spikes_tm.permute({1, 0, 2})), v_hat_tm, i_seq_tm, totals_tm, v_post_tm,
           c.v_out, c.i_out, counts};
 }
 
@@ -443,7 +443,7 @@ Tensor recurrent_weight_grad(const Tensor& g, const Tensor& spikes) {
       g_rows.push_back(g.data_ptr<float>() + (t * B + b) * N);
     }
   }
-  Tensor out_t = at::empty({N, N}, g.options());  // out_t[j, i] = dL/dW[i, j]
+  Tensor out_t = pooled_empty({N, N}, g.options());  // out_t[j, i] = dL/dW[i, j]
   std::atomic<bool> sparse{true};
   at::parallel_for(0, N, 1, [&](int64_t j0, int64_t j1) {
     const auto max_nonzero = static_cast<int64_t>(kDenseSpikes * steps * B * (j1 - j0));
@@ -456,7 +456,7 @@ Tensor recurrent_weight_grad(const Tensor& g, const Tensor& spikes) {
     const Tensor s = spikes.narrow(1, 0, steps).transpose(0, 1).reshape({-1, N});
     return at::mm(g.reshape({-1, N}).t(), s);
   }
-  return out_t.t().contiguous();
+  return pooled_copy(out_t.t());
 }
 
 RecurrentBackwardResult lif_recurrent_backward_cpu(
@@ -488,7 +488,7 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
   TORCH_CHECK(!alpha_mem_grad || v_post_tm.size(0) == T,
               "sinabs_fast: the alpha_mem gradient needs v_post_tm");
   const auto opts = v_hat_tm.options();
-  const Tensor like = at::empty({B, T, N}, opts);
+  const Tensor like = at::empty({1, 1, 1}, opts).expand({B, T, N});  // shape and options
   const RowSource g_spikes = row_source(grad_spikes, like, "grad_spikes");
   const RowSource g_counts = row_source(grad_counts, at::empty({B, N}, opts), "grad_counts");
   const RowSource g_v_hat = row_source(grad_v_hat_tm, v_hat_tm, "grad_v_hat_tm");
@@ -509,8 +509,9 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
       at::in_parallel_region() ? 1 : std::min<int64_t>(B, at::get_num_threads());
   // W once, in the padded rows row_products reads (the same for every step and thread).
   const int64_t ld = padded_columns(N);
-  Tensor w_packed = at::zeros({N, ld}, opts.dtype(at::kFloat));
+  Tensor w_packed = pooled_empty({N, ld}, opts.dtype(at::kFloat));
   w_packed.narrow(1, 0, N).copy_(weight);
+  w_packed.narrow(1, N, ld - N).zero_();
   AT_DISPATCH_FLOATING_TYPES(v_hat_tm.scalar_type(), "lif_recurrent_backward_cpu", [&] {
     using T_ = scalar_t;
     const T_* gs = g_spikes.storage.data_ptr<T_>();
@@ -588,7 +589,7 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
     g_weight = at::zeros_like(weight);
     g_bias = at::zeros({N}, weight.options());
   }
-  return {g_input_tm.permute({1, 0, 2}).contiguous(),
+  return {pooled_copy(g_input_tm.permute({1, 0, 2})),
           c.lambda_v,
           syn ? c.lambda_i : none(),
           g_am_total.defined() ? reduce_param_grad(g_am_total, alpha_mem) : none(),

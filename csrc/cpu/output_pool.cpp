@@ -68,4 +68,10 @@ at::Tensor pooled_empty(at::IntArrayRef sizes, const at::TensorOptions& options)
       p, sizes, [rounded](void* q) { pool().give_back(q, rounded); }, options);
 }
 
+at::Tensor pooled_copy(const at::Tensor& t) {
+  at::Tensor out = pooled_empty(t.sizes(), t.options());
+  out.copy_(t);
+  return out;
+}
+
 }  // namespace sinabs_fast
