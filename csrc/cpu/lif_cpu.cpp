@@ -107,16 +107,20 @@ ForwardResult lif_forward_cpu(const Tensor& input, const Tensor& v_mem,
 // Backward: the reverse-time recurrence of the semantics note §7, recomputing spikes, reset and
 // clamp masks from the saved pre-spike membrane v_hat.
 
-// One reverse step of one segment (restrict parameters, as forward_row). g_vh_keep / g_i_keep /
-// v_next_keep receive the gradients at v_hat and at i_t and the step's outgoing membrane, for
-// the alpha sums, or are nullptr.
-template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool PN>
+// One reverse step of one segment (restrict parameters, as forward_row). SUMS: also add this
+// step's terms of the alpha gradients to the current block sums (see kSumBlock), in the compute
+// type, while they are in registers: am_sum += v_t g_vhat_{t+1} (- cur_t g_vhat_t with
+// NORM, norm_input: cur_t is i_t, or x_t without synaptic current), as_sum += i_t g_i, g_i being
+// the gradient at i_t (divided by alpha_syn at the end); g_vh_next (zeros before the last step)
+// becomes g_vhat_t.
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool PN, bool SUMS,
+          bool NORM>
 SF_MULTIVERSION void backward_row(const T* SF_RESTRICT vh, const T* SF_RESTRICT sigma,
                          const T* SF_RESTRICT gs, const T* SF_RESTRICT g_counts,
                          const T* SF_RESTRICT gvh, const T* SF_RESTRICT gis, T* SF_RESTRICT gx,
                          T* SF_RESTRICT lambda_v, T* SF_RESTRICT lambda_i,
-                         T* SF_RESTRICT g_vh_keep, T* SF_RESTRICT g_i_keep,
-                         T* SF_RESTRICT v_next_keep,
+                         const T* SF_RESTRICT cur, T* SF_RESTRICT am_sum, T* SF_RESTRICT as_sum,
+                         T* SF_RESTRICT g_vh_next,
                          const T* SF_RESTRICT alpha, const T* SF_RESTRICT in_scale,
                          const T* SF_RESTRICT alpha_syn, const T* SF_RESTRICT spike_thr,
                          const T* SF_RESTRICT amount, const T* SF_RESTRICT min_v, float max_spikes,
@@ -135,12 +139,16 @@ SF_MULTIVERSION void backward_row(const T* SF_RESTRICT vh, const T* SF_RESTRICT 
       const T g_sum = total * neuron_param<PN>(alpha_syn, k);
       gx[k] = g_sum;
       lambda_i[k] = g_sum;
-      if (g_i_keep) g_i_keep[k] = total;
+      if constexpr (SUMS) as_sum[k] += cur[k] * total;
     } else {
       gx[k] = g_i;
     }
-    if (g_vh_keep) g_vh_keep[k] = g;
-    if (v_next_keep) v_next_keep[k] = r.v_next;
+    if constexpr (SUMS) {
+      T term = r.v_next * g_vh_next[k];
+      if constexpr (NORM) term = term - cur[k] * g;
+      am_sum[k] += term;
+      g_vh_next[k] = g;
+    }
   }
 }
 
@@ -175,8 +183,7 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
   const T* thr = p.prm.thr + poff;
   const T* amount = p.prm.amount + poff;
   const T* min_v = MIN ? p.prm.min_v + poff : nullptr;
-  // Per-row scratch: the surrogate; for the alpha sums the gradients at v_hat of this step and
-  // of the one after it, the step's outgoing membrane, and the gradient at i_t.
+  // Per-row scratch: the surrogate; for the alpha sums the gradient at v_hat of the step after.
   std::vector<T> sigma_row(SK != SpikeKind::None && !p.sigma ? L : 0);
   std::vector<T> inv_width;
   if (p.surrogate.kind == SurrogateKind::SingleExponential) {
@@ -185,14 +192,14 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
       inv_width[k] = T(1) / (neuron_param<PN>(thr, k) * p.surrogate.p[0]);
     }
   }
-  std::vector<T> g_vh_row(p.g_alpha_mem ? L : 0), g_vh_next(p.g_alpha_mem ? L : 0);
-  std::vector<T> v_next_row(p.g_alpha_mem ? L : 0), g_i_row(p.g_alpha_syn ? L : 0);
   double* g_am = p.g_alpha_mem ? p.g_alpha_mem + off : nullptr;
   double* g_as = p.g_alpha_syn ? p.g_alpha_syn + off : nullptr;
+  const bool sums = g_am || g_as;
   if (g_am) std::fill(g_am, g_am + L, 0.0);
   if (g_as) std::fill(g_as, g_as + L, 0.0);
+  std::vector<T> g_vh_next(sums ? L : 0, T(0));
   // The current block of the alpha sums (see kSumBlock), in the compute type.
-  std::vector<T> am_block(g_am ? L : 0, T(0)), as_block(g_as ? L : 0, T(0));
+  std::vector<T> am_block(sums ? L : 0, T(0)), as_block(sums && SYN ? L : 0, T(0));
   int64_t in_block = 0;
   // Step t's v_hat and synaptic current: rows of the saved (B, T, N) tensors, or of the (T, L)
   // scratch of the recomputed forward.
@@ -205,7 +212,7 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
   if (p.recompute) {
     const auto opts = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
     vh_scratch = pooled_empty({p.steps * L}, opts);
-    if (SYN && (g_am || g_as)) i_scratch = pooled_empty({p.steps * L}, opts);
+    if (SYN && sums) i_scratch = pooled_empty({p.steps * L}, opts);
     recompute_segment<T, SK, RK, SYN, MIN, PN>(
         p, b, n0, L, vh_scratch.data_ptr<T>(),
         i_scratch.defined() ? i_scratch.data_ptr<T>() : nullptr);
@@ -226,31 +233,26 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
         sigma = sigma_row.data();
       }
     }
-    backward_row<T, SK, RK, SYN, MIN, PN>(
-        vh, sigma, p.g_spikes.at(b, t, n0), p.g_counts.at(b, 0, n0), p.g_v_hat.at(b, t, n0),
-        p.g_i_seq.at(b, t, n0), p.g_input + row, p.lambda_v + off,
-        SYN ? p.lambda_i + off : nullptr, g_am ? g_vh_row.data() : nullptr,
-        g_as ? g_i_row.data() : nullptr, g_am ? v_next_row.data() : nullptr,
-        p.prm.alpha + poff, p.prm.in_scale + poff, SYN ? p.prm.alpha_syn + poff : nullptr,
-        p.prm.spike_thr + poff,
-        amount, min_v, p.prm.max_spikes, p.prm.reset_value, p.prm.product_in_float, L);
-    if (g_am) {
-      // dL/dalpha_mem = sum_t v_{t-1} g_vhat_t (- i_t g_vhat_t with norm_input). v_t is known
-      // now and g_vhat_{t+1} from the last iteration, so nothing is recomputed.
-      if (t + 1 < p.steps) {
-        accumulate_products(am_block.data(), v_next_row.data(), g_vh_next.data(), T(1), L);
-      }
-      if (p.norm_input) {
-        const T* cur = SYN ? i_base + t * seq_stride : p.input + row;
-        accumulate_products(am_block.data(), cur, g_vh_row.data(), T(-1), L);
-      }
-      std::swap(g_vh_row, g_vh_next);
+    // The current the alpha sums need: i_t, or x_t (norm_input without synaptic current).
+    const T* cur = !sums ? nullptr : SYN ? i_base + t * seq_stride
+                                         : (p.norm_input ? p.input + row : nullptr);
+    const auto step = [&](auto sums_c, auto norm_c) {
+      backward_row<T, SK, RK, SYN, MIN, PN, decltype(sums_c)::value, decltype(norm_c)::value>(
+          vh, sigma, p.g_spikes.at(b, t, n0), p.g_counts.at(b, 0, n0), p.g_v_hat.at(b, t, n0),
+          p.g_i_seq.at(b, t, n0), p.g_input + row, p.lambda_v + off,
+          SYN ? p.lambda_i + off : nullptr, cur, am_block.data(), as_block.data(),
+          g_vh_next.data(), p.prm.alpha + poff, p.prm.in_scale + poff,
+          SYN ? p.prm.alpha_syn + poff : nullptr, p.prm.spike_thr + poff, amount, min_v,
+          p.prm.max_spikes, p.prm.reset_value, p.prm.product_in_float, L);
+    };
+    if (!sums) {
+      step(std::false_type{}, std::false_type{});
+    } else if (p.norm_input) {
+      step(std::true_type{}, std::true_type{});
+    } else {
+      step(std::true_type{}, std::false_type{});
     }
-    if (g_as) {
-      // dL/dalpha_syn += (i_{t-1} + x_t) * total = i_t / alpha_syn * total (divided at the end)
-      accumulate_products(as_block.data(), i_base + t * seq_stride, g_i_row.data(), T(1), L);
-    }
-    if (++in_block == kSumBlock || t == 0) {
+    if (sums && (++in_block == kSumBlock || t == 0)) {
       if (g_am) flush_block(g_am, am_block.data(), L);
       if (g_as) flush_block(g_as, as_block.data(), L);
       in_block = 0;
