@@ -23,8 +23,9 @@ namespace {
 // Forward
 
 // One time step of one segment. The pointers are restrict-qualified parameters (not locals) so
-// that GCC trusts them and vectorises the loop.
-template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool PN>
+// that GCC trusts them and vectorises the loop. SPIKES: store the spikes and add them to the
+// counts (the backward's recomputation needs neither).
+template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool PN, bool SPIKES = true>
 SF_MULTIVERSION void forward_row(const T* SF_RESTRICT x, float* SF_RESTRICT s_out,
                                  T* SF_RESTRICT vh_out,
                         T* SF_RESTRICT i_out, T* SF_RESTRICT v, T* SF_RESTRICT isyn,
@@ -47,7 +48,7 @@ SF_MULTIVERSION void forward_row(const T* SF_RESTRICT x, float* SF_RESTRICT s_ou
         MIN ? neuron_param<PN>(min_v, k) : T(0), pif);
     v[k] = r.v_next;
     vh_out[k] = vh;
-    if constexpr (SK != SpikeKind::None) {
+    if constexpr (SK != SpikeKind::None && SPIKES) {
       s_out[k] = r.spikes;
       counts[k] += r.spikes;
     }
@@ -164,12 +165,11 @@ void recompute_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t 
   std::vector<T> v(p.v0 + off, p.v0 + off + L);
   std::vector<T> isyn(SYN ? L : 0), i_row(SYN && !i_out ? L : 0);
   if constexpr (SYN) std::copy(p.i0 + off, p.i0 + off + L, isyn.begin());
-  std::vector<float> spikes(L), counts(L);  // not needed again
   for (int64_t t = 0; t < p.steps; ++t) {
-    forward_row<T, SK, RK, SYN, MIN, PN>(
-        p.input + (b * p.steps + t) * p.N + n0, spikes.data(), vh_out + t * L,
+    forward_row<T, SK, RK, SYN, MIN, PN, false>(
+        p.input + (b * p.steps + t) * p.N + n0, nullptr, vh_out + t * L,
         SYN ? (i_out ? i_out + t * L : i_row.data()) : nullptr, v.data(), isyn.data(),
-        counts.data(), p.prm.alpha + poff, p.prm.in_scale + poff,
+        nullptr, p.prm.alpha + poff, p.prm.in_scale + poff,
         SYN ? p.prm.alpha_syn + poff : nullptr, p.prm.spike_thr + poff, p.prm.amount + poff,
         MIN ? p.prm.min_v + poff : nullptr, p.prm.max_spikes, p.prm.reset_value,
         p.prm.product_in_float, L);
