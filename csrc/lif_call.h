@@ -87,6 +87,7 @@ struct BackwardArgs {
   bool norm_input;
   SurrogateParams<T> surrogate;
   T* g_input;
+  bool stream_g_input = false;  // CPU: write g_input past the cache (nothing reads it soon)
   T* lambda_v;  // (B, N): the final state's gradient on entry, the initial state's on exit
   T* lambda_i;
   double* g_alpha_mem;  // (B, N) sums over time, or nullptr

@@ -55,6 +55,16 @@ def test_lif_options(tau_syn, norm_input, train_alphas, min_v, spike):
              inputs_for((3, 15, 6)))
 
 
+@pytest.mark.parametrize("neurons", [16384, 16387])
+def test_lif_large_input_gradient(neurons):
+    """An input gradient of 8 MiB and more is written with non-temporal stores (the CPU
+    backward's stream_row), here with rows that start at every alignment (16387 neurons)."""
+    kw = dict(tau_mem=20.0, tau_syn=5.0)
+    shape = (2, 65, neurons)
+    assert 4 * shape[0] * shape[1] * shape[2] >= 8 << 20
+    run_pair(fl.LIF(**kw), sl.LIF(**kw), inputs_for(shape, calls=1))
+
+
 @pytest.mark.parametrize("train_alphas", [False, True])
 def test_lif_per_neuron_time_constants(train_alphas):
     tau_mem = torch.rand(2, 1, 7) * 20 + 2

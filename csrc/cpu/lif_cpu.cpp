@@ -198,6 +198,7 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
   if (g_am) std::fill(g_am, g_am + L, 0.0);
   if (g_as) std::fill(g_as, g_as + L, 0.0);
   std::vector<T> g_vh_next(sums ? L : 0, T(0));
+  std::vector<T> gx_row(p.stream_g_input ? L : 0);  // g_input's row, before it is streamed out
   // The current block of the alpha sums (see kSumBlock), in the compute type.
   std::vector<T> am_block(sums ? L : 0, T(0)), as_block(sums && SYN ? L : 0, T(0));
   int64_t in_block = 0;
@@ -239,7 +240,8 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
     const auto step = [&](auto sums_c, auto norm_c) {
       backward_row<T, SK, RK, SYN, MIN, PN, decltype(sums_c)::value, decltype(norm_c)::value>(
           vh, sigma, p.g_spikes.at(b, t, n0), p.g_counts.at(b, 0, n0), p.g_v_hat.at(b, t, n0),
-          p.g_i_seq.at(b, t, n0), p.g_input + row, p.lambda_v + off,
+          p.g_i_seq.at(b, t, n0), p.stream_g_input ? gx_row.data() : p.g_input + row,
+          p.lambda_v + off,
           SYN ? p.lambda_i + off : nullptr, cur, am_block.data(), as_block.data(),
           g_vh_next.data(), p.prm.alpha + poff, p.prm.in_scale + poff,
           SYN ? p.prm.alpha_syn + poff : nullptr, p.prm.spike_thr + poff, amount, min_v,
@@ -252,6 +254,7 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
     } else {
       step(std::true_type{}, std::false_type{});
     }
+    if (p.stream_g_input) stream_row(p.g_input + row, gx_row.data(), L);
     if (sums && (++in_block == kSumBlock || t == 0)) {
       if (g_am) flush_block(g_am, am_block.data(), L);
       if (g_as) flush_block(g_as, as_block.data(), L);
@@ -269,7 +272,12 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
       g_as[k] /= static_cast<double>(neuron_param<PN>(alpha_syn, k));
     }
   }
+  if (p.stream_g_input) stream_fence();
 }
+
+// Outputs from this size on are written past the cache: a quarter of a 32 MiB L3, so that they
+// would not stay there anyway next to the input and the saved tensors.
+constexpr size_t kStreamBytes = size_t(8) << 20;
 
 BackwardResult lif_backward_cpu(
     const std::optional<Tensor>& grad_spikes, const std::optional<Tensor>& grad_v_hat,
@@ -289,7 +297,10 @@ BackwardResult lif_backward_cpu(
       spike_kind, max_spikes, reset_kind, reset_value, surrogate_kind, surrogate_params,
       surrogate_values, alpha_mem_grad, alpha_syn_grad, &pooled_empty);
   AT_DISPATCH_FLOATING_TYPES(c.g_input.scalar_type(), "lif_backward_cpu", [&] {
-    const BackwardArgs<scalar_t> p = c.args<scalar_t>();
+    BackwardArgs<scalar_t> p = c.args<scalar_t>();
+    // A large input gradient is written past the cache (see stream_row); a small one stays
+    // there for the layer before, whose backward reads it next.
+    p.stream_g_input = c.g_input.nbytes() >= kStreamBytes;
     dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
                     c.prm.per_neuron, [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn) {
                       for_each_segment(c.batch, c.N, [&](int64_t b, int64_t n0, int64_t L) {
