@@ -85,8 +85,8 @@ SF_MULTIVERSION void flush_block(double* SF_RESTRICT total, T* SF_RESTRICT block
 
 // dst[0:L] = src[0:L], with non-temporal stores wherever dst is 16-byte aligned: for rows of a
 // large output that nothing reads soon. They skip the cache, and with it the read of every line
-// before it is written, which at large B * T * N is a third of a bandwidth-bound backward's
-// memory traffic. stream_fence() must follow before another thread reads dst.
+// before it is written (a third of the LIF backward's memory traffic at large B * T * N).
+// stream_fence() must follow before another thread reads dst.
 template <typename T>
 inline void stream_row(T* SF_RESTRICT dst, const T* SF_RESTRICT src, int64_t L) {
   int64_t k = 0;
