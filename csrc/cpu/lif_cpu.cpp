@@ -166,8 +166,10 @@ void recompute_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t 
   std::vector<T> isyn(SYN ? L : 0), i_row(SYN && !i_out ? L : 0);
   if constexpr (SYN) std::copy(p.i0 + off, p.i0 + off + L, isyn.begin());
   for (int64_t t = 0; t < p.steps; ++t) {
+    const T* x = p.input + (b * p.steps + t) * p.N + n0;
+    if (t + 1 < p.steps) prefetch_row(x + p.N, L);  // see the reverse loop's prefetch
     forward_row<T, SK, RK, SYN, MIN, PN, false>(
-        p.input + (b * p.steps + t) * p.N + n0, nullptr, vh_out + t * L,
+        x, nullptr, vh_out + t * L,
         SYN ? (i_out ? i_out + t * L : i_row.data()) : nullptr, v.data(), isyn.data(),
         nullptr, p.prm.alpha + poff, p.prm.in_scale + poff,
         SYN ? p.prm.alpha_syn + poff : nullptr, p.prm.spike_thr + poff, p.prm.amount + poff,
@@ -225,6 +227,13 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
   for (int64_t t = p.steps - 1; t >= 0; --t) {
     const int64_t row = (b * p.steps + t) * p.N + n0;
     const T* vh = vh_base + t * seq_stride;
+    if (t > 0) {
+      // The rows of the step before, which this loop walks to backwards, one page each at
+      // L = 1024: the hardware prefetchers, which stop at page boundaries, would only start on
+      // them at their first misses.
+      prefetch_row(vh - seq_stride, L);
+      if (SYN && sums) prefetch_row(i_base + (t - 1) * seq_stride, L);
+    }
     const T* sigma = nullptr;
     if constexpr (SK != SpikeKind::None) {
       if (p.sigma) {

@@ -112,6 +112,17 @@ inline void stream_fence() {
 #endif
 }
 
+// Asks for a row's cache lines ahead of its use (a no-op without GCC's builtin).
+template <typename T>
+inline void prefetch_row(const T* row, int64_t L) {
+#if defined(__GNUC__)
+  const char* bytes = reinterpret_cast<const char*>(row);
+  for (int64_t offset = 0; offset < L * static_cast<int64_t>(sizeof(T)); offset += 64) {
+    __builtin_prefetch(bytes + offset, 0, 3);
+  }
+#endif
+}
+
 // The surrogate at one step's v_hat. inv_width: SingleExponential's per-neuron 1 / width,
 // computed once per segment by the caller (nullptr for the other kinds).
 template <typename T, bool PN>
