@@ -202,6 +202,13 @@ void alif_backward_segment(const AlifBackwardArgs<T>& p, int64_t b, int64_t n0, 
     const int64_t row = (b * p.steps + t) * p.N + n0;
     const T* vh = p.v_hat + row;
     const T* b_prev = t > 0 ? p.b_seq + row - p.N : p.b_init + off;
+    if (t > 0) {
+      // The saved rows of the step before, walked backwards (see the LIF backward's prefetch).
+      prefetch_row(vh - p.N, L);
+      if (t > 1) prefetch_row(b_prev - p.N, L);
+      if (SUMS) prefetch_row(p.x + row - p.N, L);
+      if (SUMS && SYN && t > 1) prefetch_row(p.i_seq + row - 2 * p.N, L);
+    }
     const T* b0 = p.prm.b0 + poff;
     const T* scale = p.prm.adapt_scale + poff;
     for (int64_t k = 0; k < L; ++k) thr[k] = adaptive_threshold(b0[k], scale[k], b_prev[k]);
