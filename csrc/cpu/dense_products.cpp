@@ -23,22 +23,13 @@ typedef float v8 __attribute__((vector_size(32)));
 typedef float v16 __attribute__((vector_size(64)));
 
 template <typename V>
-struct Unaligned;
-template <>
-struct Unaligned<v4> {
-  typedef v4 type __attribute__((aligned(4)));
-};
-template <>
-struct Unaligned<v8> {
-  typedef v8 type __attribute__((aligned(4)));
-};
-template <>
-struct Unaligned<v16> {
-  typedef v16 type __attribute__((aligned(4)));
+struct Unaligned {
+  typedef V type __attribute__((aligned(4)));
 };
 
 template <typename V>
 using UnalignedT = typename Unaligned<V>::type;
+static_assert(alignof(UnalignedT<v16>) == alignof(float), "unaligned rows would fault");
 
 // The widest block (16 floats x 4 vectors); padded_columns rounds to it, so that every
 // instruction set's blocks tile the padded rows.

@@ -339,23 +339,24 @@ Tensor linear_map(const Tensor& spikes, const Tensor& weight, const std::optiona
   return bias.has_value() ? at::addmm(*bias, spikes, weight.t()) : at::mm(spikes, weight.t());
 }
 
-// One step's neuron update over (B, N). A step is small (the recurrent layers' N is the size of
-// a dense layer), so below kSerialStep elements the segments run on the calling thread: a
-// parallel region costs more than the work.
+// One step's neuron update over batch rows [b0, b1) of (B, N). A step is small (the recurrent
+// layers' N is the size of a dense layer), so below kSerialStep elements the segments run on the
+// calling thread: a parallel region costs more than the work. (Inside a parallel region, as in
+// the backward's per-thread rows, at::parallel_for runs inline anyway.)
 constexpr int64_t kSerialStep = 1 << 16;
 
 template <typename F>
-void run_segments(const NeuronOptions& opt, const NeuronParams& prm, bool syn, int64_t batch,
-                  int64_t N, F&& per_segment) {
+void run_segments(const NeuronOptions& opt, const NeuronParams& prm, bool syn, int64_t b0,
+                  int64_t b1, int64_t N, F&& per_segment) {
   dispatch_neuron(opt.spike, opt.reset, syn, prm.min_v_mem.defined(), prm.per_neuron,
                   [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn) {
                     const auto segment = [&](int64_t b, int64_t n0, int64_t L) {
-                      per_segment(sk, rk, has_syn, has_min, pn, b, n0, L);
+                      per_segment(sk, rk, has_syn, has_min, pn, b0 + b, n0, L);
                     };
-                    if (batch * N < kSerialStep) {
-                      for (int64_t b = 0; b < batch; ++b) segment(b, 0, N);
+                    if ((b1 - b0) * N < kSerialStep) {
+                      for (int64_t b = 0; b < b1 - b0; ++b) segment(b, 0, N);
                     } else {
-                      for_each_segment(batch, N, segment);
+                      for_each_segment(b1 - b0, N, segment);
                     }
                   });
 }
@@ -417,7 +418,7 @@ RecurrentForwardResult lif_recurrent_forward_cpu(
       p.v_hat = keep_sequences ? v_hat_tm.data_ptr<T_>() + t * BN : nullptr;
       p.i_seq = i_seq_tm.numel() ? i_seq_tm.data_ptr<T_>() + t * BN : nullptr;
       p.counts = step_counts.data_ptr<float>();
-      run_segments(c.opt, c.prm, c.syn, B, N,
+      run_segments(c.opt, c.prm, c.syn, 0, B, N,
                    [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn, int64_t b,
                        int64_t n0, int64_t L) {
                      forward_segment<T_, decltype(sk)::value, decltype(rk)::value,
@@ -580,15 +581,13 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
           p.g_input = g_input_tm.data_ptr<T_>() + t * BN;
           p.g_alpha_mem = data_or_null<double>(g_am_step);
           p.g_alpha_syn = data_or_null<double>(g_as_step);
-          dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
-                          c.prm.per_neuron,
-                          [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn) {
-                            for (int64_t b = b0; b < b1; ++b) {
-                              backward_segment<T_, decltype(sk)::value, decltype(rk)::value,
-                                               decltype(has_syn)::value, decltype(has_min)::value,
-                                               decltype(pn)::value>(p, b, 0, N);
-                            }
-                          });
+          run_segments(c.opt, c.prm, c.syn, b0, b1, N,
+                       [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn, int64_t b,
+                           int64_t n0, int64_t L) {
+                         backward_segment<T_, decltype(sk)::value, decltype(rk)::value,
+                                          decltype(has_syn)::value, decltype(has_min)::value,
+                                          decltype(pn)::value>(p, b, n0, L);
+                       });
           for (const auto& [total, step] : {std::pair{g_am_total, g_am_step},
                                             std::pair{g_as_total, g_as_step}}) {
             if (!total.defined()) continue;
