@@ -1,8 +1,14 @@
 """Build script for sinabs_fast.
 
+Install with ``pip install --no-build-isolation -e .`` (or ``.``): the extension compiles against
+the torch already installed (metadata, extras and the ``sinabs-fast`` command are in
+pyproject.toml; the version in sinabs_fast/_version.py).
+
 The CPU extension is always built. The CUDA kernels (csrc/cuda/*.cu) are added when torch was built
-with CUDA and nvcc is found; ``SINABS_FAST_CUDA=0|1|auto`` overrides that (``1`` fails loudly when
-CUDA is unavailable). Where the ``nvcc`` on PATH is a wrapper, point ``CUDA_HOME`` at the toolkit
+with CUDA and the toolkit is really there: an nvcc that runs, ``cuda_runtime.h`` and the runtime
+library under ``CUDA_HOME`` (sinabs_fast/_cuda_toolkit.py); otherwise the build is for the CPU and
+says why in one line. ``SINABS_FAST_CUDA=0|1|auto`` overrides that (``1`` fails loudly when CUDA is
+unavailable). Where the ``nvcc`` on PATH is a wrapper, point ``CUDA_HOME`` at the toolkit
 (e.g. ``/usr/local/cuda``). ``TORCH_CUDA_ARCH_LIST`` defaults to ``8.0;8.6;9.0``; ``MAX_JOBS``
 limits parallel compilation.
 
@@ -11,34 +17,29 @@ neuron update (``-ffp-contract=off`` / ``-fmad=false``), which bit-exactness wit
 """
 
 import glob
+import importlib.util
 import os
 
 import torch
-from setuptools import find_packages, setup
+from setuptools import setup
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
-def use_cuda() -> bool:
-    mode = os.environ.get("SINABS_FAST_CUDA", "auto").lower()
-    available = torch.version.cuda is not None and CUDA_HOME is not None
-    if mode == "1":
-        if not available:
-            raise RuntimeError(
-                "SINABS_FAST_CUDA=1 but CUDA is unavailable: torch.version.cuda="
-                f"{torch.version.cuda}, CUDA_HOME={CUDA_HOME}"
-            )
-        return True
-    if mode == "0":
-        return False
-    if mode != "auto":
-        raise ValueError(f"SINABS_FAST_CUDA must be 0, 1 or auto, got {mode!r}")
-    return available
+def load_cuda_toolkit_module():
+    """sinabs_fast/_cuda_toolkit.py, loaded by path: the package cannot be imported before its
+    extension exists."""
+    path = os.path.join(ROOT, "sinabs_fast", "_cuda_toolkit.py")
+    spec = importlib.util.spec_from_file_location("sinabs_fast_cuda_toolkit", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def extensions():
-    with_cuda = use_cuda()
+    mode = os.environ.get("SINABS_FAST_CUDA", "auto")
+    with_cuda, reason = load_cuda_toolkit_module().decide_cuda(mode, torch.version.cuda, CUDA_HOME)
     sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/cpu/*.cpp"))
     # -fopenmp: at::parallel_for is header code, serial unless the extension is built with it.
     cxx = ["-O3", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno", "-fopenmp"]
@@ -61,19 +62,12 @@ def extensions():
         ext = CppExtension("sinabs_fast._C", sources, **args)
     print(
         f"sinabs_fast: building the {'CPU+CUDA' if with_cuda else 'CPU'} extension "
-        f"(torch {torch.__version__}, CUDA_HOME={CUDA_HOME})"
+        f"(torch {torch.__version__}; {reason})"
     )
     return [ext]
 
 
 setup(
-    name="sinabs_fast",
-    version="0.1.0",
-    description="Fused C++/CUDA kernels for sinabs' spiking neuron layers, bit-identical to sinabs",
-    packages=find_packages(include=["sinabs_fast", "sinabs_fast.*"]),
-    python_requires=">=3.9",
-    install_requires=["torch>=2.4", "numpy"],
-    extras_require={"test": ["pytest", "sinabs==3.1.3"], "bench": ["spikingjelly", "loguru"]},
     ext_modules=extensions(),
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
     zip_safe=False,
