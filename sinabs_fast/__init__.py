@@ -12,7 +12,7 @@ from . import hooks
 from .synopcounter import SNNAnalyzer, SNNSynOpCounter, SynOpCounter
 from .utils import get_batch_size, get_num_timesteps, reset_states, set_batch_size, zero_grad
 
-__version__ = "0.1.0"
+from ._version import __version__
 __all__ = [
     "activation", "layers", "ops", "reference", "conversion", "utils", "reset_states",
     "zero_grad", "set_batch_size", "get_batch_size", "get_num_timesteps",

@@ -18,20 +18,14 @@ import torch.nn as nn
 
 import sinabs_fast
 import sinabs_fast.layers as sl
+from sinabs_fast.train import models
 
 
 def seed_network(layers, batch_size: int) -> nn.Sequential:
-    """FlattenTime, three Conv2d/IAFSqueeze(/AvgPool2d) blocks, Linear, IAFSqueeze,
-    UnflattenTime; input (batch, time, 1, 28, 28), output (batch, time, 10)."""
-    iaf = lambda: layers.IAFSqueeze(batch_size=batch_size)  # noqa: E731
-    return nn.Sequential(
-        layers.FlattenTime(),
-        nn.Conv2d(1, 16, 5, bias=False), iaf(), nn.AvgPool2d(2),
-        nn.Conv2d(16, 32, 5, bias=False), iaf(), nn.AvgPool2d(2),
-        nn.Conv2d(32, 120, 4, bias=False), iaf(),
-        nn.Flatten(), nn.Linear(120, 10, bias=False), iaf(),
-        layers.UnflattenTime(batch_size=batch_size),
-    )
+    """The seed network (:func:`sinabs_fast.train.models.seed_network`) built from ``layers``
+    (``sinabs_fast.layers`` or ``sinabs.layers``); input (batch, time, 1, 28, 28), output
+    (batch, time, 10)."""
+    return models.seed_network(batch_size, layers=layers)
 
 
 def median_ms(fn: Callable[[], None], repeats: int) -> float:
