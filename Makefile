@@ -1,39 +1,64 @@
-# Entry points of the README's Quick start. Each target sets itself up on a fresh machine:
-# a virtualenv in .venv with the CPU build of torch, the test dependencies, and the extension
-# (rebuilt incrementally with ninja when csrc/ changes).
+# Entry points of the README's Quick start. Each target sets itself up on a fresh machine, in a
+# virtualenv in .venv, quietly (pip's output goes to .venv/pip.log):
+#   make train  torch (a CPU build where one can be had), the training extras, the extension;
+#               then `sinabs-fast train` with its defaults
+#   make test   the same, plus the test dependencies (sinabs 3.1.3 as the oracle, ...); the tests
+# The extension is rebuilt incrementally with ninja when csrc/ changes.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+LOG := $(VENV)/pip.log
 TORCH ?= torch==2.13.0
+# PyTorch's index of CPU builds: tried first (briefly), so that a machine without a GPU does not
+# download a multi-gigabyte CUDA build; the plain registry (and PIP_FIND_LINKS) otherwise.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 CMAKE_BUILD := build/cmake
+# Runs a pip command into the log; on failure shows the log's end.
+QUIET = >> $(LOG) 2>&1 || { tail -n 30 $(LOG); echo "(full pip log: $(LOG))"; exit 1; }
 
-.PHONY: demo test pytest ctest bench clean
+.PHONY: train demo test pytest ctest bench clean
 
-$(VENV)/.deps: Makefile
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$(TORCH)" numpy ninja pybind11 pytest setuptools wheel tqdm pandas
-	$(PY) -m pip install --quiet "$(TORCH)" sinabs==3.1.3
-	$(PY) -m pip install --quiet --no-deps spikingjelly==2.0.0
-	$(PY) -m pip install --quiet loguru
-	touch $@
+$(VENV)/.torch:
+	@$(PYTHON) -m venv $(VENV)
+	@echo "setting up $(VENV): torch and the training job's dependencies (pip log: $(LOG))"
+	@$(PIP) install --upgrade pip $(QUIET)
+	@$(PIP) install --timeout 5 --retries 0 --index-url $(TORCH_CPU_INDEX) "$(TORCH)" >> $(LOG) 2>&1 \
+	  || { echo "(PyTorch's CPU index unreachable: torch from the default index)" >> $(LOG); \
+	       $(PIP) install "$(TORCH)" $(QUIET); }
+	@touch $@
 
-$(VENV)/.installed: $(VENV)/.deps setup.py
-	MAX_JOBS=2 $(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
-	mkdir -p build && touch $@ && touch build/.ext  # the extension is fresh: no second build
+$(VENV)/.deps: $(VENV)/.torch Makefile
+	@$(PIP) install "$(TORCH)" numpy ninja pybind11 setuptools wheel tqdm matplotlib scikit-learn $(QUIET)
+	@touch $@
+
+$(VENV)/.test-deps: $(VENV)/.deps
+	@echo "installing the test dependencies (pip log: $(LOG))"
+	@$(PIP) install "$(TORCH)" pytest pandas sinabs==3.1.3 nir nirtorch loguru $(QUIET)
+	@$(PIP) install --no-deps spikingjelly==2.0.0 $(QUIET)
+	@touch $@
+
+$(VENV)/.installed: $(VENV)/.deps setup.py pyproject.toml
+	@echo "building the extension (a few minutes on 2 cores)"
+	@MAX_JOBS=2 $(PIP) install -v --no-build-isolation --no-deps -e . $(QUIET)
+	@grep -ho "sinabs_fast: building the .*" $(LOG) | tail -n 1
+	@mkdir -p build && touch $@ && touch build/.ext  # the extension is fresh: no second build
 
 # The extension, rebuilt in place when a C++ source or header changes. Make decides to run this
 # recipe when .installed was remade in the same run (it stat'ed build/.ext before the install
 # touched it), so the recipe itself skips the build when no source is newer than the last one.
 build/.ext: $(VENV)/.installed $(shell find csrc -name '*.cpp' -o -name '*.h' 2>/dev/null)
-	if [ ! -e $@ ] || [ -n "$$(find csrc -type f -newer $@)" ]; then \
+	@if [ ! -e $@ ] || [ -n "$$(find csrc -type f -newer $@)" ]; then \
 	  MAX_JOBS=2 $(PY) setup.py --quiet build_ext --inplace; fi
-	mkdir -p build && touch $@
+	@mkdir -p build && touch $@
+
+train: build/.ext
+	$(VENV)/bin/sinabs-fast train
 
 demo: build/.ext
 	$(PY) -m sinabs_fast.demo
 
-pytest: build/.ext
+pytest: build/.ext $(VENV)/.test-deps
 	$(PY) -m pytest -q tests
 
 # C++ unit tests of the shared neuron/surrogate math, and the CMake build against libtorch.
@@ -46,7 +71,7 @@ ctest: $(VENV)/.deps
 
 test: pytest ctest
 
-bench: build/.ext
+bench: build/.ext $(VENV)/.test-deps
 	$(PY) benchmarks/bench_cpu.py
 
 clean:

@@ -35,7 +35,7 @@ def _train_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs of each run")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="samples per batch (per process)")
     p.add_argument("--timesteps", type=int, default=d.timesteps, help="time steps per sample")
-    p.add_argument("--lr", type=float, default=d.lr, help="Adam's learning rate")
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam's initial learning rate (cosine decay over each run)")
     p.add_argument("--seed", type=int, default=d.seed, help="seeds weights, data draws and order")
     target = p.add_mutually_exclusive_group()
     target.add_argument("--synops-fraction", type=float, default=d.synops_fraction,

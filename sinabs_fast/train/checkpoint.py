@@ -1,7 +1,8 @@
 """``model.pt``: everything the job needs to continue bit-identically (``--resume DIR``).
 
 It holds the job's options, which run (baseline or penalised) and how many of its epochs are
-done, the network's ``state_dict`` (weights and neuron states), the optimizer's state, torch's
+done, the network's ``state_dict`` (weights and neuron states), the optimizer's and the learning
+rate schedule's states, torch's
 random number generator states, the epoch history, the finished runs' results (the baseline's
 weights too once it is done) and the seconds spent so far. The data draws and the shuffling are
 seeded by (seed, epoch), so they need no saved state.

@@ -87,4 +87,8 @@ def penalty_for(baseline_own: float, fraction: Optional[float], target: Optional
         if fraction is None or not 0 < fraction:
             raise ValueError(f"synops fraction must be positive, got {fraction}")
         target = fraction * baseline_own
+        if not target > 0:
+            raise ValueError(
+                f"the baseline's own synops per sample are {baseline_own}: its hidden layers do "
+                "not spike, so a fraction of them is no target; pass --target-synops")
     return SynopsPenalty(float(target), weight)
