@@ -78,11 +78,20 @@ def _without_seconds(value):
     return value
 
 
+@pytest.fixture(scope="module")
+def whole_job(tmp_path_factory):
+    """A two-epoch job run without interruption."""
+    whole = tmp_path_factory.mktemp("whole")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        small_digits(monkeypatch)
+        assert _train(whole, "--epochs", "2") == 0
+    return whole
+
+
 @pytest.mark.parametrize("stop_after", [1, 3])  # inside the baseline run, inside the penalised one
-def test_resume_continues_bit_identically(tmp_path, monkeypatch, stop_after):
+def test_resume_continues_bit_identically(tmp_path, monkeypatch, whole_job, stop_after):
     small_digits(monkeypatch)
-    whole, parts = tmp_path / "whole", tmp_path / "parts"
-    assert _train(whole, "--epochs", "2") == 0
+    whole, parts = whole_job, tmp_path / "parts"
     assert _train(parts, "--epochs", "2", "--stop-after", str(stop_after)) == 0
     assert not (parts / "report.json").exists()
     assert cli.main(["train", "--resume", str(parts), "--device", "cpu", "--no-progress"]) == 0
