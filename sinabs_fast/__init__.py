@@ -18,3 +18,6 @@ __all__ = [
     "zero_grad", "set_batch_size", "get_batch_size", "get_num_timesteps",
 ]
 __all__ += ["hooks", "SynOpCounter", "SNNSynOpCounter", "SNNAnalyzer"]
+from .conversion import from_sinabs, load_sinabs_model, to_sinabs  # noqa: E402
+
+__all__ += ["from_sinabs", "to_sinabs", "load_sinabs_model"]
