@@ -247,7 +247,7 @@ def test_conv_and_linear_inputs_are_read_from_spike_counts():
 def test_tags_follow_layout_changes_and_drop_on_mismatch():
     torch.manual_seed(3)
     iaf = sl.IAF()  # (B, T, C, H, W): not squeezed
-    net = nn.Sequential(iaf, sl.FlattenTime(), nn.ZeroPad2d(1), sl.SumPool2d(2),
+    net = nn.Sequential(iaf, sl.FlattenTime(), nn.ZeroPad2d(1), nn.AvgPool2d(2),
                         nn.Flatten(), sl.UnflattenTime(batch_size=2), nn.Identity(),
                         nn.Linear(2 * 5 * 5, 3))
     seen = _input_sums(net)
