@@ -64,8 +64,13 @@ def _as_pair(value) -> tuple:
     return values * 2 if len(values) == 1 else values
 
 
-def _broadcast(value: torch.Tensor, shape) -> torch.Tensor:
-    return value.detach().float().expand(tuple(shape)).clone()
+def _array(value: torch.Tensor) -> np.ndarray:
+    """A node parameter as NIR keeps it: a numpy array (on the host, so nir.write takes it)."""
+    return value.detach().cpu().numpy()
+
+
+def _broadcast(value: torch.Tensor, shape) -> np.ndarray:
+    return _array(value.detach().float().expand(tuple(shape)))
 
 
 # --- settings in the node metadata ------------------------------------------------------------
@@ -89,7 +94,7 @@ def _activation_metadata(name: str, function) -> Dict[str, Any]:
 def _layer_metadata(layer: nn.Module) -> Dict[str, Any]:
     entries: Dict[str, Any] = {_PREFIX + "class": type(layer).__name__}
     if getattr(layer, "min_v_mem", None) is not None:
-        entries[_PREFIX + "min_v_mem"] = layer.min_v_mem.detach().cpu().numpy()
+        entries[_PREFIX + "min_v_mem"] = _array(layer.min_v_mem)
     if "norm_input" in layer.arg_dict:  # not an argument of IAF
         entries[_PREFIX + "norm_input"] = bool(layer.norm_input)
     for name in ("spike_fn", "reset_fn"):
@@ -138,10 +143,10 @@ def _has_bias(node: nir.NIRNode) -> bool:
 # --- export -----------------------------------------------------------------------------------
 
 
-def _zero_bias_if_none(module: nn.Module) -> torch.Tensor:
+def _zero_bias_if_none(module: nn.Module) -> np.ndarray:
     if module.bias is None:
-        return torch.zeros(module.weight.shape[0])
-    return module.bias.detach()
+        return np.zeros(module.weight.shape[0], dtype=np.float32)
+    return _array(module.bias)
 
 
 def _with_bias_metadata(node: nir.NIRNode, module: nn.Module) -> nir.NIRNode:
@@ -163,12 +168,13 @@ def _node_of(module: nn.Module, input_shapes: Dict[nn.Module, torch.Size]
         return _neuron_node_of(module)
     if isinstance(module, nn.Linear):
         return _with_bias_metadata(
-            nir.Affine(module.weight.detach(), _zero_bias_if_none(module)), module)
+            nir.Affine(_array(module.weight), _zero_bias_if_none(module)), module)
     if isinstance(module, (nn.Conv1d, nn.Conv2d)):
         node_class = nir.Conv1d if isinstance(module, nn.Conv1d) else nir.Conv2d
         spatial = input_shapes[module][2:]
         return _with_bias_metadata(node_class(
-            input_shape=spatial[0] if len(spatial) == 1 else tuple(spatial), weight=module.weight.detach(), stride=module.stride,
+            input_shape=spatial[0] if len(spatial) == 1 else tuple(spatial),
+            weight=_array(module.weight), stride=module.stride,
             padding=module.padding, dilation=module.dilation, groups=module.groups,
             bias=_zero_bias_if_none(module),
         ), module)
@@ -198,7 +204,7 @@ def _neuron_node_of(layer: nn.Module) -> nir.NIRNode:
         raise RuntimeError(f"to_nir: {type(layer).__name__} has not run (no neuron shape)")
     shape = layer.v_mem.shape[1:]
     metadata = _layer_metadata(layer)
-    ones, zeros = torch.ones(shape), torch.zeros(shape)
+    ones, zeros = np.ones(tuple(shape), np.float32), np.zeros(tuple(shape), np.float32)
     if isinstance(layer, sl.ExpLeak):
         return nir.LI(tau=_broadcast(layer.tau_mem_calculated, shape), r=ones, v_leak=zeros,
                       metadata=metadata)
