@@ -93,6 +93,19 @@ def _copied(value, memo: dict):
     return deepcopy(value, memo)
 
 
+def _without_hooks_bound_to(module: nn.Module, key: str, value):
+    """A hooks dict of ``module`` without the hooks that are its own methods (a layer registers
+    those itself; a copy would act on ``module`` instead of its twin); other values as they
+    are."""
+    if not (key.endswith("hooks") and isinstance(value, dict)):
+        return value
+
+    def bound_to_module(hook) -> bool:
+        return getattr(getattr(hook, "hook", hook), "__self__", None) is module
+
+    return type(value)((k, hook) for k, hook in value.items() if not bound_to_module(hook))
+
+
 def _convert(model: nn.Module, source: Dict[str, str], target: Dict[str, str],
              translate_state: Callable[[dict], dict]) -> nn.Module:
     """A deep copy of ``model`` in which every module whose class comes from
@@ -107,7 +120,8 @@ def _convert(model: nn.Module, source: Dict[str, str], target: Dict[str, str],
         cls = _twin_class(type(module), source["layers"], target["layers"])
         if cls is None or id(module) in memo:
             return
-        state = {key: _copied(value, memo) for key, value in module.__dict__.items()}
+        state = {key: _copied(_without_hooks_bound_to(module, key, value), memo)
+                 for key, value in module.__dict__.items()}
         for name in _KERNEL_INPUTS + tuple(f"_{name}" for name in _KERNEL_INPUTS):
             if name in state:
                 state[name] = _twin_activation(state[name], source["activation"],

@@ -127,3 +127,17 @@ def test_our_own_pickle_round_trips():
 
 def test_package_exports():
     assert sinabs_fast.from_sinabs is from_sinabs and sinabs_fast.to_sinabs is to_sinabs
+
+
+def test_converted_layers_load_checkpoints_into_fresh_states():
+    trained = from_sinabs(mixed_sinabs_model())
+    x = torch.rand(B, 5, 4) * 3
+    trained(x)
+    fresh = from_sinabs(mixed_sinabs_model())  # never run: states of shape (0,)
+    fresh.load_state_dict(trained.state_dict())  # sinabs' own layers fail here
+    assert_same_state_dict(trained, fresh)
+    back = to_sinabs(trained)
+    for module in back.modules():  # no hook of a sinabs_fast layer came along
+        for hook in module._load_state_dict_pre_hooks.values():
+            owner = getattr(getattr(hook, "hook", hook), "__self__", None)
+            assert not isinstance(owner, fl.StatefulLayer)
