@@ -1,5 +1,6 @@
 """Replacing modules of a model by type (as ``sinabs.conversion`` 3.1.3), and converting models
-between sinabs and sinabs_fast (:func:`from_sinabs`, :func:`to_sinabs`, :func:`load_sinabs_model`)."""
+between sinabs and sinabs_fast (:func:`from_sinabs`, :func:`to_sinabs`,
+:func:`load_sinabs_model`)."""
 
 import dataclasses
 import importlib
@@ -85,7 +86,9 @@ def _copied(value, memo: dict):
     state that still holds its autograd graph cannot be deep-copied."""
     if isinstance(value, torch.Tensor):
         clone = value.detach().clone()
-        return nn.Parameter(clone, value.requires_grad) if isinstance(value, nn.Parameter) else clone
+        if isinstance(value, nn.Parameter):
+            return nn.Parameter(clone, value.requires_grad)
+        return clone
     if isinstance(value, dict):
         return type(value)((key, _copied(item, memo)) for key, item in value.items())
     if isinstance(value, (list, tuple)) and type(value) in (list, tuple):

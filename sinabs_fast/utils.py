@@ -77,7 +77,8 @@ def set_batch_size(model: nn.Module, batch_size: int) -> None:
 
 def _common_value(model: nn.Module, attribute: str, description: str) -> int:
     classes = squeeze_classes()
-    values = {getattr(module, attribute) for module in model.modules() if isinstance(module, classes)}
+    values = {getattr(module, attribute)
+              for module in model.modules() if isinstance(module, classes)}
     values -= {-1, None}
     if not values:
         return -1

@@ -83,7 +83,8 @@ def test_round_trip_through_a_file_keeps_settings_and_outputs(tmp_path):
     nir.write(path, graph)
     imported = from_nir(str(path), num_timesteps=T, return_state=False)
     modules = dict(imported.named_modules())
-    assert modules["1"].spike_fn == fa.MaxSpike(2) and type(modules["1"].reset_fn) is fa.MembraneReset
+    assert modules["1"].spike_fn == fa.MaxSpike(2)
+    assert type(modules["1"].reset_fn) is fa.MembraneReset
     assert modules["1"].min_v_mem is None and float(modules["5"].min_v_mem) == -0.5
     assert modules["7"].spike_fn is fa.SingleSpike and modules["9"].norm_input
     assert modules["6"].bias is None and modules["4"].bias is not None

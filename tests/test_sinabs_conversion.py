@@ -3,7 +3,6 @@
 
 import io
 
-import pytest
 import sinabs.activation as sa
 import sinabs.layers as sl
 import torch
