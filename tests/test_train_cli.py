@@ -41,6 +41,14 @@ def test_one_epoch_job_writes_a_report_that_an_independent_recount_confirms(tmp_
     assert math.isclose(report["penalised"]["target_synops"],
                         0.5 * report["baseline"]["own_synops_per_sample"], rel_tol=1e-9)
     assert (tmp_path / "curves.png").stat().st_size > 1000
+    try:
+        import nir
+    except ImportError:  # the NIR graph is an extra: the job says it skipped it
+        assert "NIR export skipped" in printed
+    else:
+        graph = nir.read(str(tmp_path / "model.nir"))
+        kinds = [type(graph.nodes[name]).__name__ for name in ("1", "2", "10", "11")]
+        assert kinds == ["Conv2d", "IF", "Affine", "IF"]
 
     # The penalised network, rebuilt from model.pt, recounted on the same test samples.
     saved = checkpoint.load(str(tmp_path))
