@@ -34,7 +34,7 @@ $(VENV)/.deps: $(VENV)/.torch Makefile
 
 $(VENV)/.test-deps: $(VENV)/.deps
 	@echo "installing the test dependencies (pip log: $(LOG))"
-	@$(PIP) install "$(TORCH)" pytest pandas sinabs==3.1.3 nir nirtorch loguru $(QUIET)
+	@$(PIP) install "$(TORCH)" pytest pandas sinabs==3.1.3 nir nirtorch tonic loguru $(QUIET)
 	@$(PIP) install --no-deps spikingjelly==2.0.0 $(QUIET)
 	@touch $@
 
