@@ -18,6 +18,7 @@ import sinabs_fast
 import sinabs_fast.layers as sl
 from sinabs_fast import _spike_counts, hooks
 from sinabs_fast.demo import seed_network
+from sinabs_fast.train import models
 
 from conftest import assert_grads_close
 
@@ -498,15 +499,7 @@ def test_analyzer_sinabs_test_cases():
 
 
 def _sumpool_network(layers, batch):
-    iaf = lambda: layers.IAFSqueeze(batch_size=batch)  # noqa: E731
-    return nn.Sequential(
-        layers.FlattenTime(),
-        nn.Conv2d(1, 16, 5, bias=False), iaf(), layers.SumPool2d(2),
-        nn.Conv2d(16, 32, 5, bias=False), iaf(), layers.SumPool2d(2),
-        nn.Conv2d(32, 120, 4, bias=False), iaf(),
-        nn.Flatten(), nn.Linear(120, 10, bias=False), iaf(),
-        layers.UnflattenTime(batch_size=batch),
-    )
+    return models.seed_network(batch, layers=layers, pool=layers.SumPool2d)
 
 
 def _register_rate_hooks(net, hook_module):

@@ -16,9 +16,10 @@ import sinabs_fast.layers as sl
 Neuron = Callable[[], nn.Module]
 
 
-def seed_network(batch_size: int, layers=sl, neuron: Neuron = None, classes: int = 10) -> nn.Sequential:
-    """The seed network of sinabs' synops documentation: FlattenTime, Conv2d 1->16 k5, AvgPool 2,
-    Conv2d 16->32 k5, AvgPool 2, Conv2d 32->120 k4, Flatten, Linear 120->``classes`` (no biases),
+def seed_network(batch_size: int, layers=sl, neuron: Neuron = None, classes: int = 10,
+                 pool: Callable[[int], nn.Module] = nn.AvgPool2d) -> nn.Sequential:
+    """The seed network of sinabs' synops documentation: FlattenTime, Conv2d 1->16 k5, pool 2,
+    Conv2d 16->32 k5, pool 2, Conv2d 32->120 k4, Flatten, Linear 120->``classes`` (no biases),
     each followed by a spiking layer, then UnflattenTime. Input ``(batch, time, 1, 28, 28)``.
 
     Args:
@@ -27,13 +28,14 @@ def seed_network(batch_size: int, layers=sl, neuron: Neuron = None, classes: int
             build sinabs' twin).
         neuron: builds one spiking layer; default ``layers.IAFSqueeze(batch_size=batch_size)``.
         classes: output neurons.
+        pool: builds the pooling layers from the window size (e.g. ``layers.SumPool2d``).
     """
     if neuron is None:
         neuron = lambda: layers.IAFSqueeze(batch_size=batch_size)  # noqa: E731
     return nn.Sequential(
         layers.FlattenTime(),
-        nn.Conv2d(1, 16, 5, bias=False), neuron(), nn.AvgPool2d(2),
-        nn.Conv2d(16, 32, 5, bias=False), neuron(), nn.AvgPool2d(2),
+        nn.Conv2d(1, 16, 5, bias=False), neuron(), pool(2),
+        nn.Conv2d(16, 32, 5, bias=False), neuron(), pool(2),
         nn.Conv2d(32, 120, 4, bias=False), neuron(),
         nn.Flatten(), nn.Linear(120, classes, bias=False), neuron(),
         layers.UnflattenTime(batch_size=batch_size),
