@@ -96,7 +96,7 @@ def whole_job(tmp_path_factory):
     return whole
 
 
-@pytest.mark.parametrize("stop_after", [1, 3])  # inside the baseline run, inside the penalised one
+@pytest.mark.parametrize("stop_after", [1, 2, 3])  # in the baseline, after it, in the penalised run
 def test_resume_continues_bit_identically(tmp_path, monkeypatch, whole_job, stop_after):
     small_digits(monkeypatch)
     whole, parts = whole_job, tmp_path / "parts"

@@ -46,6 +46,7 @@ class TrainOptions:
     amp: Optional[str] = None
     # Not saved: where and how this invocation runs.
     device: str = "auto"
+    threads: Optional[int] = None
     out: Optional[str] = None
     resume: Optional[str] = None
     stop_after: Optional[int] = None
@@ -65,6 +66,8 @@ class TrainOptions:
             raise ValueError(f"model must be one of {sorted(MODELS)}, got {self.model!r}")
         if self.amp not in (None, "bf16"):
             raise ValueError(f"amp must be bf16, got {self.amp!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
         if self.stop_after is not None and self.stop_after < 1:
             raise ValueError(f"stop_after must be at least 1, got {self.stop_after}")
 
@@ -99,6 +102,8 @@ class _Job:
         if options.amp and context.device.type != "cuda":
             raise ValueError("amp: bf16 autocast is for CUDA devices; use --device cuda")
         self.options, self.context, self.saved = options, context, saved
+        if options.threads:
+            torch.set_num_threads(options.threads)
         self.log: Callable[[str], None] = _tqdm_write if context.is_main else (lambda _: None)
         self.state = {"history": {run: [] for run in RUNS}, "results": {}, "seconds": 0.0,
                       "baseline_model": None}
@@ -119,8 +124,9 @@ class _Job:
         for run in RUNS:
             if run in self.state["results"]:
                 continue
-            epochs_left = self._run(run, started, epochs_left)
-            if epochs_left == 0 and run not in self.state["results"]:
+            if epochs_left != 0:
+                epochs_left = self._run(run, started, epochs_left)
+            if run not in self.state["results"]:  # --stop-after ended it
                 self.log(f"stopped after --stop-after {o.stop_after} epochs; continue with "
                          f"--resume {o.out}")
                 return None
@@ -187,7 +193,7 @@ class _Job:
             if epochs_left is not None:
                 epochs_left -= 1
                 if epochs_left == 0:
-                    return 0
+                    break
         return epochs_left
 
     def _save(self, run: str, epoch: int, network, optimizer, schedule, started: float) -> None:
