@@ -29,7 +29,7 @@ $(VENV)/.torch:
 	@touch $@
 
 $(VENV)/.deps: $(VENV)/.torch Makefile
-	@$(PIP) install "$(TORCH)" numpy ninja pybind11 setuptools wheel tqdm matplotlib scikit-learn $(QUIET)
+	@$(PIP) install "$(TORCH)" numpy ninja pybind11 setuptools wheel tqdm matplotlib scikit-learn nir nirtorch $(QUIET)
 	@touch $@
 
 $(VENV)/.test-deps: $(VENV)/.deps

@@ -46,8 +46,8 @@ def _train_parser(sub) -> None:
                    help="weight of the synops loss")
     p.add_argument("--device", default=d.device, choices=["cpu", "cuda", "auto"])
     p.add_argument("--threads", type=int, default=d.threads,
-                   help="CPU threads per process (default: torch's, one per core); on a machine "
-                   "busy with other work, fewer threads can be much faster")
+                   help="CPU threads per process (the numbers depend on it; one is fast for these "
+                   "small networks and, on a machine busy with other work, much faster than more)")
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
     p.add_argument("--amp", choices=["bf16"], default=d.amp, help="bf16 autocast (CUDA only)")
     p.add_argument("--out", default=d.out, help="output folder (default runs/<timestamp>)")

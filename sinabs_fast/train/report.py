@@ -91,6 +91,7 @@ def plot_curves(report: Dict, out_dir: str) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, (acc_ax, syn_ax) = plt.subplots(1, 2, figsize=(9, 3.4))
     for run, style in zip(RUNS, ("-o", "-s")):
@@ -105,6 +106,7 @@ def plot_curves(report: Dict, out_dir: str) -> str:
     syn_ax.set(xlabel="epoch", ylabel="own synops per sample", title="synaptic operations")
     syn_ax.set_ylim(bottom=0)
     for ax in (acc_ax, syn_ax):
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
