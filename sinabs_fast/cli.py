@@ -27,21 +27,24 @@ def _train_parser(sub) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", default=d.model, choices=sorted(MODELS),
                    help="; ".join(f"{k}: {v.description}" for k, v in MODELS.items()))
-    p.add_argument("--dataset", default=d.dataset, choices=["digits", "nmnist", "dvsgesture", "shd"],
+    p.add_argument("--dataset", default=d.dataset,
+                   choices=["digits", "nmnist", "dvsgesture", "shd"],
                    help="digits: scikit-learn's 8x8 digits upsampled to 28x28 and rate-coded "
                    "(no download); the others through tonic from --data-dir")
     p.add_argument("--data-dir", default=d.data_dir, help="folder with the tonic dataset's files")
     p.add_argument("--download", action="store_true", help="let tonic download the dataset")
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs of each run")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="samples per batch (per process)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help="samples per batch (per process)")
     p.add_argument("--timesteps", type=int, default=d.timesteps, help="time steps per sample")
-    p.add_argument("--lr", type=float, default=d.lr, help="Adam's initial learning rate (cosine decay over each run)")
+    p.add_argument("--lr", type=float, default=d.lr,
+                   help="Adam's initial learning rate (cosine decay over each run)")
     p.add_argument("--seed", type=int, default=d.seed, help="seeds weights, data draws and order")
     target = p.add_mutually_exclusive_group()
     target.add_argument("--synops-fraction", type=float, default=d.synops_fraction,
                         help="the penalty's target: this fraction of the baseline's own synops")
     target.add_argument("--target-synops", type=float, default=d.target_synops,
-                        help="the penalty's target in own synops per sample (instead of a fraction)")
+                        help="the penalty's target in own synops per sample (not a fraction)")
     p.add_argument("--synops-weight", type=float, default=d.synops_weight,
                    help="weight of the synops loss")
     p.add_argument("--device", default=d.device, choices=["cpu", "cuda", "auto"])
@@ -62,7 +65,8 @@ def _train_parser(sub) -> None:
 def _train(args: argparse.Namespace) -> int:
     from .train.job import TrainOptions, train
 
-    options = TrainOptions(**{k: v for k, v in vars(args).items() if k not in ("command", "subcommand")})
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "subcommand")}
+    options = TrainOptions(**given)
     train(options)
     return 0
 

@@ -24,7 +24,8 @@ def _train(out, *extra):
                      "--no-progress", "--out", str(out), *extra])
 
 
-def test_one_epoch_job_writes_a_report_that_an_independent_recount_confirms(tmp_path, monkeypatch, capsys):
+def test_one_epoch_job_writes_a_report_that_an_independent_recount_confirms(
+        tmp_path, monkeypatch, capsys):
     small_digits(monkeypatch)
     assert _train(tmp_path) == 0
     printed = capsys.readouterr().out
@@ -110,8 +111,10 @@ def test_resume_continues_bit_identically(tmp_path, monkeypatch, whole_job, stop
         assert states[0][key].keys() == states[1][key].keys()
         for name, tensor in states[0][key].items():
             assert torch.equal(tensor, states[1][key][name]), (key, name)
-    for a, b in zip(states[0]["optimizer"]["state"].values(), states[1]["optimizer"]["state"].values()):
-        assert torch.equal(a["exp_avg"], b["exp_avg"]) and torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
+    moments = [s["optimizer"]["state"].values() for s in states]
+    for a, b in zip(*moments):
+        for moment in ("exp_avg", "exp_avg_sq"):
+            assert torch.equal(a[moment], b[moment])
 
 
 def test_bad_options_are_named(tmp_path, capsys):
@@ -133,10 +136,11 @@ def test_info_names_version_build_and_devices(capsys):
         assert key in printed
 
 
-def test_module_entry_point_runs(tmp_path):
+def test_module_entry_point_runs():
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "sinabs_fast.cli", "--version"], capture_output=True,
-                          text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-m", "sinabs_fast.cli", "--version"],
+                          capture_output=True, text=True, cwd=root)
     assert done.returncode == 0 and done.stdout.startswith("sinabs-fast ")

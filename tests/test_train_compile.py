@@ -26,7 +26,8 @@ def test_compiled_seed_network_training_step_equals_eager():
         out = network(inputs)
         return F.cross_entropy(out.sum(1), y), out
 
-    compiled = torch.compile(lambda inputs: step(traced, inputs), fullgraph=True, backend="aot_eager")
+    compiled = torch.compile(lambda inputs: step(traced, inputs), fullgraph=True,
+                             backend="aot_eager")
     reset_states(eager)
     reset_states(traced)
     loss_eager, out_eager = step(eager, x)

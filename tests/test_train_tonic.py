@@ -105,7 +105,8 @@ def test_nmnist_frames_hold_every_event_by_polarity_and_position(tmp_path):
 
 def test_dvsgesture_frames_and_labels(tmp_path):
     folder = tmp_path / "DVSGesture"
-    events = np.array([[0, 0, 1, 0], [127, 5, 0, 10], [64, 64, 1, 20]], dtype=np.int64)  # x y p t(ms)
+    # x, y, polarity, time (ms)
+    events = np.array([[0, 0, 1, 0], [127, 5, 0, 10], [64, 64, 1, 20]], dtype=np.int64)
     for archive, split in (("ibmGestureTrain.tar.gz", "ibmGestureTrain"),
                            ("ibmGestureTest.tar.gz", "ibmGestureTest")):
         (folder / archive).parent.mkdir(parents=True, exist_ok=True)

@@ -185,8 +185,8 @@ class _Job:
             history.append(row)
             self.log(epoch_line(row))
             if epoch + 1 == o.epochs:
-                summary = run_summary(history, meter.layer_descriptions(),
-                                      [{"name": n, "type": type(m).__name__} for n, m in meter.spiking])
+                spiking = [{"name": n, "type": type(m).__name__} for n, m in meter.spiking]
+                summary = run_summary(history, meter.layer_descriptions(), spiking)
                 summary["seconds"] = sum(r["seconds"] for r in history)
                 if penalty is not None:
                     summary.update(target_synops=penalty.target, synops_weight=penalty.weight)

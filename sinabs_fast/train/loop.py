@@ -67,7 +67,7 @@ def run_epoch(
     training = optimizer is not None
     network.train(training)
     sums, samples = None, 0
-    autocast = torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
+    autocast = contextlib.nullcontext() if amp is None else torch.autocast(device.type, dtype=amp)
     with torch.set_grad_enabled(training):
         for x, y in batches:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)

@@ -45,8 +45,8 @@ def seed_network(batch_size: int, layers=sl, neuron: Neuron = None, classes: int
 def lif_seed_network(batch_size: int, sample_shape: Sequence[int], classes: int) -> nn.Sequential:
     """The seed network with leaky neurons (``LIFSqueeze``, tau_mem 20 steps) instead of IAF."""
     _check_shape(sample_shape, (1, 28, 28), "seed-lif")
-    return seed_network(batch_size, neuron=lambda: sl.LIFSqueeze(tau_mem=20.0, batch_size=batch_size),
-                        classes=classes)
+    lif = lambda: sl.LIFSqueeze(tau_mem=20.0, batch_size=batch_size)  # noqa: E731
+    return seed_network(batch_size, neuron=lif, classes=classes)
 
 
 def iaf_seed_network(batch_size: int, sample_shape: Sequence[int], classes: int) -> nn.Sequential:
@@ -86,11 +86,13 @@ class ModelEntry(NamedTuple):
 MODELS: Dict[str, ModelEntry] = {
     "seed": ModelEntry(iaf_seed_network, "the synops documentation's seed network, IAF neurons"),
     "seed-lif": ModelEntry(lif_seed_network, "the seed network with LIF neurons (tau_mem 20)"),
-    "dense": ModelEntry(dense_network, "fully connected, 2 hidden LIF layers of 256 (audio-like input)"),
+    "dense": ModelEntry(dense_network,
+                        "fully connected, 2 hidden LIF layers of 256 (audio-like input)"),
 }
 
 
-def build_model(name: str, batch_size: int, sample_shape: Sequence[int], classes: int) -> nn.Sequential:
+def build_model(name: str, batch_size: int, sample_shape: Sequence[int],
+                classes: int) -> nn.Sequential:
     """The registry's network ``name`` for samples of ``sample_shape`` and ``classes`` classes."""
     if name not in MODELS:
         raise ValueError(f"model must be one of {sorted(MODELS)}, got {name!r}")

@@ -29,7 +29,8 @@ class SynopsMeter:
     def __init__(self, model: nn.Sequential):
         hooks.register_synops_hooks(model)
         self.model = model
-        self.counted = [(str(i), m) for i, m in enumerate(model) if isinstance(m, (nn.Conv2d, nn.Linear))]
+        self.counted = [(str(i), m) for i, m in enumerate(model)
+                        if isinstance(m, (nn.Conv2d, nn.Linear))]
         if not self.counted:
             raise ValueError("model: no Conv2d or Linear layer to count synops on")
         self.spiking = [(str(i), m) for i, m in enumerate(model)
