@@ -52,6 +52,9 @@ def _train_parser(sub) -> None:
                    help="CPU threads per process (the numbers depend on it; one is fast for these "
                    "small networks and, on a machine busy with other work, much faster than more)")
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
+    p.add_argument("--layers", choices=["sinabs_fast", "sinabs"], default=d.layers,
+                   help="where the spiking layers come from: sinabs' own layers run the same job "
+                   "for a comparison of speed (no --resume)")
     p.add_argument("--amp", choices=["bf16"], default=d.amp, help="bf16 autocast (CUDA only)")
     p.add_argument("--out", default=d.out, help="output folder (default runs/<timestamp>)")
     p.add_argument("--resume", metavar="DIR", default=d.resume,

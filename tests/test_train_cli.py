@@ -144,3 +144,17 @@ def test_module_entry_point_runs():
     done = subprocess.run([sys.executable, "-m", "sinabs_fast.cli", "--version"],
                           capture_output=True, text=True, cwd=root)
     assert done.returncode == 0 and done.stdout.startswith("sinabs-fast ")
+
+
+def test_the_job_on_sinabs_layers_gives_the_same_report(tmp_path, monkeypatch):
+    """``--layers sinabs`` runs the same job on sinabs' own layers (a speed comparison): the
+    same numbers, epoch by epoch."""
+    pytest.importorskip("sinabs")
+    small_digits(monkeypatch)
+    reports = []
+    for layers in ("sinabs_fast", "sinabs"):
+        assert _train(tmp_path / layers, "--layers", layers) == 0
+        report = json.loads((tmp_path / layers / "report.json").read_text())
+        report["options"].pop("layers")
+        reports.append(_without_seconds(report))
+    assert reports[0] == reports[1]

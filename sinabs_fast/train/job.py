@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, Optional
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from .. import layers as sl
 from .._version import __version__
 from ..utils import reset_states
 from . import checkpoint, distributed
@@ -43,6 +44,7 @@ class TrainOptions:
     target_synops: Optional[float] = None
     synops_weight: float = 10.0
     compile: bool = False
+    layers: str = "sinabs_fast"
     # One CPU thread by default: the numbers then do not depend on the machine's core count,
     # and these small networks gain little from more (on a 2-core machine shared with other
     # jobs, the default job took 46 s with 1 thread and 427 s with 2, whose parallel regions
@@ -68,6 +70,8 @@ class TrainOptions:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {sorted(MODELS)}, got {self.model!r}")
+        if self.layers not in ("sinabs_fast", "sinabs"):
+            raise ValueError(f"layers must be sinabs_fast or sinabs, got {self.layers!r}")
         if self.amp not in (None, "bf16"):
             raise ValueError(f"amp must be bf16, got {self.amp!r}")
         if self.threads < 1:
@@ -105,6 +109,9 @@ class _Job:
         elif options.out is None:
             options = replace(options, out=os.path.join("runs", time.strftime("%Y%m%d-%H%M%S")))
         options.check()
+        if saved is not None and options.layers == "sinabs":
+            raise ValueError("resume: sinabs' layers cannot load saved neuron states; "
+                             "resume works with --layers sinabs_fast")
         if options.amp and context.device.type != "cuda":
             raise ValueError("amp: bf16 autocast is for CUDA devices; use --device cuda")
         self.options, self.context, self.saved = options, context, saved
@@ -141,7 +148,7 @@ class _Job:
         o, ctx = self.options, self.context
         torch.manual_seed(o.seed)  # both runs start from the same weights
         network = build_model(o.model, o.batch_size, self.splits.sample_shape,
-                              self.splits.classes).to(ctx.device)
+                              self.splits.classes, _neurons(o.layers)).to(ctx.device)
         meter = SynopsMeter(network)
         optimizer = torch.optim.Adam(network.parameters(), lr=o.lr)
         # Cosine decay over the run's epochs: the last epochs settle, so the run's final
@@ -250,6 +257,18 @@ def _export_nir(network, splits: Splits, out_dir: str, log: Callable[[str], None
         log(f"NIR export failed: {error.__class__.__name__}: {error}")
         return False
     return True
+
+
+def _neurons(layers: str):
+    """The module the spiking layers come from."""
+    if layers == "sinabs_fast":
+        return sl
+    try:
+        import sinabs.layers
+    except ImportError as error:
+        raise ImportError("--layers sinabs needs sinabs: pip install 'sinabs-fast[sinabs]'") \
+            from error
+    return sinabs.layers
 
 
 def _progress(iterable, description: str, enabled: bool):

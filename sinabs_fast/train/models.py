@@ -12,6 +12,7 @@ from typing import Callable, Dict, NamedTuple, Sequence
 import torch.nn as nn
 
 import sinabs_fast.layers as sl
+from sinabs_fast.utils import set_batch_size
 
 Neuron = Callable[[], nn.Module]
 
@@ -42,31 +43,39 @@ def seed_network(batch_size: int, layers=sl, neuron: Neuron = None, classes: int
     )
 
 
-def lif_seed_network(batch_size: int, sample_shape: Sequence[int], classes: int) -> nn.Sequential:
+# The registry's builders take (batch_size, sample_shape, classes, neurons): ``neurons`` is the
+# module the spiking layers come from (``sinabs_fast.layers``, or ``sinabs.layers`` to time the
+# same job on sinabs' layers); the reshaping layers are always sinabs_fast's.
+
+
+def lif_seed_network(batch_size: int, sample_shape: Sequence[int], classes: int,
+                     neurons=sl) -> nn.Sequential:
     """The seed network with leaky neurons (``LIFSqueeze``, tau_mem 20 steps) instead of IAF."""
     _check_shape(sample_shape, (1, 28, 28), "seed-lif")
-    lif = lambda: sl.LIFSqueeze(tau_mem=20.0, batch_size=batch_size)  # noqa: E731
+    lif = lambda: neurons.LIFSqueeze(tau_mem=20.0, batch_size=batch_size)  # noqa: E731
     return seed_network(batch_size, neuron=lif, classes=classes)
 
 
-def iaf_seed_network(batch_size: int, sample_shape: Sequence[int], classes: int) -> nn.Sequential:
+def iaf_seed_network(batch_size: int, sample_shape: Sequence[int], classes: int,
+                     neurons=sl) -> nn.Sequential:
     _check_shape(sample_shape, (1, 28, 28), "seed")
-    return seed_network(batch_size, classes=classes)
+    iaf = lambda: neurons.IAFSqueeze(batch_size=batch_size)  # noqa: E731
+    return seed_network(batch_size, neuron=iaf, classes=classes)
 
 
-def dense_network(batch_size: int, sample_shape: Sequence[int], classes: int,
+def dense_network(batch_size: int, sample_shape: Sequence[int], classes: int, neurons=sl,
                   hidden: int = 256) -> nn.Sequential:
     """A fully connected net for audio-like input (channels per time step, as SHD's 700 cochlea
     channels; any sample shape is flattened): Linear -> LIF -> Linear -> LIF -> Linear -> IAF."""
     features = 1
     for size in sample_shape:
         features *= int(size)
-    lif = lambda: sl.LIFSqueeze(tau_mem=20.0, batch_size=batch_size)  # noqa: E731
+    lif = lambda: neurons.LIFSqueeze(tau_mem=20.0, batch_size=batch_size)  # noqa: E731
     return nn.Sequential(
         sl.FlattenTime(), nn.Flatten(),
         nn.Linear(features, hidden, bias=False), lif(),
         nn.Linear(hidden, hidden, bias=False), lif(),
-        nn.Linear(hidden, classes, bias=False), sl.IAFSqueeze(batch_size=batch_size),
+        nn.Linear(hidden, classes, bias=False), neurons.IAFSqueeze(batch_size=batch_size),
         sl.UnflattenTime(batch_size=batch_size),
     )
 
@@ -92,15 +101,17 @@ MODELS: Dict[str, ModelEntry] = {
 
 
 def build_model(name: str, batch_size: int, sample_shape: Sequence[int],
-                classes: int) -> nn.Sequential:
-    """The registry's network ``name`` for samples of ``sample_shape`` and ``classes`` classes."""
+                classes: int, neurons=sl) -> nn.Sequential:
+    """The registry's network ``name`` for samples of ``sample_shape`` and ``classes`` classes,
+    its spiking layers from ``neurons``."""
     if name not in MODELS:
         raise ValueError(f"model must be one of {sorted(MODELS)}, got {name!r}")
-    return MODELS[name].build(batch_size, sample_shape, classes)
+    return MODELS[name].build(batch_size, sample_shape, classes, neurons)
 
 
 def set_model_batch_size(model: nn.Module, batch_size: int) -> None:
-    """Sets the batch size of every squeeze layer and UnflattenTime in ``model``."""
+    """Sets the batch size of every squeeze layer (sinabs' too) and UnflattenTime in ``model``."""
+    set_batch_size(model, batch_size)
     for module in model.modules():
-        if isinstance(module, (sl.SqueezeMixin, sl.UnflattenTime)):
+        if isinstance(module, sl.UnflattenTime):
             module.batch_size = batch_size

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import hooks
-from ..layers import StatefulLayer
+from ..utils import stateful_classes
 
 
 class SynopsMeter:
@@ -34,7 +34,7 @@ class SynopsMeter:
         if not self.counted:
             raise ValueError("model: no Conv2d or Linear layer to count synops on")
         self.spiking = [(str(i), m) for i, m in enumerate(model)
-                        if isinstance(m, StatefulLayer) and m.does_spike]
+                        if isinstance(m, stateful_classes()) and m.does_spike]
         for _, layer in self.spiking:
             layer.register_forward_hook(hooks.firing_rate_hook)
 
