@@ -97,8 +97,7 @@ AlifForwardResult alif_forward_cuda(
 // states and the alpha sums in registers.
 
 template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool FIXED>
-__global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(64))
-    alif_backward_kernel(const AlifBackwardArgs<T> p) {
+__global__ void __launch_bounds__(kThreads) alif_backward_kernel(const AlifBackwardArgs<T> p) {
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= p.batch * p.N) return;
   const int64_t b = idx / p.N;
@@ -113,11 +112,6 @@ __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(64))
   double g_am = 0.0, g_as = 0.0, g_rho = 0.0;
   int64_t row = (b * p.steps + p.steps - 1) * p.N + n;  // (b, T - 1, n)
   for (int64_t t = p.steps - 1; t >= 0; --t, row -= p.N) {
-    if (t > kPrefetchSteps) {  // the three rows every step reads, kPrefetchSteps ahead
-      prefetch_l2(p.g_spikes.at(b, t - kPrefetchSteps, n));
-      prefetch_l2(p.v_hat + row - kPrefetchSteps * p.N);
-      prefetch_l2(p.b_seq + row - (kPrefetchSteps + 1) * p.N);
-    }
     const T b_prev = t > 0 ? ld(p.b_seq + row - p.N) : ld(p.b_init + idx);
     const T vh = ld(p.v_hat + row);
     const AdaptiveStep<T> r = adaptive_step<SK, RK, MIN, FIXED>(vh, b_prev, prm);
