@@ -39,7 +39,7 @@ __device__ SF_INLINE NeuronValues<T> load_neuron(const NeuronArgs<T>& a, int64_t
 // Forward
 
 template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool PN>
-__global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(SYN ? 40 : 32))
+__global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(32))
     lif_forward_kernel(const ForwardArgs<T> p) {
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= p.batch * p.N) return;
