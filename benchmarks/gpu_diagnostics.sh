@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Diagnostics for a GPU run; benchmarks/gpu_check.sh calls its sections at the right stages:
 #
-#   bash benchmarks/gpu_diagnostics.sh [errors] [registers] [ncu]     (default: all three)
+#   bash benchmarks/gpu_diagnostics.sh [errors] [registers] [ncu] [probe]   (default: the first three)
 #
 # It runs from the repository root with sinabs_fast built in place and on PYTHONPATH, and prints
 # (benchmarks/gpu-notes.md says why each matters):
@@ -12,6 +12,9 @@
 #              call still crashes, the last case and a gdb backtrace of it.
 #   registers  registers, stack (spill) bytes, resident blocks and G1 waves of every float
 #              kernel, read from the build's object files (benchmarks/kernel_resources.py).
+#   probe      which build setting makes a C++ error crash (benchmarks/exception_probe.py: four
+#              tiny op libraries, torch's C++ standard or the other one, -O3 -fopenmp, a
+#              target_clones function; ~1 min). gpu_check.sh runs it when `errors` saw a crash.
 #   ncu        Nsight Compute's reading of the IAF G1 (T500 B16 N16384) forward and backward
 #              kernels: time, DRAM throughput, registers, waves and occupancy.
 set -uo pipefail
@@ -75,6 +78,11 @@ PY
   done
 }
 
+probe() {
+  echo "--- probe: which build setting turns a C++ error into a crash"
+  timeout 300 "$PY" benchmarks/exception_probe.py
+}
+
 registers() {
   echo "--- registers: float kernels (sm_90)"
   "$PY" benchmarks/kernel_resources.py
@@ -105,6 +113,7 @@ for section in "${SECTIONS[@]}"; do
     errors) errors ;;
     registers) registers ;;
     ncu) ncu_g1 ;;
-    *) echo "gpu_diagnostics: unknown section $section (errors, registers, ncu)"; exit 2 ;;
+    probe) probe ;;
+    *) echo "gpu_diagnostics: unknown section $section (errors, registers, ncu, probe)"; exit 2 ;;
   esac
 done
