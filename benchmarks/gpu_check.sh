@@ -213,7 +213,7 @@ fi
 
 stage "summary after $(elapsed) s"
 echo "build exit status:      $BUILD_RC"
-echo "wrong-argument calls:   $(grep -E "^(cpu|cuda): " "$OUT/diagnostics.txt" 2> /dev/null | tr '\n' ' ')"
+echo "wrong-argument calls:   $(grep -E "^(cpu|cuda): " "$OUT/diagnostics.txt" 2> /dev/null | paste -sd ";" -)"
 echo "tests/test_cuda.py:     exit status $CUDA_TEST_RC: $(tail -n 1 "$OUT/pytest-cuda.txt" 2> /dev/null)"
 echo "benchmark:              exit status $BENCH_RC"
 echo "G1 kernels (registers): $(grep -E "lif_(forward|backward)_kernel<float, \(SpikeKind\)2, \(ResetKind\)0, false, false, false>" "$OUT/diagnostics.txt" 2> /dev/null | awk '{print $2 " regs, " $5 " waves"}' | tr '\n' ';')"

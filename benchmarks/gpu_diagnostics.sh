@@ -33,9 +33,11 @@ print("torch", torch.__version__, "| C++11 ABI:", torch.compiled_with_cxx11_abi(
       "| torch's compiler:", " ".join(l.strip("- ") for l in config.splitlines() if l.strip().startswith("- GCC")),
       compiler.group(1) if compiler else "")
 PY
-  if [[ -f "${OUT:-benchmarks/out}/build.txt" ]]; then
-    echo -n "flags the extension's CPU sources were built with: "
-    grep -m1 -E "csrc/cpu/lif_cpu.cpp" "${OUT:-benchmarks/out}/build.txt" |
+  local ninja
+  ninja=$(ls build/temp.*/build.ninja 2> /dev/null | head -n 1)
+  if [[ -n "$ninja" ]]; then
+    echo -n "flags the extension's C++ sources were built with: "
+    grep -E "^(cflags|post_cflags) =" "$ninja" |
       grep -oE "(-std=[^ ]+|-D_GLIBCXX_USE_CXX11_ABI=[01]|-fopenmp|-fvisibility=[^ ]+|-fno-exceptions)" |
       sort -u | tr '\n' ' '; echo
   fi
@@ -63,9 +65,12 @@ for line in open(path):
     elif "op" in d:
         last = d
 state = "OK (no crash)" if rc == 0 else f"CRASHED (exit status {rc}) at {last}"
-print(f"{device}: {state}; {raised} calls raised a Python exception, {len(returned)} returned")
+dtypes = [r for r in returned if r.endswith("(dtype)")]
+print(f"{device}: {state}; {raised} calls raised a Python exception, {len(returned)} returned "
+      f"({len(dtypes)} of them an integer parameter or gradient, converted to the compute dtype)")
 for r in returned:
-    print(f"  returned: {r}")
+    if r not in dtypes:
+        print(f"  returned: {r}")
 PY
     if (( rc != 0 )); then
       tail -n 5 "/tmp/op_error_cases_$device.txt"
