@@ -102,8 +102,8 @@ def main(argv=None) -> int:
                  for i, name in enumerate(variants())]
         for name, proc in procs:
             out, err = proc.communicate(timeout=300)
-            status = "" if proc.returncode == 0 else (
-                f"exit status {proc.returncode}: {err.strip().splitlines()[-1][:200] if err.strip() else ''}")
+            last = err.strip().splitlines()[-1][:200] if err.strip() else ""
+            status = "" if proc.returncode == 0 else f"exit status {proc.returncode}: {last}"
             print(f"{name:48s} {out.strip()} {status}", flush=True)
     return 0
 

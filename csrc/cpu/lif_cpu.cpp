@@ -609,7 +609,7 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
     // dL/dbias = sum_t g_input_{t+1}.
     const Tensor g = g_input_tm.narrow(0, 1, T - 1).to(at::kFloat);
     g_weight = recurrent_weight_grad(g, spikes.contiguous());
-    g_bias = g.sum(at::IntArrayRef{0, 1});  // not sum({0, 1}): ambiguous with torch 2.11's overloads
+    g_bias = g.sum(at::IntArrayRef{0, 1});  // sum({0, 1}) is ambiguous in torch 2.11
   } else if (weight_grad) {
     g_weight = at::zeros_like(weight);
     g_bias = at::zeros({N}, weight.options());
