@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Iterator
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -60,7 +61,9 @@ def record_calls(device: str) -> dict:
     return recorder.calls
 
 
-def spoiled(t: torch.Tensor, how: str, device: str):
+def spoiled(t: torch.Tensor, how: str) -> torch.Tensor:
+    """t with one thing wrong: its shape (last dimension one longer; a 0-dim tensor gets a
+    length-3 dimension), its dtype (int32) or its device (the CPU)."""
     if how == "shape":
         return torch.zeros(3, device=t.device) if t.dim() == 0 else torch.zeros(
             *t.shape[:-1], t.shape[-1] + 1, dtype=t.dtype, device=t.device)
@@ -71,7 +74,7 @@ def spoiled(t: torch.Tensor, how: str, device: str):
     raise ValueError(how)
 
 
-def cases(calls: dict, device: str):
+def cases(calls: dict, device: str) -> Iterator[tuple[str, str, str, tuple]]:
     """(op name, argument name, how, args) for every spoiled call."""
     for name, (func, args) in sorted(calls.items()):
         names = [a.name for a in func._schema.arguments]
@@ -82,7 +85,7 @@ def cases(calls: dict, device: str):
                 continue
             hows = ["shape", "dtype"] + (["device"] if device == "cuda" else [])
             for how in hows:
-                yield name, names[i], how, args[:i] + (spoiled(arg, how, device),) + args[i + 1:]
+                yield name, names[i], how, args[:i] + (spoiled(arg, how),) + args[i + 1:]
 
 
 def main(device: str) -> None:
