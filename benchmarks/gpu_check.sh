@@ -168,9 +168,9 @@ if [[ -n "$EXO_PID" ]]; then
   fi
 fi
 
-stage "bench_gpu.py --quick"
-BUDGET=$(( $(left) - 100 ))
-(( BUDGET > 180 )) && BUDGET=180
+stage "bench_gpu.py --quick: G1 G2 G6, forward and forward+backward, float32"
+BUDGET=$(( $(left) - 150 ))  # leaves time for Nsight Compute
+(( BUDGET > 150 )) && BUDGET=150
 (( BUDGET < 60 )) && BUDGET=60
 echo "benchmark row budget: $BUDGET s"
 run_for $(( BUDGET + 90 )) "$PY" benchmarks/bench_gpu.py --quick --shapes G1 G2 G6 \
