@@ -119,7 +119,8 @@ AlifForwardResult alif_forward_cpu(
     dispatch_adaptive(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
                       !c.prm.amount_is_threshold,
                       [&](auto sk, auto rk, auto has_syn, auto has_min, auto fixed) {
-                        for_each_segment(c.batch, c.N, [&](int64_t bi, int64_t n0, int64_t L) {
+                        for_each_segment(c.batch, c.N, c.steps,
+                                         [&](int64_t bi, int64_t n0, int64_t L) {
                           alif_forward_segment<scalar_t, decltype(sk)::value,
                                                decltype(rk)::value, decltype(has_syn)::value,
                                                decltype(has_min)::value,
@@ -262,7 +263,7 @@ AlifBackwardResult alif_backward_cpu(
         c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(), !c.prm.amount_is_threshold,
         [&](auto sk, auto rk, auto has_syn, auto has_min, auto fixed) {
           dispatch_bool(c.alpha_grads, [&](auto sums) {
-            for_each_segment(c.batch, c.N, [&](int64_t bi, int64_t n0, int64_t L) {
+            for_each_segment(c.batch, c.N, c.steps, [&](int64_t bi, int64_t n0, int64_t L) {
               alif_backward_segment<scalar_t, decltype(sk)::value, decltype(rk)::value,
                                     decltype(has_syn)::value, decltype(has_min)::value,
                                     decltype(fixed)::value, decltype(sums)::value>(p, bi, n0,

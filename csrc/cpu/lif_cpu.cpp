@@ -94,7 +94,8 @@ ForwardResult lif_forward_cpu(const Tensor& input, const Tensor& v_mem,
     const ForwardArgs<scalar_t> p = c.args<scalar_t>();
     dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
                     c.prm.per_neuron, [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn) {
-                      for_each_segment(c.batch, c.N, [&](int64_t b, int64_t n0, int64_t L) {
+                      for_each_segment(c.batch, c.N, c.steps,
+                                       [&](int64_t b, int64_t n0, int64_t L) {
                         forward_segment<scalar_t, decltype(sk)::value, decltype(rk)::value,
                                         decltype(has_syn)::value, decltype(has_min)::value,
                                         decltype(pn)::value>(p, b, n0, L);
@@ -312,7 +313,8 @@ BackwardResult lif_backward_cpu(
     p.stream_g_input = c.g_input.nbytes() >= kStreamBytes;
     dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
                     c.prm.per_neuron, [&](auto sk, auto rk, auto has_syn, auto has_min, auto pn) {
-                      for_each_segment(c.batch, c.N, [&](int64_t b, int64_t n0, int64_t L) {
+                      for_each_segment(c.batch, c.N, c.steps,
+                                       [&](int64_t b, int64_t n0, int64_t L) {
                         backward_segment<scalar_t, decltype(sk)::value, decltype(rk)::value,
                                          decltype(has_syn)::value, decltype(has_min)::value,
                                          decltype(pn)::value>(p, b, n0, L);
@@ -356,7 +358,7 @@ void run_segments(const NeuronOptions& opt, const NeuronParams& prm, bool syn, i
                     if ((b1 - b0) * N < kSerialStep) {
                       for (int64_t b = 0; b < b1 - b0; ++b) segment(b, 0, N);
                     } else {
-                      for_each_segment(b1 - b0, N, segment);
+                      for_each_segment(b1 - b0, N, 1, segment);
                     }
                   });
 }
@@ -468,7 +470,7 @@ Tensor recurrent_weight_grad(const Tensor& g, const Tensor& spikes) {
   }
   Tensor out_t = pooled_empty({N, N}, g.options());  // out_t[j, i] = dL/dW[i, j]
   std::atomic<bool> sparse{true};
-  at::parallel_for(0, N, 1, [&](int64_t j0, int64_t j1) {
+  at::parallel_for(0, N, grain_for(steps * B), [&](int64_t j0, int64_t j1) {
     const auto max_nonzero = static_cast<int64_t>(kDenseSpikes * steps * B * (j1 - j0));
     if (!sparse_weight_grad(s_rows.data(), g_rows.data(), steps * B, j0, j1, N, max_nonzero,
                             out_t.data_ptr<float>())) {
@@ -539,7 +541,9 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
     using T_ = scalar_t;
     const T_* gs = g_spikes.storage.data_ptr<T_>();
     const T_* gc = g_counts.storage.data_ptr<T_>();
-    at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    // A chunk's work: its rows' neuron updates and (N, N) products for every step.
+    const int64_t chunk_work = T * std::max<int64_t>(B / chunks, 1) * N * (N + 1);
+    at::parallel_for(0, chunks, grain_for(chunk_work), [&](int64_t c0, int64_t c1) {
       for (int64_t chunk = c0; chunk < c1; ++chunk) {
         const int64_t b0 = chunk * B / chunks, b1 = (chunk + 1) * B / chunks, rows = b1 - b0;
         const int64_t off = b0 * N, len = rows * N;
@@ -605,7 +609,7 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
     // dL/dbias = sum_t g_input_{t+1}.
     const Tensor g = g_input_tm.narrow(0, 1, T - 1).to(at::kFloat);
     g_weight = recurrent_weight_grad(g, spikes.contiguous());
-    g_bias = g.sum({0, 1});
+    g_bias = g.sum(at::IntArrayRef{0, 1});  // sum({0, 1}) is ambiguous in torch 2.11
   } else if (weight_grad) {
     g_weight = at::zeros_like(weight);
     g_bias = at::zeros({N}, weight.options());
