@@ -87,7 +87,7 @@ def test_recomputing_backward_equals_the_saved_one(config):
 ])
 def test_eager_function_equals_the_registered_autograd(config):
     """ops.lif_forward runs eager calls with grad through its own autograd Function
-    (ops._FusedLIF); torch.compile and direct op calls use the op's registered autograd. Both
+    (ops.lif.FusedLIF); torch.compile and direct op calls use the op's registered autograd. Both
     must give the same outputs and the same gradients, bit for bit."""
     results = []
     for route in ("function", "op"):
@@ -190,3 +190,24 @@ def test_compile_fullgraph_training_step():
     assert torch.equal(model[3].v_mem, eager_state)
     for p, g in zip(params, eager_grads):
         torch.testing.assert_close(p.grad, g)
+
+
+def test_a_stale_extension_says_how_to_rebuild():
+    """An op the compiled extension lacks (it predates the Python code) raises ImportError with
+    the rebuild command; a call missing an argument of the schema names it."""
+    from sinabs_fast.ops.schema import OpSchema
+
+    with pytest.raises(ImportError, match="build_ext --inplace"):
+        OpSchema("no_such_op")
+    with pytest.raises(TypeError, match=r"missing arguments \['keep_i_syn'\]"):
+        ops.lif.LIF_FORWARD.args(**dict(zip(ops.lif.LIF_FORWARD.names[:-1], forward_args())))
+
+
+def test_gradients_follow_the_schema():
+    """The autograd result has one entry per schema argument, None where there is no gradient."""
+    schema = ops.lif.LIF_FORWARD
+    grads = schema.gradients(input="g_x", alpha_syn="g_as")
+    assert len(grads) == len(schema.op._schema.arguments)
+    assert grads[schema.names.index("input")] == "g_x"
+    assert grads[schema.names.index("alpha_syn")] == "g_as"
+    assert sum(g is not None for g in grads) == 2

@@ -9,7 +9,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include "../alif_call.h"
+#include "../alif_op.h"
 #include "device_args.cuh"
 #include "sinabs_fast/dispatch.h"
 

@@ -12,7 +12,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include "../lif_call.h"
+#include "../lif_op.h"
 #include "device_args.cuh"
 #include "sinabs_fast/dispatch.h"
 

@@ -594,7 +594,7 @@ void test_adaptive(const char* type) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// dispatch_neuron picks the matching template arguments.
+// dispatch_neuron picks the matching kernel traits.
 
 void test_dispatch() {
   using sf::ResetKind;
@@ -621,14 +621,13 @@ void test_dispatch() {
   for (const auto& c : cases) {
     int calls = 0;
     bool ok = false;
-    sf::dispatch_neuron(c.sk, c.rk, c.syn, c.mn, c.pn,
-                        [&](auto sk, auto rk, auto syn, auto mn, auto pn) {
-                          ++calls;
-                          ok = decltype(sk)::value == c.want_sk &&
-                               decltype(rk)::value == c.want_rk &&
-                               decltype(syn)::value == c.syn && decltype(mn)::value == c.mn &&
-                               decltype(pn)::value == c.pn;
-                        });
+    sf::dispatch_neuron(c.sk, c.rk, c.syn, c.mn, c.pn, [&](auto traits) {
+      using K = decltype(traits);
+      ++calls;
+      ok = K::spike == c.want_sk && K::reset == c.want_rk && K::synaptic == c.syn &&
+           K::clamped == c.mn && K::per_neuron == c.pn &&
+           K::spiking == (c.want_sk != SpikeKind::None);
+    });
     CHECK(calls == 1 && ok, fmt("dispatch_neuron(%d, %d, %d, %d, %d)", int(c.sk), int(c.rk),
                                 int(c.syn), int(c.mn), int(c.pn)));
   }

@@ -1,4 +1,4 @@
-#include "lif_common.h"
+#include "op_arguments.h"
 
 #include <cmath>
 #include <limits>
