@@ -108,7 +108,7 @@ def test_dtypes(dtype, syn):
 
 
 def test_float64_subtract_rounds_in_float32():
-    # The reset product s * threshold is float32 even with float64 states (semantics note §8.4).
+    # The reset product s * threshold is float32 even with float64 states (docs/semantics.md, section 3).
     x = torch.full((1, 1, 1), 0.35, dtype=torch.float64)
     ours = fl.IAF(spike_threshold=0.1)
     ours(x)

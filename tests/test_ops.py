@@ -211,3 +211,37 @@ def test_gradients_follow_the_schema():
     assert grads[schema.names.index("input")] == "g_x"
     assert grads[schema.names.index("alpha_syn")] == "g_as"
     assert sum(g is not None for g in grads) == 2
+
+
+def test_alpha_gradient_is_summed_in_float32_blocks():
+    """The alpha_mem gradient's sum over time is rounded as csrc/include/sinabs_fast/alpha_sums.h
+    says (float32 blocks of 16 reverse steps, closed into a float64 total): equal, bit for bit,
+    to that sum written out here in torch, for ExpLeak with norm_input (no surrogate involved)."""
+    steps, n = 40, 5
+    x = torch.rand(1, steps, n) * 2 - 0.5
+    v0 = torch.rand(1, n)
+    alpha = torch.rand(n).mul(0.5).add(0.45).requires_grad_()
+    weight = torch.randn(1, steps, n)
+    out = ops.lif_forward(x, v0, None, alpha, None, torch.ones(()), torch.ones(()),
+                          norm_input=True, spike_kind=ops.SpikeKind.NONE)
+    (grad,) = torch.autograd.grad((out.v_hat * weight).sum(), alpha)  # ExpLeak's output: v_hat
+
+    a = alpha.detach()
+    in_scale = 1 - a
+    v, v_seq = v0[0], []
+    for t in range(steps):  # forward: v_t = a v_{t-1} + (1 - a) x_t (no reset, no clamp)
+        v = a * v + in_scale * x[0, t]
+        v_seq.append(v)
+    lambda_v, g_next = torch.zeros(n), torch.zeros(n)
+    block, total, in_block = torch.zeros(n), torch.zeros(n, dtype=torch.float64), 0
+    for t in reversed(range(steps)):
+        g = (lambda_v + 0.0) + weight[0, t]
+        lambda_v = g * a
+        block = block + (v_seq[t] * g_next - x[0, t] * g)
+        g_next = g
+        in_block += 1
+        if in_block == 16 or t == 0:
+            total, block, in_block = total + block.double(), torch.zeros(n), 0
+    block = block + v0[0] * g_next
+    total = total + block.double()
+    assert torch.equal(grad, total.float())

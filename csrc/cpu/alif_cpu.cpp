@@ -1,5 +1,5 @@
 // CPU kernels of the fused adaptive LIF (ALIF) ops: the whole time loop in one pass per (batch,
-// neuron segment), streaming whole rows as the LIF kernels do (lif_cpu.cpp). The per-element
+// neuron segment), streaming whole rows as the LIF kernels do (lif_segments.h). The per-element
 // math is csrc/include/sinabs_fast/adaptive.h.
 #include <ATen/ATen.h>
 #include <torch/library.h>
@@ -67,7 +67,7 @@ SF_MULTIVERSION void alif_forward_row(const T* SF_RESTRICT x, float* SF_RESTRICT
                                                   b0, scale, amount, min_v, consts, k);
     T cur = x[k];
     if constexpr (K::synaptic) cur = synaptic_update(isyn[k], cur, prm.alpha_syn);
-    // norm_input rescales the current that is stored as the state (quirk (b) of §5.5).
+    // norm_input rescales the current that is stored as the state (docs/semantics.md, section 2).
     cur = prm.in_scale * cur;
     if constexpr (K::synaptic) {
       isyn[k] = cur;
@@ -109,7 +109,7 @@ void alif_forward_segment(const AlifForwardArgs<T>& p, int64_t b, int64_t n0, in
 // the surrogate at them (surrogate_row, the LIF kernels' row loop), then the adjoint loop.
 
 // The adjoint loop of one step. SUMS: also add this step's terms of the alpha gradients, in the
-// compute type, to the current block sums (see kSumBlock): rho_sum += dL/drho,
+// compute type, to the current block sums (sinabs_fast/alpha_sums.h): rho_sum += dL/drho,
 // am_sum += v_t g_vhat_{t+1} - raw_t g_cur_t (norm_input), as_sum += g_raw_t (i_{t-1} + x_t);
 // g_vh_next (zeros before the last step) becomes g_vhat_t.
 template <typename T, typename K, bool SUMS>
@@ -166,7 +166,7 @@ void alif_backward_segment(const AlifBackwardArgs<T>& p, int64_t b, int64_t n0, 
   const int64_t poff = b * p.prm.row_stride + n0;
   const AdaptiveParams<T> consts = p.prm.at(b, n0);
   std::vector<T> thr(L), sigma(L), inv_width(L), g_vh_next(SUMS ? L : 0);
-  // The alpha sums: blocks of kSumBlock steps in the compute type, then float64 totals.
+  // The alpha sums: blocks in the compute type, then float64 totals (sinabs_fast/alpha_sums.h).
   std::vector<T> rho_block(SUMS ? L : 0), am_block(SUMS ? L : 0),
       as_block(SUMS && K::synaptic ? L : 0);
   double* rho_total = SUMS ? p.g_rho + off : nullptr;
@@ -200,7 +200,7 @@ void alif_backward_segment(const AlifBackwardArgs<T>& p, int64_t b, int64_t n0, 
         p.lambda_v + off, K::synaptic ? p.lambda_i + off : nullptr, p.lambda_b + off,
         SUMS ? p.x + row : nullptr, i_prev, rho_block.data(), am_block.data(), as_block.data(),
         g_vh_next.data(), norm, SF_ALIF_ROWS_OF(p.prm, poff), consts, L);
-    if (SUMS && (++in_block == kSumBlock || t == 0)) {
+    if (SUMS && block_closes(++in_block, t)) {
       flush_block(rho_total, rho_block.data(), L);
       flush_block(am_total, am_block.data(), L);
       if (K::synaptic) flush_block(as_total, as_block.data(), L);
@@ -209,7 +209,7 @@ void alif_backward_segment(const AlifBackwardArgs<T>& p, int64_t b, int64_t n0, 
   }
   if constexpr (SUMS) {
     // The membrane before the first step is the initial state.
-    accumulate_products(am_block.data(), p.v0 + off, g_vh_next.data(), T(1), L);
+    add_initial_membrane_terms(am_block.data(), p.v0 + off, g_vh_next.data(), L);
     flush_block(am_total, am_block.data(), L);
   }
 }

@@ -80,11 +80,11 @@ void forward_segment(const ForwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) 
 }
 
 // ------------------------------------------------------------------------------------------------
-// Backward: the reverse-time recurrence of the semantics note §7, recomputing spikes, reset and
+// Backward: the reverse-time recurrence of docs/semantics.md, section 4, recomputing spikes, reset and
 // clamp masks from the saved pre-spike membrane v_hat.
 
 // One reverse step of one segment (restrict parameters, as forward_row). SUMS: also add this
-// step's terms of the alpha gradients to the current block sums (see kSumBlock), in the compute
+// step's terms of the alpha gradients to the current block sums (sinabs_fast/alpha_sums.h), in the compute
 // type, while they are in registers: am_sum += v_t g_vhat_{t+1} (- cur_t g_vhat_t with
 // NORM, norm_input: cur_t is i_t, or x_t without synaptic current), as_sum += i_t g_i, g_i being
 // the gradient at i_t (divided by alpha_syn at the end); g_vh_next (zeros before the last step)
@@ -118,9 +118,7 @@ SF_MULTIVERSION void backward_row(
       gx[k] = g_i;
     }
     if constexpr (SUMS) {
-      T term = r.v_next * g_vh_next[k];
-      if constexpr (NORM) term = term - cur[k] * g;
-      am_sum[k] += term;
+      am_sum[k] += alpha_mem_term<NORM>(r.v_next, g_vh_next[k], NORM ? cur[k] : T(0), g);
       g_vh_next[k] = g;
     }
   }
@@ -173,7 +171,7 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
   if (g_as) std::fill(g_as, g_as + L, 0.0);
   std::vector<T> g_vh_next(sums ? L : 0, T(0));
   std::vector<T> gx_row(p.stream_g_input ? L : 0);  // g_input's row, before it is streamed out
-  // The current block of the alpha sums (see kSumBlock), in the compute type.
+  // The current block of the alpha sums (sinabs_fast/alpha_sums.h), in the compute type.
   std::vector<T> am_block(sums ? L : 0, T(0)), as_block(sums && K::synaptic ? L : 0, T(0));
   int64_t in_block = 0;
   // Step t's v_hat and synaptic current: rows of the saved (B, T, N) tensors, or of the (T, L)
@@ -236,7 +234,7 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
       step(std::true_type{}, std::false_type{});
     }
     if (p.stream_g_input) stream_row(p.g_input + row, gx_row.data(), L);
-    if (sums && (++in_block == kSumBlock || t == 0)) {
+    if (sums && block_closes(++in_block, t)) {
       if (g_am) flush_block(g_am, am_block.data(), L);
       if (g_as) flush_block(g_as, as_block.data(), L);
       in_block = 0;
@@ -244,7 +242,7 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
   }
   if (g_am) {
     // The step before t = 0 is the initial membrane.
-    accumulate_products(am_block.data(), p.v0 + off, g_vh_next.data(), T(1), L);
+    add_initial_membrane_terms(am_block.data(), p.v0 + off, g_vh_next.data(), L);
     flush_block(g_am, am_block.data(), L);
   }
   if (g_as) {

@@ -191,7 +191,7 @@ def _recurrent_steps(plan: AlifPlan, input_data: Tensor, state: Dict[str, Tensor
 
 def _recordings(names: List[str], shape: Tuple[int, ...], run: _Steps, current: Tensor,
                 b0: Param, adapt_scale: Param) -> Dict[str, Tensor]:
-    """sinabs' recordings (quirk (c) of §5.5) from the per-step sequences: entry t < T - 1 holds
+    """sinabs' recordings (docs/semantics.md, section 5) from the per-step sequences: entry t < T - 1 holds
     step t + 1's pre-reset membrane and stored current next to step t's b and threshold."""
     batch = shape[0]
     state_shape = (batch, *shape[2:])

@@ -169,7 +169,7 @@ def lif_recurrent(
     sinabs, so a stateful or random ``rec_connect`` sees the same calls). Returns (output
     (B, T, *trailing), final state, recordings).
 
-    The recordings reproduce sinabs' aliasing quirk (semantics note §5.4): for ``t < T - 1``,
+    The recordings reproduce sinabs' aliasing quirk (docs/semantics.md, section 5): for ``t < T - 1``,
     ``recordings["v_mem"][:, t]`` is the *pre-reset, pre-clamp* membrane of step ``t + 1`` and
     ``recordings["i_syn"][:, t]`` the synaptic current of step ``t + 1``; only the last entry
     is the state after step ``T - 1``.
