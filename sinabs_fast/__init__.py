@@ -15,6 +15,9 @@ except ImportError as error:
 from . import activation, layers, ops, reference
 from . import conversion, utils
 from . import hooks
+from .conversion import from_sinabs, load_sinabs_model, to_sinabs
+from .from_torch import from_model
+from .network import Network
 from .synopcounter import SNNAnalyzer, SNNSynOpCounter, SynOpCounter
 from .utils import get_batch_size, get_num_timesteps, reset_states, set_batch_size, zero_grad
 
@@ -24,3 +27,14 @@ __all__ = [
     "zero_grad", "set_batch_size", "get_batch_size", "get_num_timesteps",
 ]
 __all__ += ["hooks", "SynOpCounter", "SNNSynOpCounter", "SNNAnalyzer"]
+__all__ += ["from_sinabs", "to_sinabs", "load_sinabs_model", "from_model", "Network",
+            "to_nir", "from_nir"]
+
+
+def __getattr__(name: str):
+    # to_nir / from_nir import nir and nirtorch (the "nir" extra) only when first used.
+    if name in ("to_nir", "from_nir"):
+        from . import nir
+
+        return getattr(nir, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

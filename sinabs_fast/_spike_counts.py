@@ -3,7 +3,7 @@ the fused kernels' spike counts, the counters' forward hooks, and their all-redu
 
 A Conv2d or Linear needs, for its synops, its input summed over batch and time per input
 element. When that input is the output of a sinabs_fast spiking layer, possibly passed through
-modules that are linear and act on each time step alone (average/sum pooling, zero padding,
+modules that are linear and act on each time step alone (average pooling, zero padding,
 flattening), the sum equals those modules applied to the layer's ``spike_counts`` (spikes summed
 over time, which the kernel returns): summing over time commutes with them. That reads T times
 less data than the spike tensor, and the gradient flows through the counts into the fused
@@ -30,11 +30,14 @@ from .layers.reshape import UnflattenTime
 from .layers.stateful_layer import StatefulLayer
 
 # Linear modules that act on each time step alone, by the number of trailing dimensions they
-# act on (time must stay in front of those).
+# act on (time must stay in front of those). Sum pooling (``LPPool`` with p = 1, sinabs'
+# ``SumPool2d``) is linear too, but not its gradient: at the steps where a window sums to
+# zero it is zero (sign and relu of zero), which the counts summed over time cannot tell; so
+# its output is summed as a tensor, and the synops gradient is sinabs'.
 _TRAILING_DIMS = {
-    nn.AvgPool1d: 1, nn.AdaptiveAvgPool1d: 1, nn.LPPool1d: 1, nn.ConstantPad1d: 1,
-    nn.AvgPool2d: 2, nn.AdaptiveAvgPool2d: 2, nn.LPPool2d: 2, nn.ConstantPad2d: 2,
-    nn.AvgPool3d: 3, nn.AdaptiveAvgPool3d: 3, nn.LPPool3d: 3, nn.ConstantPad3d: 3,
+    nn.AvgPool1d: 1, nn.AdaptiveAvgPool1d: 1, nn.ConstantPad1d: 1,
+    nn.AvgPool2d: 2, nn.AdaptiveAvgPool2d: 2, nn.ConstantPad2d: 2,
+    nn.AvgPool3d: 3, nn.AdaptiveAvgPool3d: 3, nn.ConstantPad3d: 3,
 }
 _PASS_THROUGH = (nn.Flatten, UnflattenTime, *_TRAILING_DIMS)
 
@@ -125,8 +128,6 @@ def _time_dim_after(module: nn.Module, tag: _Tag, x: Tensor, y: Tensor) -> Optio
         if start > tag.time_dim:
             return tag.time_dim
         return 0 if start == 0 and end == tag.time_dim else None  # merging batch and time
-    if isinstance(module, (nn.LPPool1d, nn.LPPool2d, nn.LPPool3d)) and module.norm_type != 1:
-        return None  # only p = 1 (sum pooling) is linear
     if isinstance(module, (nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d)) \
             and module.value != 0:
         return None
@@ -149,9 +150,9 @@ def _tag_pass_through(module: nn.Module, inputs, output) -> None:
 def track_spike_counts(model: nn.Module) -> List[torch.utils.hooks.RemovableHandle]:
     """Registers the hooks that let :func:`summed_input` read the inputs of ``model``'s Conv2d
     and Linear layers from spike counts: on sinabs_fast spiking layers, and on the linear
-    per-time-step modules (average pooling, sum pooling (``LPPool`` with p = 1, e.g.
-    ``SumPool2d``), zero padding, ``Flatten`` / ``FlattenTime``, ``UnflattenTime``; an
-    ``Identity`` passes its tensor on unchanged). Returns the handles."""
+    per-time-step modules (average pooling, zero padding, ``Flatten`` / ``FlattenTime``,
+    ``UnflattenTime``; an ``Identity`` passes its tensor on unchanged). Returns the
+    handles."""
     handles = []
     for module in model.modules():
         if isinstance(module, StatefulLayer) and hasattr(module, "spike_counts"):

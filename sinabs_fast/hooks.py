@@ -71,6 +71,7 @@ def conv_connection_map(
     """
     if not isinstance(layer, nn.Conv2d):
         raise TypeError(f"layer must be a torch.nn.Conv2d, got {type(layer).__name__}")
+    _draw_as_sinabs_does(layer)
     target = layer.weight.device if device is None else torch.device(device)
     ones_weight = torch.ones(layer.weight.shape, device=target)
     ones_output = torch.ones((1, *output_shape), device=target)
@@ -78,6 +79,16 @@ def conv_connection_map(
         (1, *input_shape), ones_weight, ones_output, stride=layer.stride,
         padding=_explicit_padding(layer), dilation=layer.dilation, groups=layer.groups,
     )
+
+
+def _draw_as_sinabs_does(layer: nn.Conv2d) -> None:
+    """Consumes the default CPU generator as sinabs' ``conv_connection_map`` does: it builds an
+    ``nn.ConvTranspose2d`` of the layer's transposed shape, whose initialisation fills a
+    weight of that shape uniformly (``kaiming_uniform_``; no bias). Without the same draw, a
+    seeded script that counts synops with hooks would see different random numbers afterwards
+    (e.g. another data order) than with sinabs."""
+    shape = (layer.out_channels, layer.in_channels // layer.groups, *layer.kernel_size)
+    torch.empty(shape).uniform_()
 
 
 def get_hook_data_dict(module: nn.Module) -> Dict:

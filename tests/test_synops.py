@@ -250,7 +250,7 @@ def test_conv_and_linear_inputs_are_read_from_spike_counts():
 def test_tags_follow_layout_changes_and_drop_on_mismatch():
     torch.manual_seed(3)
     iaf = sl.IAF()  # (B, T, C, H, W): not squeezed
-    net = nn.Sequential(iaf, sl.FlattenTime(), nn.ZeroPad2d(1), sl.SumPool2d(2),
+    net = nn.Sequential(iaf, sl.FlattenTime(), nn.ZeroPad2d(1), nn.AvgPool2d(2),
                         nn.Flatten(), sl.UnflattenTime(batch_size=2), nn.Identity(),
                         nn.Linear(2 * 5 * 5, 3))
     seen = _input_sums(net)
@@ -563,6 +563,32 @@ def test_hooks_random_input_and_gradients_match_sinabs():
         assert_grads_close(g, e)
 
 
+@pytest.mark.parametrize("counter", ["hooks", "analyzer"])
+def test_synops_gradient_through_sumpool_matches_sinabs(counter):
+    """SumPool2d's gradient is zero at the steps where a window sums to zero, which counts
+    summed over time cannot reproduce: its output is summed as a tensor, as sinabs does."""
+    torch.manual_seed(0)
+    ours_net = _sumpool_network(sl, B)
+    theirs_net = _sinabs_twin(ours_net, _sumpool_network, B)
+    x = (torch.rand(B, T, 1, 28, 28) < 0.3).float()
+    totals = []
+    for net, library in ((ours_net, sinabs_fast), (theirs_net, sinabs)):
+        if counter == "hooks":
+            library.hooks.register_synops_hooks(net)
+            net(x)
+            totals.append(net.hook_data["total_synops_per_timestep"])
+        else:
+            analyzer = library.SNNAnalyzer(net)
+            net(x)
+            totals.append(analyzer.get_model_statistics()["synops"])
+    torch.testing.assert_close(totals[0], totals[1], rtol=1e-6, atol=0)
+    params = lambda net: [m.weight for m in net if isinstance(m, nn.Conv2d)]  # noqa: E731
+    for g, e in zip(torch.autograd.grad(totals[0], params(ours_net)),
+                    torch.autograd.grad(totals[1], params(theirs_net))):
+        assert e.abs().sum() > 0
+        assert_grads_close(g, e)
+
+
 @pytest.mark.parametrize("kwargs", [
     dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2, dilation=2, groups=2),
     dict(kernel_size=3, padding="same"), dict(kernel_size=(3, 1), stride=(1, 2), padding=2),
@@ -571,9 +597,14 @@ def test_connection_map_and_input_diff_match_sinabs(kwargs):
     conv = nn.Conv2d(4, 6, **kwargs)
     x = torch.rand(3, 4, 9, 8)
     out_shape = conv(x).shape[1:]
+    torch.manual_seed(7)
     ours = hooks.conv_connection_map(conv, x.shape[1:], out_shape)
+    drawn_after_ours = torch.rand(4)
     if kwargs.get("padding") != "same":  # sinabs' ConvTranspose2d takes no string padding
+        torch.manual_seed(7)
         assert torch.equal(ours, sinabs.hooks.conv_connection_map(conv, x.shape[1:], out_shape))
+        # The same random numbers consumed (sinabs initialises a ConvTranspose2d).
+        assert torch.equal(drawn_after_ours, torch.rand(4))
     # The map counts each input element's outgoing connections: the input gradient of
     # conv(x).sum() with all-ones weights.
     ones = nn.Conv2d(4, 6, bias=False, **kwargs)

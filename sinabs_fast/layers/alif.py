@@ -7,7 +7,7 @@ import torch.nn as nn
 
 from ..activation import MembraneSubtract, SingleExponential, SingleSpike
 from . import functional
-from .lif import _kernel_input, check_input
+from .lif import KernelInputs, check_input
 from .reshape import SqueezedLayer
 from .stateful_layer import StatefulLayer
 from .time_constants import TimeConstants
@@ -22,7 +22,7 @@ def _tau_parameter(tau: Tau) -> nn.Parameter:
     return nn.Parameter(tau if tau.is_floating_point() else tau.to(torch.get_default_dtype()))
 
 
-class ALIF(TimeConstants, StatefulLayer):
+class ALIF(KernelInputs, TimeConstants, StatefulLayer):
     """Adaptive leaky integrate-and-fire neurons, stepped through time by one fused kernel.
 
     Per step (sinabs 3.1.3's ``alif_forward``, docs/semantics.md, section 2): ``i = alpha_syn * (i + x)``
@@ -63,10 +63,6 @@ class ALIF(TimeConstants, StatefulLayer):
         firing_rate; spike_counts: spikes summed over time, ``(batch, *trailing)``, read from
         the kernel.
     """
-
-    spike_fn = _kernel_input("spike_fn")
-    reset_fn = _kernel_input("reset_fn")
-    surrogate_grad_fn = _kernel_input("surrogate_grad_fn")
 
     def __init__(
         self,

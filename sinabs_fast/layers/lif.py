@@ -61,7 +61,34 @@ def _kernel_input(name: str):
 _KERNEL_INPUTS = ("spike_fn", "reset_fn", "surrogate_grad_fn")
 
 
-class LIF(TimeConstants, StatefulLayer):
+class KernelInputs:
+    """Mixin of the fused neuron layers: ``spike_fn``, ``reset_fn`` and ``surrogate_grad_fn``
+    as properties that keep the kernel spec current, and unpickling that accepts sinabs' layout.
+
+    sinabs keeps the three as plain attributes; a whole sinabs model pickled with
+    ``torch.save(model)`` and loaded with its classes mapped to sinabs_fast's
+    (:func:`sinabs_fast.conversion.load_sinabs_model`) therefore arrives with ``spike_fn``
+    instead of ``_spike_fn`` and without ``_kernel_spec`` or ``spike_counts``.
+    """
+
+    spike_fn = _kernel_input("spike_fn")
+    reset_fn = _kernel_input("reset_fn")
+    surrogate_grad_fn = _kernel_input("surrogate_grad_fn")
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        inputs = {}
+        for name in _KERNEL_INPUTS:
+            private = state.pop(f"_{name}", None)  # sinabs_fast's layout
+            inputs[name] = state.pop(name, private)  # sinabs' layout
+        state.pop("_kernel_spec", None)  # recomputed below, from the objects now loaded
+        state.setdefault("spike_counts", None)
+        super().__setstate__(state)
+        for name, value in inputs.items():
+            setattr(self, name, value)
+
+
+class LIF(KernelInputs, TimeConstants, StatefulLayer):
     """Leaky integrate-and-fire neurons, stepped through time by one fused kernel.
 
     Per step: ``i = alpha_syn * (i + x)`` (or ``i = x`` without ``tau_syn``);
@@ -93,10 +120,6 @@ class LIF(TimeConstants, StatefulLayer):
         firing_rate: mean of the last output; spike_counts: spikes summed over time,
             ``(batch, *trailing)``, read from the kernel.
     """
-
-    spike_fn = _kernel_input("spike_fn")
-    reset_fn = _kernel_input("reset_fn")
-    surrogate_grad_fn = _kernel_input("surrogate_grad_fn")
 
     def __init__(
         self,

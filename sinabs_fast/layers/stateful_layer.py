@@ -20,9 +20,21 @@ class StatefulLayer(torch.nn.Module):
         super().__init__()
         for name in state_names:
             self.register_buffer(name, torch.zeros((0,)))
+        self._register_resize_hook()
+
+    def _register_resize_hook(self) -> None:
         # Unlike sinabs, a checkpoint loads into a freshly built layer: uninitialised states take
         # the saved shape.
         self._register_load_state_dict_pre_hook(self._resize_uninitialised_states)
+
+    def __setstate__(self, state: dict) -> None:
+        """Restores a pickled layer (or one converted from sinabs, which has no resize hook)."""
+        super().__setstate__(state)
+        registered = (getattr(hook, "hook", None) for hook in
+                      self._load_state_dict_pre_hooks.values())
+        if not any(getattr(hook, "__func__", None) is StatefulLayer._resize_uninitialised_states
+                   and hook.__self__ is self for hook in registered):
+            self._register_resize_hook()
 
     def _resize_uninitialised_states(self, state_dict, prefix, *args, **kwargs):
         for name, buffer in list(self._buffers.items()):
