@@ -62,14 +62,7 @@ def alif_forward(
     """
     if surrogate_kind == SurrogateKind.PRECOMPUTED:
         raise ValueError("alif_forward: surrogate_kind must be a built-in surrogate (0-4)")
-    return ALIFOutputs(*ALIF_FORWARD(
-        input=input, v_mem=v_mem, i_syn=i_syn, b=b, alpha_mem=alpha_mem, alpha_syn=alpha_syn,
-        alpha_adapt=alpha_adapt, norm_input=norm_input, b0=b0, adapt_scale=adapt_scale,
-        subtract_value=subtract_value, min_v_mem=min_v_mem, spike_kind=int(spike_kind),
-        max_spikes=float(max_spikes), reset_kind=int(reset_kind), reset_value=float(reset_value),
-        surrogate_kind=int(surrogate_kind),
-        surrogate_params=[float(p) for p in surrogate_params], keep_sequences=keep_sequences,
-    ))
+    return ALIFOutputs(*ALIF_FORWARD.op(*ALIF_FORWARD.args_from(locals())))
 
 
 def alif_backward(*args) -> tuple:

@@ -57,15 +57,7 @@ def lif_forward(
     A gradient needs ``keep_v_hat`` on CUDA and with ``PRECOMPUTED``; on the CPU without it the
     backward recomputes the forward (less memory traffic: nothing of size (B, T, N) is saved).
     """
-    args = LIF_FORWARD.args(
-        input=input, v_mem=v_mem, i_syn=i_syn, alpha_mem=alpha_mem, alpha_syn=alpha_syn,
-        norm_input=norm_input, threshold=threshold, reset_amount=reset_amount,
-        min_v_mem=min_v_mem, spike_kind=int(spike_kind), max_spikes=float(max_spikes),
-        reset_kind=int(reset_kind), reset_value=float(reset_value),
-        surrogate_kind=int(surrogate_kind),
-        surrogate_params=[float(p) for p in surrogate_params], keep_v_hat=keep_v_hat,
-        keep_i_syn=keep_i_syn,
-    )
+    args = LIF_FORWARD.args_from(locals())
     precomputed = surrogate_kind == SurrogateKind.PRECOMPUTED
     if precomputed and surrogate_fn is None:
         raise ValueError("surrogate_fn is required when surrogate_kind is PRECOMPUTED")

@@ -55,14 +55,7 @@ def lif_recurrent_forward(
     needed."""
     if surrogate_kind == SurrogateKind.PRECOMPUTED:
         raise ValueError("lif_recurrent_forward: surrogate_kind must be a built-in surrogate")
-    return RecurrentOutputs(*RECURRENT_FORWARD(
-        input=input, v_mem=v_mem, i_syn=i_syn, alpha_mem=alpha_mem, alpha_syn=alpha_syn,
-        norm_input=norm_input, threshold=threshold, reset_amount=reset_amount,
-        min_v_mem=min_v_mem, weight=weight, bias=bias, spike_kind=int(spike_kind),
-        max_spikes=float(max_spikes), reset_kind=int(reset_kind), reset_value=float(reset_value),
-        surrogate_kind=int(surrogate_kind),
-        surrogate_params=[float(p) for p in surrogate_params], keep_sequences=keep_sequences,
-    ))
+    return RecurrentOutputs(*RECURRENT_FORWARD.op(*RECURRENT_FORWARD.args_from(locals())))
 
 
 @torch.library.register_fake("sinabs_fast::lif_recurrent_forward")

@@ -9,6 +9,9 @@ from torch import Tensor
 from ..rebuild_hint import REBUILD
 
 
+_CONVERTERS = {"int": int, "float": float, "List[float]": lambda v: [float(p) for p in v]}
+
+
 class OpSchema:
     """One op of ``torch.ops.sinabs_fast``: its overload and its argument names in schema order."""
 
@@ -19,8 +22,12 @@ class OpSchema:
             raise ImportError(f"sinabs_fast: the compiled extension has no op {name!r}: it is "
                               f"older than the Python code. {REBUILD}") from None
         self.name = name
-        self.names: Tuple[str, ...] = tuple(a.name for a in self.op._schema.arguments)
+        arguments = self.op._schema.arguments
+        self.names: Tuple[str, ...] = tuple(a.name for a in arguments)
         self._known = frozenset(self.names)
+        # How a Python value becomes the schema's type (an IntEnum an int, a sequence a list of
+        # floats); tensors, optionals and bools pass as they are.
+        self._converters = tuple(_CONVERTERS.get(str(a.type)) for a in arguments)
         self.outputs: Tuple[str, ...] = tuple(r.name for r in self.op._schema.returns)
 
     def options_for(self, other: "OpSchema") -> Tuple[str, ...]:
@@ -42,6 +49,12 @@ class OpSchema:
                             f"unknown arguments {unknown} (if the compiled extension is older "
                             f"than the Python code: {REBUILD})")
         return tuple(values[n] for n in self.names)
+
+    def args_from(self, namespace: Dict[str, object]) -> tuple:
+        """The positional arguments from a wrapper's ``locals()``, whose parameters carry the
+        schema's names, each converted to the schema's type."""
+        return tuple(namespace[name] if convert is None else convert(namespace[name])
+                     for name, convert in zip(self.names, self._converters))
 
     def __call__(self, **values) -> tuple:
         """Runs the op on keyword arguments (all of them, by their schema names)."""
