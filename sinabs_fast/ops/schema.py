@@ -8,7 +8,6 @@ from torch import Tensor
 
 from ..rebuild_hint import REBUILD
 
-
 _CONVERTERS = {"int": int, "float": float, "List[float]": lambda v: [float(p) for p in v]}
 
 
@@ -28,7 +27,6 @@ class OpSchema:
         # How a Python value becomes the schema's type (an IntEnum an int, a sequence a list of
         # floats); tensors, optionals and bools pass as they are.
         self._converters = tuple(_CONVERTERS.get(str(a.type)) for a in arguments)
-        self.outputs: Tuple[str, ...] = tuple(r.name for r in self.op._schema.returns)
 
     def options_for(self, other: "OpSchema") -> Tuple[str, ...]:
         """The non-tensor arguments (spike, reset, surrogate options) that ``other`` (the
