@@ -288,8 +288,7 @@ BackwardArgs<T> BackwardCall::args() const {
       (spiking && surrogate.kind == SurrogateKind::Precomputed) ? sigma.data_ptr<T>() : nullptr;
   p.prm = neuron_args<T>(opt, prm);
   p.norm_input = norm_input;
-  p.surrogate.kind = surrogate.kind;
-  for (int k = 0; k < kMaxSurrogateParams; ++k) p.surrogate.p[k] = static_cast<T>(surrogate.p[k]);
+  p.surrogate = surrogate_as<T>(surrogate);
   p.g_input = g_input.data_ptr<T>();
   p.lambda_v = lambda_v.data_ptr<T>();
   p.lambda_i = syn ? lambda_i.data_ptr<T>() : nullptr;

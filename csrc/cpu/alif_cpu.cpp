@@ -250,8 +250,8 @@ AlifBackwardResult OnCpu::launch(const AlifBackwardCall& c) {
 }
 
 TORCH_LIBRARY_IMPL(sinabs_fast, CPU, m) {
-  m.impl("alif_forward", &alif_forward<OnCpu>);
-  m.impl("alif_backward", &alif_backward<OnCpu>);
+  register_entry<kAlifForward, &alif_forward<OnCpu>>(m);
+  register_entry<kAlifBackward, &alif_backward<OnCpu>>(m);
 }
 
 }  // namespace sinabs_fast

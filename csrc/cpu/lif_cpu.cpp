@@ -46,8 +46,8 @@ BackwardResult OnCpu::launch(const BackwardCall& c) {
 }
 
 TORCH_LIBRARY_IMPL(sinabs_fast, CPU, m) {
-  m.impl("lif_forward", &lif_forward<OnCpu>);
-  m.impl("lif_backward", &lif_backward<OnCpu>);
+  register_entry<kLifForward, &lif_forward<OnCpu>>(m);
+  register_entry<kLifBackward, &lif_backward<OnCpu>>(m);
 }
 
 }  // namespace sinabs_fast

@@ -320,8 +320,8 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
 }  // namespace
 
 TORCH_LIBRARY_IMPL(sinabs_fast, CPU, m) {
-  m.impl("lif_recurrent_forward", &lif_recurrent_forward_cpu);
-  m.impl("lif_recurrent_backward", &lif_recurrent_backward_cpu);
+  register_entry<kLifRecurrentForward, &lif_recurrent_forward_cpu>(m);
+  register_entry<kLifRecurrentBackward, &lif_recurrent_backward_cpu>(m);
 }
 
 }  // namespace sinabs_fast

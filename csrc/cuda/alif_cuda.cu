@@ -152,8 +152,8 @@ AlifBackwardResult OnCuda::launch(const AlifBackwardCall& c) {
 }
 
 TORCH_LIBRARY_IMPL(sinabs_fast, CUDA, m) {
-  m.impl("alif_forward", &alif_forward<OnCuda>);
-  m.impl("alif_backward", &alif_backward<OnCuda>);
+  register_entry<kAlifForward, &alif_forward<OnCuda>>(m);
+  register_entry<kAlifBackward, &alif_backward<OnCuda>>(m);
 }
 
 }  // namespace sinabs_fast

@@ -210,8 +210,8 @@ BackwardResult OnCuda::launch(const BackwardCall& c) {
 }
 
 TORCH_LIBRARY_IMPL(sinabs_fast, CUDA, m) {
-  m.impl("lif_forward", &lif_forward<OnCuda>);
-  m.impl("lif_backward", &lif_backward<OnCuda>);
+  register_entry<kLifForward, &lif_forward<OnCuda>>(m);
+  register_entry<kLifBackward, &lif_backward<OnCuda>>(m);
 }
 
 }  // namespace sinabs_fast
