@@ -52,8 +52,8 @@ def extensions():
     if with_cuda:
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;8.6;9.0")
         sources += sorted(glob.glob("csrc/cuda/*.cu"))
-        # No -std here: torch adds the standard its headers need (C++20 from torch 2.10 on; nvcc
-        # rejects a second -std).
+        # No -std here: torch adds the standard it was built with (C++17 in torch 2.11, C++20 in
+        # 2.13), for g++ and nvcc alike (nvcc rejects a second -std).
         args["extra_compile_args"]["nvcc"] = ["-O3", "-fmad=false", "-lineinfo"]
         args["define_macros"] = [("SINABS_FAST_WITH_CUDA", None)]
         ext = CUDAExtension("sinabs_fast._C", sources, **args)

@@ -5,28 +5,39 @@
 # HOW TO RUN IT (through the device tool, from a session of this repository):
 #   0. Here, first (network to PyPI; ~10 s):  bash benchmarks/prepare_gpu_wheels.sh
 #      -> gpu_wheels/ (git-ignored, ~1.6 MiB: sinabs, nir, nirtorch, pbr, spikingjelly, loguru,
-#         snntorch wheels and the sinabs-exodus source archive).
+#         snntorch wheels and the sinabs-exodus source archive, built only with GPU_CHECK_EXODUS=1).
 #   1. One call of the device tool:
 #        run(command="bash benchmarks/gpu_check.sh", carry=["gpu_wheels"], timeout_s=600)
 #      (kind left out: an H100 or, failing that, an H200; the JSON names the card).
 #      The script budgets itself to DEADLINE_S (default 420 s) of wall time; ~6-7 min expected.
 #   2. What comes back lands in the reply's files_at folder (from $OUT on the machine):
-#        log                         everything printed (versions, build, tests, benchmark)
+#        log                         everything printed (versions, build, tests, benchmark), ending
+#                                    with a summary of every stage
 #        gpu-<device>.json / .md     the benchmark (e.g. gpu-nvidia-h100-80gb-hbm3.json)
-#        build.txt, pytest-cuda.txt, pytest-all.txt, exodus-build.txt
+#        diagnostics.txt             wrong-argument calls, build flags, registers per kernel, ncu
+#        build.txt, pytest-cuda.txt, pytest-all.txt (exodus-build.txt with GPU_CHECK_EXODUS=1)
 #   3. Copy the JSON (and the .md) into benchmarks/results/ and commit them with the card named,
 #      e.g.  mkdir -p benchmarks/results && cp <files_at>/gpu-*.{json,md} benchmarks/results/ &&
 #            git add benchmarks/results && git commit -m "GPU benchmark on NVIDIA H100 80GB HBM3"
 #      Never mix H100 and H200 numbers in one table.
 #
-# Stages (each under `timeout`, a failed stage does not stop the later ones; exit status is that
-# of the CUDA tests, else the benchmark):
-#   versions (nvidia-smi -L, torch, triton) -> install the carried wheels into a scratch folder
-#   on PYTHONPATH -> build sinabs-exodus from its archive in the background (best effort) ->
-#   build sinabs_fast in place for sm_90 -> tests/test_cuda.py -> bench_gpu.py --quick ->
-#   GPU_CHECK_EXTRA (optional: a script of diagnostics, e.g. benchmarks/gpu_diagnostics.sh: the
-#   C++-error segfault check, Nsight Compute on the G1 kernels, registers per kernel) -> the rest of the tests (in pytest-xdist workers), with whatever time is left.
-#   Environment: DEADLINE_S (wall-time budget, default 420), GPU_CHECK_EXTRA, PYTHON, WHEELS.
+# Stages (each under `timeout`, capped by what is left of DEADLINE_S; a failed stage does not stop
+# the later ones; the exit status is that of the CUDA tests, else the benchmark), in order of what
+# matters most if time runs out:
+#   1. machine: nvidia-smi, torch, Triton;  2. the carried wheels into a scratch folder on
+#   PYTHONPATH;  3. build sinabs_fast in place for sm_90 (build.txt);  4. diagnostics
+#   (benchmarks/gpu_diagnostics.sh errors registers -> diagnostics.txt): every op with wrong
+#   arguments must raise a Python exception on CPU and CUDA tensors (the C++-error segfault of
+#   2026-11-27), the build's C++ standard/ABI next to torch's, and registers, spills and G1 waves
+#   per float kernel;  5. tests/test_cuda.py;  6. the short benchmark: bench_gpu.py --quick on
+#   G1, G2, G6 (IAF; LIF on G2 and G6), forward and forward+backward, float32, sinabs_fast vs
+#   SpikingJelly (Triton) vs sinabs, and the seed network's training step;  7. Nsight Compute on
+#   the G1 kernels (gpu_diagnostics.sh ncu), after the build-setting probe of gpu_diagnostics.sh
+#   when a wrong-argument call crashed;  8. GPU_CHECK_EXTRA;  9. the rest of the tests with
+#   whatever time is left;  10. a summary of every stage.
+#   Environment: DEADLINE_S (wall-time budget, default 420), GPU_CHECK_EXTRA (a script to run
+#   after the benchmark), GPU_CHECK_EXODUS=1 (also build sinabs-exodus from its carried archive
+#   and time it: ~1-2 min of nvcc beside the build), PYTHON, WHEELS.
 #
 # Locally (no GPU) it still runs through: the build is CPU-only, the CUDA tests skip, and the
 # benchmark prints "no CUDA device".
@@ -101,7 +112,10 @@ export PYTHONPATH="$ROOT:$SITE${PYTHONPATH:+:$PYTHONPATH}"
   || echo "peer imports FAILED"
 
 # sinabs-exodus: build its wheel in the background (nvcc, ~1-2 min) while sinabs_fast builds.
-EXO_SDIST="$(ls "$WHEELS"/sinabs[-_]exodus-*.tar.gz 2> /dev/null | head -n 1 || true)"
+EXO_SDIST=""
+if [[ "${GPU_CHECK_EXODUS:-0}" == 1 ]]; then
+  EXO_SDIST="$(ls "$WHEELS"/sinabs[-_]exodus-*.tar.gz 2> /dev/null | head -n 1 || true)"
+fi
 EXO_PID=""
 if [[ -n "$EXO_SDIST" ]]; then
   stage "build sinabs-exodus from $(basename "$EXO_SDIST") in the background (log: exodus-build.txt)"
@@ -110,7 +124,7 @@ if [[ -n "$EXO_SDIST" ]]; then
       --no-deps --no-index -w /tmp/exodus_wheel "$EXO_SDIST" ) > "$OUT/exodus-build.txt" 2>&1 &
   EXO_PID=$!
 else
-  echo "no sinabs-exodus source archive carried: its rows will be skipped"
+  echo "sinabs-exodus: not built (GPU_CHECK_EXODUS=1 and its carried archive build it); its rows are skipped"
 fi
 
 stage "build sinabs_fast for sm_90 (in place)"
@@ -128,6 +142,10 @@ for op in ("lif_forward", "lif_backward"):
     print(op, "CUDA kernel registered:",
           torch._C._dispatch_has_kernel_for_dispatch_key(f"sinabs_fast::{op}", "CUDA"))
 PY
+
+export OUT
+stage "diagnostics: wrong arguments must raise; the build's flags; registers per kernel"
+run_for 150 bash benchmarks/gpu_diagnostics.sh errors registers 2>&1 | tee "$OUT/diagnostics.txt"
 
 stage "tests/test_cuda.py"
 run_for 150 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$OUT/pytest-cuda.txt" | tail -n 40
@@ -150,15 +168,29 @@ if [[ -n "$EXO_PID" ]]; then
   fi
 fi
 
-stage "bench_gpu.py --quick"
-BUDGET=$(( $(left) - 100 ))
-(( BUDGET > 180 )) && BUDGET=180
+stage "bench_gpu.py --quick: G1 G2 G6, forward and forward+backward, float32"
+BUDGET=$(( $(left) - 150 ))  # leaves time for Nsight Compute
+(( BUDGET > 150 )) && BUDGET=150
 (( BUDGET < 60 )) && BUDGET=60
 echo "benchmark row budget: $BUDGET s"
-run_for $(( BUDGET + 90 )) "$PY" benchmarks/bench_gpu.py --quick --out "$OUT" --time-budget-s "$BUDGET"
+run_for $(( BUDGET + 90 )) "$PY" benchmarks/bench_gpu.py --quick --shapes G1 G2 G6 \
+  --impls sinabs_fast spikingjelly sinabs sinabs_exodus --modes forward forward+backward \
+  --dtypes float32 --out "$OUT" --time-budget-s "$BUDGET"
 BENCH_RC=$?
 echo "bench_gpu exit status: $BENCH_RC ($(elapsed) s)"
 ls -l "$OUT"
+
+if grep -q "CRASHED" "$OUT/diagnostics.txt" 2> /dev/null; then
+  stage "a wrong-argument call crashed: which build setting does it"
+  run_for 200 bash benchmarks/gpu_diagnostics.sh probe 2>&1 | tee -a "$OUT/diagnostics.txt"
+fi
+
+if (( $(left) > 75 )); then
+  stage "Nsight Compute: the IAF G1 kernels"
+  run_for 120 bash benchmarks/gpu_diagnostics.sh ncu 2>&1 | tee -a "$OUT/diagnostics.txt"
+else
+  echo "no time left for Nsight Compute"
+fi
 
 # GPU_CHECK_EXTRA: a script of one run's own diagnostics (e.g. carried in gpu_wheels/).
 if [[ -n "${GPU_CHECK_EXTRA:-}" ]]; then
@@ -179,8 +211,13 @@ else
   echo "no time left for the rest of the tests"
 fi
 
-stage "done in $(elapsed) s: build $BUILD_RC, test_cuda $CUDA_TEST_RC, bench $BENCH_RC"
-for md in "$OUT"/gpu-*.md; do [[ -f "$md" ]] && head -n 40 "$md"; done
+stage "summary after $(elapsed) s"
+echo "build exit status:      $BUILD_RC"
+echo "wrong-argument calls:   $(grep -E "^(cpu|cuda): " "$OUT/diagnostics.txt" 2> /dev/null | paste -sd ";" -)"
+echo "tests/test_cuda.py:     exit status $CUDA_TEST_RC: $(tail -n 1 "$OUT/pytest-cuda.txt" 2> /dev/null)"
+echo "benchmark:              exit status $BENCH_RC"
+echo "G1 kernels (registers): $(grep -E "lif_(forward|backward)_kernel<float, \(SpikeKind\)2, \(ResetKind\)0, false, false, false>" "$OUT/diagnostics.txt" 2> /dev/null | awk '{print $2 " regs, " $5 " waves"}' | tr '\n' ';')"
+for md in "$OUT"/gpu-*.md; do [[ -f "$md" ]] && head -n 60 "$md"; done
 sleep 1  # let tee flush the log
 if (( CUDA_TEST_RC != 0 )); then exit "$CUDA_TEST_RC"; fi
 exit "$BENCH_RC"

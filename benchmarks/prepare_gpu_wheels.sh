@@ -94,7 +94,8 @@ for mod in ("sinabs", "snntorch", "spikingjelly", "nir", "nirtorch", "pbr", "log
 PRESENT = set("""
 absl-py accelerate certifi click cloudpickle contourpy cycler filelock fonttools fsspec h5py
 jinja2 kiwisolver markupsafe matplotlib mpmath networkx numpy packaging pandas pillow pyparsing
-python-dateutil pyyaml requests scipy setuptools six sympy tensorboard torch torchaudio
+python-dateutil pyyaml requests charset-normalizer idna urllib3 scipy setuptools six sympy
+tensorboard torch torchaudio
 torchvision tqdm triton typing-extensions wheel tzdata pytz
 """.split())
 WHEELS = {"sinabs", "nir", "nirtorch", "pbr", "spikingjelly", "loguru", "snntorch"}

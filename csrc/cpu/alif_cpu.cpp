@@ -224,9 +224,10 @@ AlifForwardResult OnCpu::launch(const AlifForwardCall& c) {
     const AlifForwardArgs<scalar_t> p = c.args<scalar_t>();
     dispatch_adaptive(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
                       !c.prm.amount_is_threshold, [&](auto traits) {
-                        for_each_segment(c.batch, c.N, [&](int64_t bi, int64_t n0, int64_t L) {
-                          alif_forward_segment<scalar_t, decltype(traits)>(p, bi, n0, L);
-                        });
+                        for_each_segment(
+                            c.batch, c.N, c.steps, [&](int64_t bi, int64_t n0, int64_t L) {
+                              alif_forward_segment<scalar_t, decltype(traits)>(p, bi, n0, L);
+                            });
                       });
   });
   return c.result();
@@ -239,7 +240,7 @@ AlifBackwardResult OnCpu::launch(const AlifBackwardCall& c) {
         c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(), !c.prm.amount_is_threshold,
         [&](auto traits) {
           dispatch_bool(c.alpha_grads, [&](auto sums) {
-            for_each_segment(c.batch, c.N, [&](int64_t bi, int64_t n0, int64_t L) {
+            for_each_segment(c.batch, c.N, c.steps, [&](int64_t bi, int64_t n0, int64_t L) {
               alif_backward_segment<scalar_t, decltype(traits), decltype(sums)::value>(p, bi, n0,
                                                                                        L);
             });

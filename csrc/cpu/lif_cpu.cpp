@@ -21,9 +21,10 @@ ForwardResult OnCpu::launch(const ForwardCall& c) {
     const ForwardArgs<scalar_t> p = c.args<scalar_t>();
     dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(), c.prm.per_neuron,
                     [&](auto traits) {
-                      for_each_segment(c.batch, c.N, [&](int64_t b, int64_t n0, int64_t L) {
-                        forward_segment<scalar_t, decltype(traits)>(p, b, n0, L);
-                      });
+                      for_each_segment(c.batch, c.N, c.steps,
+                                       [&](int64_t b, int64_t n0, int64_t L) {
+                                         forward_segment<scalar_t, decltype(traits)>(p, b, n0, L);
+                                       });
                     });
   });
   return c.result();
@@ -37,9 +38,10 @@ BackwardResult OnCpu::launch(const BackwardCall& c) {
     p.stream_g_input = c.g_input.nbytes() >= kStreamBytes;
     dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(), c.prm.per_neuron,
                     [&](auto traits) {
-                      for_each_segment(c.batch, c.N, [&](int64_t b, int64_t n0, int64_t L) {
-                        backward_segment<scalar_t, decltype(traits)>(p, b, n0, L);
-                      });
+                      for_each_segment(c.batch, c.N, c.steps,
+                                       [&](int64_t b, int64_t n0, int64_t L) {
+                                         backward_segment<scalar_t, decltype(traits)>(p, b, n0, L);
+                                       });
                     });
   });
   return c.result();

@@ -56,7 +56,7 @@ void run_segments(const NeuronOptions& opt, const NeuronParams& prm, bool syn, i
                     if ((b1 - b0) * N < kSerialStep) {
                       for (int64_t b = 0; b < b1 - b0; ++b) segment(b, 0, N);
                     } else {
-                      for_each_segment(b1 - b0, N, segment);
+                      for_each_segment(b1 - b0, N, 1, segment);
                     }
                   });
 }
@@ -171,7 +171,7 @@ Tensor recurrent_weight_grad(const Tensor& g, const Tensor& spikes) {
   }
   Tensor out_t = pooled_empty({N, N}, g.options());  // out_t[j, i] = dL/dW[i, j]
   std::atomic<bool> sparse{true};
-  at::parallel_for(0, N, 1, [&](int64_t j0, int64_t j1) {
+  at::parallel_for(0, N, grain_for(pairs * B), [&](int64_t j0, int64_t j1) {
     const auto max_nonzero = static_cast<int64_t>(kDenseSpikes * pairs * B * (j1 - j0));
     if (!sparse_weight_grad(s_rows.data(), g_rows.data(), pairs * B, j0, j1, N, max_nonzero,
                             out_t.data_ptr<float>())) {
@@ -241,7 +241,9 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
     using T = scalar_t;
     const T* gs = g_spikes.storage.data_ptr<T>();
     const T* gc = g_counts.storage.data_ptr<T>();
-    at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    // A chunk's work: its rows' neuron updates and (N, N) products for every step.
+    const int64_t chunk_work = steps * std::max<int64_t>(B / chunks, 1) * N * (N + 1);
+    at::parallel_for(0, chunks, grain_for(chunk_work), [&](int64_t c0, int64_t c1) {
       for (int64_t chunk = c0; chunk < c1; ++chunk) {
         const int64_t b0 = chunk * B / chunks, b1 = (chunk + 1) * B / chunks, rows = b1 - b0;
         const int64_t off = b0 * N, len = rows * N;
@@ -303,7 +305,8 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
     // dL/dbias = sum_t g_input_{t+1}.
     const Tensor g = g_input_tm.narrow(0, 1, steps - 1).to(at::kFloat);
     g_weight = recurrent_weight_grad(g, spikes.contiguous());
-    g_bias = g.sum({0, 1});
+    g_bias =
+        g.sum(at::IntArrayRef{0, 1});  // not sum({0, 1}): ambiguous with torch 2.11's overloads
   } else if (weight_grad) {
     g_weight = at::zeros_like(weight);
     g_bias = at::zeros({N}, weight.options());

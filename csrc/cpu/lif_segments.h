@@ -80,15 +80,15 @@ void forward_segment(const ForwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) 
 }
 
 // ------------------------------------------------------------------------------------------------
-// Backward: the reverse-time recurrence of docs/semantics.md, section 4, recomputing spikes, reset and
-// clamp masks from the saved pre-spike membrane v_hat.
+// Backward: the reverse-time recurrence of docs/semantics.md, section 4, recomputing spikes,
+// reset and clamp masks from the saved pre-spike membrane v_hat.
 
 // One reverse step of one segment (restrict parameters, as forward_row). SUMS: also add this
-// step's terms of the alpha gradients to the current block sums (sinabs_fast/alpha_sums.h), in the compute
-// type, while they are in registers: am_sum += v_t g_vhat_{t+1} (- cur_t g_vhat_t with
-// NORM, norm_input: cur_t is i_t, or x_t without synaptic current), as_sum += i_t g_i, g_i being
-// the gradient at i_t (divided by alpha_syn at the end); g_vh_next (zeros before the last step)
-// becomes g_vhat_t.
+// step's terms of the alpha gradients to the current block sums (sinabs_fast/alpha_sums.h), in
+// the compute type, while they are in registers: am_sum += v_t g_vhat_{t+1} (- cur_t g_vhat_t
+// with NORM, norm_input: cur_t is i_t, or x_t without synaptic current), as_sum += i_t g_i, g_i
+// being the gradient at i_t (divided by alpha_syn at the end); g_vh_next (zeros before the last
+// step) becomes g_vhat_t.
 template <typename T, typename K, bool SUMS, bool NORM>
 SF_MULTIVERSION void backward_row(
     const T* SF_RESTRICT vh, const T* SF_RESTRICT sigma, const T* SF_RESTRICT gs,

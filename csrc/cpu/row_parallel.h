@@ -49,10 +49,26 @@ inline Segments make_segments(int64_t B, int64_t N) {
   return {length, (N + length - 1) / length};
 }
 
+// Neuron-steps that a parallel chunk holds at least: ATen's grain for its elementwise kernels
+// (at::internal::GRAIN_SIZE). A neuron-step costs more than one of their elements, so this errs
+// towards running in parallel.
+constexpr int64_t kGrainNeuronSteps = 32768;
+
+// at::parallel_for's grain size for items of `work` neuron-steps each. A range of at most one
+// grain runs on the calling thread, so a tiny call never enters a parallel region: there, with
+// more runnable threads than cores (data-loader workers, a second job), it waits milliseconds
+// for descheduled OpenMP threads.
+inline int64_t grain_for(int64_t work) {
+  return std::max<int64_t>(1, kGrainNeuronSteps / std::max<int64_t>(work, 1));
+}
+
+// Calls f(b, n0, L) for every segment of the (B, N) grid, in parallel when the work allows;
+// steps: the time steps each neuron runs.
 template <typename F>
-void for_each_segment(int64_t B, int64_t N, F&& f) {
+void for_each_segment(int64_t B, int64_t N, int64_t steps, F&& f) {
   const Segments s = make_segments(B, N);
-  at::parallel_for(0, B * s.per_row, 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, B * s.per_row, grain_for(s.length * steps),
+                   [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / s.per_row;
       const int64_t n0 = (item % s.per_row) * s.length;

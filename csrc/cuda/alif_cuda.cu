@@ -17,7 +17,8 @@ namespace sinabs_fast {
 namespace {
 
 template <typename T, typename K>
-__global__ void __launch_bounds__(kThreads) alif_forward_kernel(const AlifForwardArgs<T> p) {
+__global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(K::synaptic ? 40 : 32))
+    alif_forward_kernel(const AlifForwardArgs<T> p) {
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= p.batch * p.N) return;
   const int64_t b = idx / p.N;

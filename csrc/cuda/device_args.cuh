@@ -13,6 +13,30 @@ using at::Tensor;
 
 constexpr int kThreads = 256;
 
+// __launch_bounds__'s minimum of resident blocks per SM that caps a kernel in type T at
+// float_regs registers per thread. In float, a cap of 32 fits 8 blocks of 256 threads, a full
+// sm_80/sm_90 SM (2048 threads), so a grid of B * N threads runs in as few waves as the card
+// allows (the uncapped LIF backward used 45 registers: 62.5% occupancy and 1.55 waves at T=500,
+// B=16, N=16384). Each kernel names the cap it fits under without spilling much (ptxas -v, in
+// benchmarks/gpu-notes.md). Doubles need about twice the registers and keep the compiler's choice.
+template <typename T>
+constexpr int min_blocks_per_sm(int float_regs) {
+  return sizeof(T) > 4 ? 1 : 65536 / (kThreads * float_regs);
+}
+
+// Time steps that a kernel's loop asks the L2 cache for ahead of their loads. Each warp otherwise
+// waits one DRAM latency per step (the loop loads a step's rows and uses them at once); a
+// prefetch holds no register, so it adds bytes in flight without lowering the occupancy that
+// the register cap buys. 8 steps of two float rows at B * N = 262144 neurons are 16 MiB of L2.
+constexpr int64_t kPrefetchSteps = 8;
+
+// Asks the L2 cache for the line that holds *p (no register, no fault semantics needed: the
+// callers only name elements inside their tensors).
+template <typename T>
+__device__ SF_INLINE void prefetch_l2(const T* p) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
 // Read-only loads through the non-coherent cache: the kernels never write what they read this way.
 template <typename T>
 __device__ SF_INLINE T ld(const T* p) {

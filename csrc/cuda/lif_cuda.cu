@@ -44,7 +44,8 @@ __device__ SF_INLINE NeuronValues<T> load_neuron(const NeuronArgs<T>& a, int64_t
 // Forward
 
 template <typename T, typename K>
-__global__ void __launch_bounds__(kThreads) lif_forward_kernel(const ForwardArgs<T> p) {
+__global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(32))
+    lif_forward_kernel(const ForwardArgs<T> p) {
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= p.batch * p.N) return;
   const int64_t b = idx / p.N;
@@ -85,7 +86,8 @@ __global__ void __launch_bounds__(kThreads) lif_forward_kernel(const ForwardArgs
 // registers).
 
 template <typename T, typename K>
-__global__ void __launch_bounds__(kThreads) lif_backward_kernel(const BackwardArgs<T> p) {
+__global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(K::synaptic ? 40 : 32))
+    lif_backward_kernel(const BackwardArgs<T> p) {
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= p.batch * p.N) return;
   const int64_t b = idx / p.N;
@@ -111,6 +113,10 @@ __global__ void __launch_bounds__(kThreads) lif_backward_kernel(const BackwardAr
     StepResult<T> r = spike_reset_clamp<K::spike, K::reset, K::clamped>(
         vh, spike_thr, p.prm.max_spikes, amount, p.prm.reset_value, min_v, p.prm.product_in_float);
     for (int64_t t = p.steps - 1; t >= 0; --t, row -= p.N) {
+      if (t >= kPrefetchSteps) {  // the two rows every step reads, kPrefetchSteps ahead
+        prefetch_l2(p.g_spikes.at(b, t - kPrefetchSteps, n));
+        prefetch_l2(p.v_hat + row - kPrefetchSteps * p.N);
+      }
       T sig = T(0);
       if constexpr (K::spiking) {
         sig = p.sigma ? ld(p.sigma + row) : surrogate_grad(p.surrogate, vh, thr);

@@ -157,9 +157,9 @@ SF_HOST_DEVICE SF_INLINE StepResult<T> spike_reset_clamp(T v_hat, T thr, float m
 namespace sinabs_fast {
 
 // ---------------------------------------------------------------------------------------------
-// Backward (BPTT) of one step, docs/semantics.md, section 4. lambda_v / lambda_i are the gradients arriving
-// at the step's outgoing membrane / synaptic state from the step after it (or from the final
-// state).
+// Backward (BPTT) of one step, docs/semantics.md, section 4. lambda_v / lambda_i are the
+// gradients arriving at the step's outgoing membrane / synaptic state from the step after it (or
+// from the final state).
 
 // Gradient at the pre-spike membrane v_hat.
 //   grad_out:   dL/ds_t (the spike output and the spike counts), or dL/dv_hat for ExpLeak's output
