@@ -94,10 +94,8 @@ x = torch.rand(B, T, N) * 2
 v0 = torch.zeros(B, N)
 alpha = torch.full((N,), 0.9)
 thr = torch.tensor(1.0)
-out = torch.ops.sinabs_fast.lif_forward(
-    x, v0, None, alpha, None, False, thr, thr, None, 1, float("inf"), 0, 0.0, 0, [0.5, 1.0],
-    True, False)
-spikes, v_hat, _, v_mem, _, counts = out
+# MultiSpike and MembraneSubtract, the wrapper's defaults.
+spikes, v_hat, _, v_mem, _, counts = sinabs_fast.ops.lif_forward(x, v0, None, alpha, None, thr, thr)
 # The same recurrence, step by step in torch (MultiSpike, MembraneSubtract).
 v = v0.clone()
 for t in range(T):

@@ -1,6 +1,8 @@
 // The sinabs_fast operator library: every schema is defined here, once. The CPU and CUDA
 // implementations register themselves next to their kernels (cpu/*_cpu.cpp, cuda/*_cuda.cu);
-// fake kernels and autograd are registered in Python (sinabs_fast/ops.py).
+// fake kernels and autograd are registered in Python, one module per op family
+// (sinabs_fast/ops/lif.py, lif_recurrent.py, alif.py: set_python_module names each before its
+// schemas, so that torch.compile imports it for the fake kernels).
 #include <Python.h>
 #include <torch/library.h>
 
@@ -16,7 +18,7 @@ PyObject* PyInit__C(void) {
 }
 
 TORCH_LIBRARY(sinabs_fast, m) {
-  m.set_python_module("sinabs_fast.ops");
+  m.set_python_module("sinabs_fast.ops.lif");
   // All T steps of a LIF-family layer (IAF: alpha_mem = 1) in one pass. input: (B, T, N);
   // states (B, *) with N elements per batch row (the final states keep that shape); parameters
   // broadcast to (B, N). Outputs: spikes (B, T, N) float32, the
@@ -43,6 +45,7 @@ TORCH_LIBRARY(sinabs_fast, m) {
       "float[] surrogate_params, Tensor? surrogate_values, bool alpha_mem_grad, "
       "bool alpha_syn_grad) -> (Tensor grad_input, Tensor grad_v_mem, Tensor grad_i_syn, "
       "Tensor grad_alpha_mem, Tensor grad_alpha_syn)");
+  m.set_python_module("sinabs_fast.ops.lif_recurrent");
   // A recurrent LIF-family layer whose rec_connect is a linear map (weight (N, N), bias): step
   // t's input is input[:, t] + spikes_{t-1} weight^T + bias (zeros at t = 0), each step as
   // lif_forward. Outputs: spikes (B, T, N); with keep_sequences, time-major (T, B, N) sequences
@@ -68,6 +71,7 @@ TORCH_LIBRARY(sinabs_fast, m) {
       "float[] surrogate_params, bool alpha_mem_grad, bool alpha_syn_grad, "
       "bool weight_grad) -> (Tensor grad_input, Tensor grad_v_mem, Tensor grad_i_syn, "
       "Tensor grad_alpha_mem, Tensor grad_alpha_syn, Tensor grad_weight, Tensor grad_bias)");
+  m.set_python_module("sinabs_fast.ops.alif");
   // All T steps of adaptive LIF neurons (ALIF): as lif_forward, with an adaptation state b and
   // the threshold b0 + adapt_scale * b, which the subtract reset also subtracts (unless
   // subtract_value is given). Outputs: spikes, and with keep_sequences the pre-spike membrane,

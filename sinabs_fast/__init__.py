@@ -5,7 +5,13 @@
 
 import torch  # noqa: F401  (first: it loads the libraries that _C links against)
 
-from . import _C  # noqa: F401  (loads the operator library: torch.ops.sinabs_fast)
+from .rebuild_hint import REBUILD
+
+try:
+    from . import _C  # noqa: F401  (loads the operator library: torch.ops.sinabs_fast)
+except ImportError as error:
+    raise ImportError(f"sinabs_fast: the compiled extension sinabs_fast/_C could not be loaded "
+                      f"({error}). {REBUILD}") from error
 from . import activation, layers, ops, reference
 from . import conversion, utils
 from . import hooks

@@ -1,6 +1,6 @@
 """The readable specification of the fused ops, in plain PyTorch.
 
-This is sinabs 3.1.3's per-step update (semantics note §5.3; §5.5 for the adaptive neuron)
+This is sinabs 3.1.3's per-step update (docs/semantics.md, section 1; section 2 for the adaptive neuron)
 written out once: one torch op per
 line, in the order the fused kernels reproduce bit for bit. Layers fall back to it for what the
 kernels do not cover (a custom spike or reset function, unusual dtype mixes), and the tests use
@@ -91,7 +91,7 @@ def alif_step(
     min_v_mem,
     norm_input: bool,
 ) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor]]:
-    """One step of the adaptive LIF neuron (semantics note §5.5). Returns (spikes, new state,
+    """One step of the adaptive LIF neuron (docs/semantics.md, section 2). Returns (spikes, new state,
     pre-reset state): the last holds the step's synaptic current, pre-spike membrane and
     threshold, which sinabs' recordings show one step late (see :func:`alif_forward`)."""
     state = dict(state)
@@ -138,7 +138,7 @@ def alif_forward(
     ``rec_connect(spikes of the previous step)`` (zeros at the first step). Returns (spikes,
     final state, recordings).
 
-    The recordings are sinabs' (quirk (c) of §5.5): its step function mutates the state dict it
+    The recordings are sinabs' (docs/semantics.md, section 5): its step function mutates the state dict it
     later records, so for ``t < T - 1`` entry ``t`` shows step ``t + 1``'s synaptic current and
     pre-reset membrane next to step ``t``'s ``b`` and threshold; entry ``T - 1`` is the final
     state."""

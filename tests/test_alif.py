@@ -7,6 +7,9 @@ import copy
 import itertools
 
 import pytest
+
+pytest.importorskip("sinabs", reason="sinabs 3.1.3 is the test oracle")
+
 import sinabs.activation as sa
 import sinabs.layers as sl
 import sinabs.layers.alif as sinabs_alif
@@ -15,7 +18,8 @@ import torch
 import sinabs_fast.activation as fa
 import sinabs_fast.layers as fl
 from sinabs_fast import reference
-from conftest import RESETS, SPIKES, SURROGATES, assert_grads_close
+from conftest import assert_grads_close
+from sinabs_pairs import RESETS, SPIKES, SURROGATES
 
 KINDS = {
     "ALIF": (fl.ALIF, sl.ALIF),

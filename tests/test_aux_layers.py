@@ -2,6 +2,9 @@
 (torch.equal), same straight-through gradients, same RNG consumption."""
 
 import pytest
+
+pytest.importorskip("sinabs", reason="sinabs 3.1.3 is the test oracle")
+
 import sinabs.layers as sl
 import torch
 import torch.nn as nn

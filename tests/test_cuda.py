@@ -5,23 +5,22 @@ import copy
 import itertools
 
 import pytest
-import sinabs.activation as sa
+
+pytest.importorskip("sinabs", reason="sinabs 3.1.3 is the test oracle")
+
 import sinabs.layers as sl
 import torch
 
-import sinabs_fast.activation as fa
 import sinabs_fast.layers as fl
+from sinabs_fast import ops as fops
 from conftest import assert_grads_close
+from sinabs_pairs import RESETS, SPIKES
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 CONFIGS = list(itertools.product(
     ["multi", "single", "max2"], ["subtract", "reset"], [None, 3.0], [None, -0.5],
     [torch.float32, torch.float64]))
-SPIKES = {"multi": (fa.MultiSpike, sa.MultiSpike), "single": (fa.SingleSpike, sa.SingleSpike),
-          "max2": (fa.MaxSpike(2), sa.MaxSpike(2))}
-RESETS = {"subtract": (fa.MembraneSubtract(), sa.MembraneSubtract()),
-          "reset": (fa.MembraneReset(), sa.MembraneReset())}
 
 
 def _run(layer, xs):
@@ -150,3 +149,29 @@ def test_recurrent_layer_on_cuda_matches_sinabs_on_cuda():
     out_ours.sum().backward()
     out_theirs.sum().backward()
     assert_grads_close(x_ours.grad, x_theirs.grad)
+
+
+@pytest.mark.parametrize("syn", [False, True])
+def test_alpha_gradients_round_alike_on_both_devices(syn):
+    """The alpha gradients' sums over time follow one scheme on both devices
+    (csrc/include/sinabs_fast/alpha_sums.h): bit-identical where the adjoint is (no surrogate:
+    the op without spikes; one batch entry, so no reduction over the batch either)."""
+    steps, n = 100, 64
+    x = torch.rand(1, steps, n) * 2 - 0.5
+    v0, i0 = torch.rand(1, n), torch.rand(1, n)
+    alpha = torch.rand(n) * 0.5 + 0.45
+    alpha_syn = torch.rand(n) * 0.5 + 0.45
+    weight = torch.randn(1, steps, n)
+    grads = []
+    for device in ("cpu", "cuda"):
+        a = alpha.to(device).requires_grad_()
+        a_syn = alpha_syn.to(device).requires_grad_() if syn else None
+        out = fops.lif_forward(x.to(device), v0.to(device), i0.to(device) if syn else None, a,
+                               a_syn, torch.ones((), device=device),
+                               torch.ones((), device=device), norm_input=True,
+                               spike_kind=fops.SpikeKind.NONE)
+        wrt = [a] + ([a_syn] if syn else [])
+        grads.append([g.cpu() for g in torch.autograd.grad(
+            (out.v_hat * weight.to(device)).sum(), wrt)])
+    for cpu_grad, cuda_grad in zip(*grads):
+        assert torch.equal(cpu_grad, cuda_grad)

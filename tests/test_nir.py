@@ -5,6 +5,7 @@ import warnings
 
 import pytest
 
+pytest.importorskip("sinabs", reason="sinabs 3.1.3 is the test oracle")
 nir = pytest.importorskip("nir")
 pytest.importorskip("nirtorch")
 

@@ -87,7 +87,7 @@ def test_recomputing_backward_equals_the_saved_one(config):
 ])
 def test_eager_function_equals_the_registered_autograd(config):
     """ops.lif_forward runs eager calls with grad through its own autograd Function
-    (ops._FusedLIF); torch.compile and direct op calls use the op's registered autograd. Both
+    (ops.lif.FusedLIF); torch.compile and direct op calls use the op's registered autograd. Both
     must give the same outputs and the same gradients, bit for bit."""
     results = []
     for route in ("function", "op"):
@@ -190,3 +190,58 @@ def test_compile_fullgraph_training_step():
     assert torch.equal(model[3].v_mem, eager_state)
     for p, g in zip(params, eager_grads):
         torch.testing.assert_close(p.grad, g)
+
+
+def test_a_stale_extension_says_how_to_rebuild():
+    """An op the compiled extension lacks (it predates the Python code) raises ImportError with
+    the rebuild command; a call missing an argument of the schema names it."""
+    from sinabs_fast.ops.schema import OpSchema
+
+    with pytest.raises(ImportError, match="build_ext --inplace"):
+        OpSchema("no_such_op")
+    with pytest.raises(TypeError, match=r"missing arguments \['keep_i_syn'\]"):
+        ops.lif.LIF_FORWARD.args(**dict(zip(ops.lif.LIF_FORWARD.names[:-1], forward_args())))
+
+
+def test_gradients_follow_the_schema():
+    """The autograd result has one entry per schema argument, None where there is no gradient."""
+    schema = ops.lif.LIF_FORWARD
+    grads = schema.gradients(input="g_x", alpha_syn="g_as")
+    assert len(grads) == len(schema.op._schema.arguments)
+    assert grads[schema.names.index("input")] == "g_x"
+    assert grads[schema.names.index("alpha_syn")] == "g_as"
+    assert sum(g is not None for g in grads) == 2
+
+
+def test_alpha_gradient_is_summed_in_float32_blocks():
+    """The alpha_mem gradient's sum over time is rounded as csrc/include/sinabs_fast/alpha_sums.h
+    says (float32 blocks of 16 reverse steps, closed into a float64 total): equal, bit for bit,
+    to that sum written out here in torch, for ExpLeak with norm_input (no surrogate involved)."""
+    steps, n = 40, 5
+    x = torch.rand(1, steps, n) * 2 - 0.5
+    v0 = torch.rand(1, n)
+    alpha = torch.rand(n).mul(0.5).add(0.45).requires_grad_()
+    weight = torch.randn(1, steps, n)
+    out = ops.lif_forward(x, v0, None, alpha, None, torch.ones(()), torch.ones(()),
+                          norm_input=True, spike_kind=ops.SpikeKind.NONE)
+    (grad,) = torch.autograd.grad((out.v_hat * weight).sum(), alpha)  # ExpLeak's output: v_hat
+
+    a = alpha.detach()
+    in_scale = 1 - a
+    v, v_seq = v0[0], []
+    for t in range(steps):  # forward: v_t = a v_{t-1} + (1 - a) x_t (no reset, no clamp)
+        v = a * v + in_scale * x[0, t]
+        v_seq.append(v)
+    lambda_v, g_next = torch.zeros(n), torch.zeros(n)
+    block, total, in_block = torch.zeros(n), torch.zeros(n, dtype=torch.float64), 0
+    for t in reversed(range(steps)):
+        g = (lambda_v + 0.0) + weight[0, t]
+        lambda_v = g * a
+        block = block + (v_seq[t] * g_next - x[0, t] * g)
+        g_next = g
+        in_block += 1
+        if in_block == 16 or t == 0:
+            total, block, in_block = total + block.double(), torch.zeros(n), 0
+    block = block + v0[0] * g_next
+    total = total + block.double()
+    assert torch.equal(grad, total.float())

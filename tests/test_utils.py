@@ -4,6 +4,9 @@ sinabs.conversion), on models built from sinabs_fast layers and the matching sin
 import copy
 
 import pytest
+
+pytest.importorskip("sinabs", reason="sinabs 3.1.3 is the test oracle")
+
 import sinabs
 import sinabs.conversion
 import sinabs.layers as sl

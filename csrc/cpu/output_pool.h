@@ -1,7 +1,7 @@
 // Recycled memory for the CPU kernels' large outputs (spikes, v_hat, gradients: one value per
 // neuron-step). A fresh multi-megabyte buffer from malloc is a fresh mmap, and touching its pages
 // for the first time cost more than the kernel itself on the development machine
-// (../shared/reference/cpu-kernel-notes.md). Blocks freed by their tensors go back to a bounded
+// (docs/design.md, "Output pool"). Blocks freed by their tensors go back to a bounded
 // pool and are handed out again, as the CUDA caching allocator does on the GPU.
 #pragma once
 

@@ -11,6 +11,7 @@
 #include <immintrin.h>
 #endif
 
+#include "sinabs_fast/alpha_sums.h"
 #include "sinabs_fast/dispatch.h"
 #include "sinabs_fast/macros.h"
 #include "sinabs_fast/surrogate.h"
@@ -76,27 +77,19 @@ void for_each_segment(int64_t B, int64_t N, int64_t steps, F&& f) {
   });
 }
 
-// Sums over time of per-step products (the alpha gradients) are added up in the compute type
-// over blocks of kSumBlock steps, and each block's sum is added to a float64 total. Summing in
-// float32 throughout would lose precision over thousands of steps, converting every product to
-// float64 costs more than the rest of the backward; blocks of 16 keep the float32 error at about
-// 16 roundings (sinabs' own autograd sums all T steps in float32).
-constexpr int64_t kSumBlock = 16;
+// The alpha sums' row helpers (sinabs_fast/alpha_sums.h). Multiversioned like the row loops.
 
-// block[k] += sign * (a[k] * b[k]), sign = +-1. Multiversioned like the row loops.
+// block[k] += a[k] * b[k]: the initial membrane's term of a row.
 template <typename T>
-SF_MULTIVERSION void accumulate_products(T* SF_RESTRICT block, const T* SF_RESTRICT a,
-                                         const T* SF_RESTRICT b, T sign, int64_t L) {
-  for (int64_t k = 0; k < L; ++k) block[k] += sign * (a[k] * b[k]);
+SF_MULTIVERSION void add_initial_membrane_terms(T* SF_RESTRICT block, const T* SF_RESTRICT v0,
+                                                const T* SF_RESTRICT g_v_hat_0, int64_t L) {
+  for (int64_t k = 0; k < L; ++k) block[k] += initial_membrane_term(v0[k], g_v_hat_0[k]);
 }
 
-// total[k] += block[k]; block[k] = 0: closes a block of the sums.
+// close_block on every element of a row.
 template <typename T>
 SF_MULTIVERSION void flush_block(double* SF_RESTRICT total, T* SF_RESTRICT block, int64_t L) {
-  for (int64_t k = 0; k < L; ++k) {
-    total[k] += static_cast<double>(block[k]);
-    block[k] = T(0);
-  }
+  for (int64_t k = 0; k < L; ++k) close_block(total[k], block[k]);
 }
 
 // dst[0:L] = src[0:L], with non-temporal stores wherever dst is 16-byte aligned: for rows of a

@@ -9,19 +9,15 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include "../alif_call.h"
 #include "device_args.cuh"
+#include "device_cuda.cuh"
 #include "sinabs_fast/dispatch.h"
 
 namespace sinabs_fast {
 namespace {
 
-using AlifForwardResult =
-    std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
-using AlifBackwardResult = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
-
-template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool FIXED>
-__global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(SYN ? 40 : 32))
+template <typename T, typename K>
+__global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(K::synaptic ? 40 : 32))
     alif_forward_kernel(const AlifForwardArgs<T> p) {
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= p.batch * p.N) return;
@@ -29,20 +25,22 @@ __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(SYN ? 40 : 32))
   const int64_t n = idx - b * p.N;
   const AdaptiveParams<T> prm = p.prm.at(b, n);
   T v = p.v[idx];
-  T isyn = SYN ? p.i[idx] : T(0);
+  T isyn = K::synaptic ? p.i[idx] : T(0);
   T adapt = p.b[idx];
   float count = 0.0f;
   int64_t row = b * p.steps * p.N + n;  // (b, t, n) for t = 0
   for (int64_t t = 0; t < p.steps; ++t, row += p.N) {
     T cur = ld(p.x + row);
-    if constexpr (SYN) cur = synaptic_update(isyn, cur, prm.alpha_syn);
-    cur = prm.in_scale * cur;  // norm_input rescales the stored current too (§5.5 (b))
-    if constexpr (SYN) {
+    if constexpr (K::synaptic) cur = synaptic_update(isyn, cur, prm.alpha_syn);
+    cur = prm.in_scale *
+          cur;  // norm_input rescales the stored current too (docs/semantics.md, section 2)
+    if constexpr (K::synaptic) {
       isyn = cur;
       if (p.i_seq) p.i_seq[row] = cur;
     }
     const T vh = membrane_update(v, cur, prm.alpha, T(1));
-    const AdaptiveStep<T> r = adaptive_step<SK, RK, MIN, FIXED>(vh, adapt, prm);
+    const AdaptiveStep<T> r =
+        adaptive_step<K::spike, K::reset, K::clamped, K::fixed_amount>(vh, adapt, prm);
     v = r.neuron.v_next;
     adapt = r.b_next;
     if (p.v_hat) p.v_hat[row] = vh;
@@ -51,52 +49,16 @@ __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(SYN ? 40 : 32))
     count += r.neuron.spikes;
   }
   p.v[idx] = v;
-  if constexpr (SYN) p.i[idx] = isyn;
+  if constexpr (K::synaptic) p.i[idx] = isyn;
   p.b[idx] = adapt;
   p.counts[idx] = count;
-}
-
-AlifForwardResult alif_forward_cuda(
-    const Tensor& input, const Tensor& v_mem, const std::optional<Tensor>& i_syn, const Tensor& b,
-    const Tensor& alpha_mem, const std::optional<Tensor>& alpha_syn, const Tensor& alpha_adapt,
-    bool norm_input, const Tensor& b0, const Tensor& adapt_scale,
-    const std::optional<Tensor>& subtract_value, const std::optional<Tensor>& min_v_mem,
-    int64_t spike_kind, double max_spikes, int64_t reset_kind, double reset_value,
-    int64_t /*surrogate_kind*/, at::ArrayRef<double> /*surrogate_params (for the backward)*/,
-    bool keep_sequences) {
-  check_device(input, "input",
-               {{"v_mem", &v_mem}, {"i_syn", opt_ptr(i_syn)}, {"b", &b},
-                {"alpha_mem", &alpha_mem}, {"alpha_syn", opt_ptr(alpha_syn)},
-                {"alpha_adapt", &alpha_adapt}, {"b0", &b0}, {"adapt_scale", &adapt_scale},
-                {"subtract_value", opt_ptr(subtract_value)}, {"min_v_mem", opt_ptr(min_v_mem)}});
-  const at::cuda::CUDAGuard guard(input.device());
-  const AlifForwardCall c = prepare_alif_forward(
-      input, v_mem, i_syn, b, alpha_mem, alpha_syn, alpha_adapt, norm_input, b0, adapt_scale,
-      subtract_value, min_v_mem, spike_kind, max_spikes, reset_kind, reset_value,
-      keep_sequences, &cuda_empty);
-  const int64_t items = c.batch * c.N;
-  if (items == 0) return c.result();
-  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "alif_forward_cuda", [&] {
-    const AlifForwardArgs<scalar_t> p = c.args<scalar_t>();
-    dispatch_adaptive(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
-                      !c.prm.amount_is_threshold,
-                      [&](auto sk, auto rk, auto has_syn, auto has_min, auto fixed) {
-                        alif_forward_kernel<scalar_t, decltype(sk)::value, decltype(rk)::value,
-                                            decltype(has_syn)::value, decltype(has_min)::value,
-                                            decltype(fixed)::value>
-                            <<<num_blocks(items), kThreads, 0, stream>>>(p);
-                        C10_CUDA_KERNEL_LAUNCH_CHECK();
-                      });
-  });
-  return c.result();
 }
 
 // ------------------------------------------------------------------------------------------------
 // Backward: the reverse-time recurrence of cpu/alif_cpu.cpp's alif_backward_row, with the adjoint
 // states and the alpha sums in registers.
 
-template <typename T, SpikeKind SK, ResetKind RK, bool SYN, bool MIN, bool FIXED>
+template <typename T, typename K>
 __global__ void __launch_bounds__(kThreads) alif_backward_kernel(const AlifBackwardArgs<T> p) {
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= p.batch * p.N) return;
@@ -106,7 +68,7 @@ __global__ void __launch_bounds__(kThreads) alif_backward_kernel(const AlifBackw
   const T g_count = ld(p.g_counts.at(b, 0, n));
   const bool sums = p.g_rho != nullptr;
   T lambda_v = p.lambda_v[idx];
-  T lambda_i = SYN ? p.lambda_i[idx] : T(0);
+  T lambda_i = K::synaptic ? p.lambda_i[idx] : T(0);
   T lambda_b = p.lambda_b[idx];
   T g_vh_next = T(0);
   double g_am = 0.0, g_as = 0.0, g_rho = 0.0;
@@ -114,19 +76,20 @@ __global__ void __launch_bounds__(kThreads) alif_backward_kernel(const AlifBackw
   for (int64_t t = p.steps - 1; t >= 0; --t, row -= p.N) {
     const T b_prev = t > 0 ? ld(p.b_seq + row - p.N) : ld(p.b_init + idx);
     const T vh = ld(p.v_hat + row);
-    const AdaptiveStep<T> r = adaptive_step<SK, RK, MIN, FIXED>(vh, b_prev, prm);
+    const AdaptiveStep<T> r =
+        adaptive_step<K::spike, K::reset, K::clamped, K::fixed_amount>(vh, b_prev, prm);
     const T sigma = surrogate_grad(p.surrogate, vh, r.thr);
     const T lb = lambda_b + ld(p.g_b_seq.at(b, t, n));
-    const AdaptiveAdjoint<T> a = adaptive_adjoint<SK, RK, FIXED>(
+    const AdaptiveAdjoint<T> a = adaptive_adjoint<K::spike, K::reset, K::fixed_amount>(
         r, b_prev, lambda_v, lb, ld(p.g_spikes.at(b, t, n)) + g_count, ld(p.g_v_hat.at(b, t, n)),
         sigma, prm);
     lambda_v = a.g_v_hat * prm.alpha;
     lambda_b = a.lambda_b;
     T g_cur = a.g_v_hat + ld(p.g_i_seq.at(b, t, n));
-    if constexpr (SYN) g_cur = g_cur + lambda_i;
+    if constexpr (K::synaptic) g_cur = g_cur + lambda_i;
     const T g_raw = g_cur * prm.in_scale;
     T g_x = g_raw;
-    if constexpr (SYN) {
+    if constexpr (K::synaptic) {
       g_x = g_raw * prm.alpha_syn;
       lambda_i = g_x;
     }
@@ -136,7 +99,7 @@ __global__ void __launch_bounds__(kThreads) alif_backward_kernel(const AlifBackw
       g_am += static_cast<double>(r.neuron.v_next) * static_cast<double>(g_vh_next);
       g_vh_next = a.g_v_hat;
       T raw = ld(p.x + row);
-      if constexpr (SYN) {
+      if constexpr (K::synaptic) {
         const T sum_in = (t > 0 ? ld(p.i_seq + row - p.N) : ld(p.i0 + idx)) + raw;
         g_as += static_cast<double>(g_raw) * static_cast<double>(sum_in);
         raw = prm.alpha_syn * sum_in;
@@ -145,70 +108,53 @@ __global__ void __launch_bounds__(kThreads) alif_backward_kernel(const AlifBackw
     }
   }
   p.lambda_v[idx] = lambda_v;
-  if constexpr (SYN) p.lambda_i[idx] = lambda_i;
+  if constexpr (K::synaptic) p.lambda_i[idx] = lambda_i;
   p.lambda_b[idx] = lambda_b;
   if (sums) {
     g_am += static_cast<double>(ld(p.v0 + idx)) * static_cast<double>(g_vh_next);
     p.g_alpha_mem[idx] = g_am;
     p.g_rho[idx] = g_rho;
-    if constexpr (SYN) p.g_alpha_syn[idx] = g_as;
+    if constexpr (K::synaptic) p.g_alpha_syn[idx] = g_as;
   }
-}
-
-AlifBackwardResult alif_backward_cuda(
-    const std::optional<Tensor>& grad_spikes, const std::optional<Tensor>& grad_v_hat,
-    const std::optional<Tensor>& grad_i_seq, const std::optional<Tensor>& grad_b_seq,
-    const std::optional<Tensor>& grad_v_mem, const std::optional<Tensor>& grad_i_syn,
-    const std::optional<Tensor>& grad_b, const std::optional<Tensor>& grad_counts,
-    const Tensor& v_hat, const Tensor& i_seq, const Tensor& b_seq, const Tensor& input,
-    const Tensor& v_mem, const std::optional<Tensor>& i_syn, const Tensor& b,
-    const Tensor& alpha_mem, const std::optional<Tensor>& alpha_syn, const Tensor& alpha_adapt,
-    bool norm_input, const Tensor& b0, const Tensor& adapt_scale,
-    const std::optional<Tensor>& subtract_value, const std::optional<Tensor>& min_v_mem,
-    int64_t spike_kind, double max_spikes, int64_t reset_kind, double reset_value,
-    int64_t surrogate_kind, at::ArrayRef<double> surrogate_params, bool alpha_grads) {
-  check_device(v_hat, "v_hat",
-               {{"grad_spikes", opt_ptr(grad_spikes)}, {"grad_v_hat", opt_ptr(grad_v_hat)},
-                {"grad_i_seq", opt_ptr(grad_i_seq)}, {"grad_b_seq", opt_ptr(grad_b_seq)},
-                {"grad_v_mem", opt_ptr(grad_v_mem)}, {"grad_i_syn", opt_ptr(grad_i_syn)},
-                {"grad_b", opt_ptr(grad_b)}, {"grad_counts", opt_ptr(grad_counts)},
-                {"i_seq", i_seq.numel() > 0 ? &i_seq : nullptr}, {"b_seq", &b_seq},
-                {"input", input.numel() > 0 ? &input : nullptr},
-                {"v_mem", v_mem.numel() > 0 ? &v_mem : nullptr}, {"i_syn", opt_ptr(i_syn)},
-                {"b", &b}, {"alpha_mem", &alpha_mem}, {"alpha_syn", opt_ptr(alpha_syn)},
-                {"alpha_adapt", &alpha_adapt}, {"b0", &b0}, {"adapt_scale", &adapt_scale},
-                {"subtract_value", opt_ptr(subtract_value)}, {"min_v_mem", opt_ptr(min_v_mem)}});
-  const at::cuda::CUDAGuard guard(v_hat.device());
-  const AlifBackwardCall c = prepare_alif_backward(
-      grad_spikes, grad_v_hat, grad_i_seq, grad_b_seq, grad_v_mem, grad_i_syn, grad_b,
-      grad_counts, v_hat, i_seq, b_seq, input, v_mem, i_syn, b, alpha_mem, alpha_syn,
-      alpha_adapt, norm_input, b0, adapt_scale, subtract_value, min_v_mem, spike_kind,
-      max_spikes, reset_kind, reset_value, surrogate_kind, surrogate_params, alpha_grads,
-      &cuda_empty);
-  const int64_t items = c.batch * c.N;
-  if (items > 0) {
-    const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-    AT_DISPATCH_FLOATING_TYPES(c.v_hat.scalar_type(), "alif_backward_cuda", [&] {
-      const AlifBackwardArgs<scalar_t> p = c.args<scalar_t>();
-      dispatch_adaptive(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
-                        !c.prm.amount_is_threshold,
-                        [&](auto sk, auto rk, auto has_syn, auto has_min, auto fixed) {
-                          alif_backward_kernel<scalar_t, decltype(sk)::value,
-                                               decltype(rk)::value, decltype(has_syn)::value,
-                                               decltype(has_min)::value, decltype(fixed)::value>
-                              <<<num_blocks(items), kThreads, 0, stream>>>(p);
-                          C10_CUDA_KERNEL_LAUNCH_CHECK();
-                        });
-    });
-  }
-  return c.result();
 }
 
 }  // namespace
 
+AlifForwardResult OnCuda::launch(const AlifForwardCall& c) {
+  const int64_t items = c.batch * c.N;
+  if (items == 0) return c.result();
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "alif_forward_cuda", [&] {
+    const AlifForwardArgs<scalar_t> p = c.args<scalar_t>();
+    dispatch_adaptive(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
+                      !c.prm.amount_is_threshold, [&](auto traits) {
+                        alif_forward_kernel<scalar_t, decltype(traits)>
+                            <<<num_blocks(items), kThreads, 0, stream>>>(p);
+                        C10_CUDA_KERNEL_LAUNCH_CHECK();
+                      });
+  });
+  return c.result();
+}
+
+AlifBackwardResult OnCuda::launch(const AlifBackwardCall& c) {
+  const int64_t items = c.batch * c.N;
+  if (items == 0) return c.result();
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES(c.v_hat.scalar_type(), "alif_backward_cuda", [&] {
+    const AlifBackwardArgs<scalar_t> p = c.args<scalar_t>();
+    dispatch_adaptive(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
+                      !c.prm.amount_is_threshold, [&](auto traits) {
+                        alif_backward_kernel<scalar_t, decltype(traits)>
+                            <<<num_blocks(items), kThreads, 0, stream>>>(p);
+                        C10_CUDA_KERNEL_LAUNCH_CHECK();
+                      });
+  });
+  return c.result();
+}
+
 TORCH_LIBRARY_IMPL(sinabs_fast, CUDA, m) {
-  m.impl("alif_forward", &alif_forward_cuda);
-  m.impl("alif_backward", &alif_backward_cuda);
+  register_entry<kAlifForward, &alif_forward<OnCuda>>(m);
+  register_entry<kAlifBackward, &alif_backward<OnCuda>>(m);
 }
 
 }  // namespace sinabs_fast

@@ -1,13 +1,9 @@
-// Host and device helpers shared by the CUDA kernels: launch geometry, read-only loads, output
-// allocation and the device checks of the op arguments.
+// Helpers shared by the CUDA kernels: launch geometry and read-only loads.
 #pragma once
 
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>
 
-#include <initializer_list>
-#include <optional>
-#include <utility>
 
 #include "sinabs_fast/macros.h"
 
@@ -48,27 +44,5 @@ __device__ SF_INLINE T ld(const T* p) {
 }
 
 inline int64_t num_blocks(int64_t items) { return (items + kThreads - 1) / kThreads; }
-
-inline Tensor cuda_empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
-  return at::empty(sizes, options);
-}
-
-// Every tensor argument must live on the input's CUDA device; absent (None or empty) optional
-// tensors are not checked, as the host preparation treats them as absent.
-inline void check_device(const Tensor& input, const char* input_name,
-                         std::initializer_list<std::pair<const char*, const Tensor*>> tensors) {
-  TORCH_CHECK(input.is_cuda(), "sinabs_fast: the CUDA kernel needs ", input_name,
-              " on a CUDA device, got ", input.device());
-  for (const auto& [name, t] : tensors) {
-    if (t == nullptr || !t->defined()) continue;
-    TORCH_CHECK(t->device() == input.device(), "sinabs_fast: ", name, " is on ", t->device(),
-                " but ", input_name, " is on ", input.device(),
-                "; all tensors must be on the same CUDA device");
-  }
-}
-
-inline const Tensor* opt_ptr(const std::optional<Tensor>& t) {
-  return (t.has_value() && t->defined() && t->numel() > 0) ? &*t : nullptr;
-}
 
 }  // namespace sinabs_fast

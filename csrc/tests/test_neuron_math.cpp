@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "sinabs_fast/adaptive.h"
+#include "sinabs_fast/alpha_sums.h"
 #include "sinabs_fast/dispatch.h"
 #include "sinabs_fast/neuron.h"
 #include "sinabs_fast/surrogate.h"
@@ -594,7 +595,7 @@ void test_adaptive(const char* type) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// dispatch_neuron picks the matching template arguments.
+// dispatch_neuron picks the matching kernel traits.
 
 void test_dispatch() {
   using sf::ResetKind;
@@ -621,14 +622,13 @@ void test_dispatch() {
   for (const auto& c : cases) {
     int calls = 0;
     bool ok = false;
-    sf::dispatch_neuron(c.sk, c.rk, c.syn, c.mn, c.pn,
-                        [&](auto sk, auto rk, auto syn, auto mn, auto pn) {
-                          ++calls;
-                          ok = decltype(sk)::value == c.want_sk &&
-                               decltype(rk)::value == c.want_rk &&
-                               decltype(syn)::value == c.syn && decltype(mn)::value == c.mn &&
-                               decltype(pn)::value == c.pn;
-                        });
+    sf::dispatch_neuron(c.sk, c.rk, c.syn, c.mn, c.pn, [&](auto traits) {
+      using K = decltype(traits);
+      ++calls;
+      ok = K::spike == c.want_sk && K::reset == c.want_rk && K::synaptic == c.syn &&
+           K::clamped == c.mn && K::per_neuron == c.pn &&
+           K::spiking == (c.want_sk != SpikeKind::None);
+    });
     CHECK(calls == 1 && ok, fmt("dispatch_neuron(%d, %d, %d, %d, %d)", int(c.sk), int(c.rk),
                                 int(c.syn), int(c.mn), int(c.pn)));
   }
@@ -644,6 +644,45 @@ void test_dispatch() {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The alpha sums: float32 blocks of kSumBlock reverse steps, closed into a float64 total.
+
+void test_alpha_sums() {
+  // Reverse steps t = steps-1 ... 0, as the backward kernels walk them.
+  const int64_t steps = 37;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> terms(steps);
+  for (auto& x : terms) x = dist(rng);
+  double total = 0.0;
+  float block = 0.0f;
+  int64_t in_block = 0, closed = 0;
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    block += terms[t];
+    if (sf::block_closes(++in_block, t)) {
+      sf::close_block(total, block);
+      in_block = 0;
+      ++closed;
+    }
+  }
+  CHECK(closed == 3 && block == 0.0f, fmt("blocks closed: %lld", static_cast<long long>(closed)));
+  // The same sum written out: float32 blocks of the steps 36..21, 20..5, 4..0.
+  double want = 0.0;
+  for (int64_t hi : {36, 20, 4}) {
+    float b = 0.0f;
+    for (int64_t t = hi; t > hi - sf::kSumBlock && t >= 0; --t) b += terms[t];
+    want += static_cast<double>(b);
+  }
+  CHECK(total == want, fmt("block sum %.17g, written out %.17g", total, want));
+  // The terms themselves: v_t g_{t+1} (- cur_t g_t with norm_input), each product rounded.
+  const float v = 0.3f, g_next = 0.7f, cur = 1.1f, g = -0.4f;
+  const float plain = sf::alpha_mem_term<false>(v, g_next, cur, g);
+  const float norm = sf::alpha_mem_term<true>(v, g_next, cur, g);
+  const float vg = v * g_next, cg = cur * g;
+  CHECK(plain == vg && norm == vg - cg, "alpha_mem_term");
+  CHECK(sf::initial_membrane_term(v, g) == v * g, "initial_membrane_term");
+}
 
 int main() {
   test_trunc_exact();
@@ -662,6 +701,7 @@ int main() {
   test_adaptive<float>("float");
   test_adaptive<double>("double");
   test_dispatch();
+  test_alpha_sums();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

@@ -25,7 +25,7 @@ def _tau_parameter(tau: Tau) -> nn.Parameter:
 class ALIF(KernelInputs, TimeConstants, StatefulLayer):
     """Adaptive leaky integrate-and-fire neurons, stepped through time by one fused kernel.
 
-    Per step (sinabs 3.1.3's ``alif_forward``, semantics note §5.5): ``i = alpha_syn * (i + x)``
+    Per step (sinabs 3.1.3's ``alif_forward``, docs/semantics.md, section 2): ``i = alpha_syn * (i + x)``
     (or ``i = x``); with ``norm_input`` ``i = (1 - alpha_mem) * i``; ``v = alpha_mem * v + i``;
     the threshold ``b0 + adapt_scale * b`` (``b0`` = ``spike_threshold``); spikes; the reset
     (``MembraneSubtract`` subtracts the adaptive threshold); ``b = alpha_adapt * b + (1 -

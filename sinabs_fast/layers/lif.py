@@ -17,7 +17,7 @@ _INPUT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def _positive_threshold(spike_threshold) -> nn.Parameter:
-    # A fresh copy: sinabs shares the default threshold's storage between layers (quirk 13).
+    # A fresh copy: sinabs shares the default threshold's storage between layers (changed on purpose: docs/semantics.md, section 5).
     value = torch.as_tensor(spike_threshold).detach().clone()
     if value.is_floating_point() or not value.is_complex():
         if value.numel() and bool((~(value > 0)).any()):
@@ -248,8 +248,8 @@ class LIFRecurrent(LIF):
     mismatch (no batch resampling); ``firing_rate = spikes.sum() / spikes.numel()``; no
     ``spike_counts``.
 
-    Recordings (``record_states=True``) reproduce sinabs' aliasing quirk bit for bit (semantics
-    note §5.4): for ``t < T - 1``, ``recordings["v_mem"][:, t]`` holds the *pre-reset,
+    Recordings (``record_states=True``) reproduce sinabs' aliasing quirk bit for bit
+    (docs/semantics.md, section 5): for ``t < T - 1``, ``recordings["v_mem"][:, t]`` holds the *pre-reset,
     pre-clamp* membrane of step ``t + 1`` and ``recordings["i_syn"][:, t]`` the synaptic
     current of step ``t + 1``; only ``[:, T - 1]`` is the state after the last step. (Plain
     :class:`LIF` records the post-reset state of every step.)

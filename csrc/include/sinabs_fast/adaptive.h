@@ -1,5 +1,6 @@
 // Per-element math of the adaptive LIF neuron (ALIF), shared by the CPU and CUDA kernels. One
-// step of sinabs 3.1.3's alif_forward_single (semantics note §5.5), operation for operation:
+// step of sinabs 3.1.3's alif_forward_single (docs/semantics.md, section 2), operation for
+// operation:
 //
 //   i   = alpha_syn * (i + x)   or   x         (synaptic_update)
 //   i   = (1 - alpha_mem) * i                  (norm_input: the stored current is rescaled too)

@@ -1,10 +1,9 @@
 // Turns the runtime neuron options into compile-time template arguments, so that each kernel
 // instantiation has no option branches in its inner loop (which would stop vectorisation).
-// Usage:
-//   dispatch_neuron(spike, reset, has_syn, has_min, per_neuron,
-//                   [&](auto sk, auto rk, auto syn, auto mn, auto pn) {
-//     kernel<T, decltype(sk)::value, decltype(rk)::value, decltype(syn)::value,
-//            decltype(mn)::value, decltype(pn)::value>(...); });
+// One traits struct per kernel family carries them. Usage:
+//   dispatch_neuron(spike, reset, has_syn, has_min, per_neuron, [&](auto traits) {
+//     kernel<T, decltype(traits)>(...); });
+// and inside the kernel `K::spike`, `K::synaptic`, ... (template <typename T, typename K>).
 #pragma once
 
 #include <type_traits>
@@ -13,6 +12,30 @@
 #include "sinabs_fast/surrogate.h"
 
 namespace sinabs_fast {
+
+// One LIF-family kernel instantiation: the spike function and the reset; whether the neuron has
+// a synaptic current and a lower clamp (min_v_mem); whether its parameters are per-neuron rows
+// or one value each (kept in registers).
+template <SpikeKind Spike, ResetKind Reset, bool Synaptic, bool Clamped, bool PerNeuron>
+struct LifTraits {
+  static constexpr SpikeKind spike = Spike;
+  static constexpr ResetKind reset = Reset;
+  static constexpr bool spiking = Spike != SpikeKind::None;
+  static constexpr bool synaptic = Synaptic;
+  static constexpr bool clamped = Clamped;
+  static constexpr bool per_neuron = PerNeuron;
+};
+
+// One adaptive (ALIF) kernel instantiation: as LifTraits, with fixed_amount (MembraneSubtract
+// subtracts a subtract_value, not the adaptive threshold) instead of per_neuron.
+template <SpikeKind Spike, ResetKind Reset, bool Synaptic, bool Clamped, bool FixedAmount>
+struct AdaptiveTraits {
+  static constexpr SpikeKind spike = Spike;
+  static constexpr ResetKind reset = Reset;
+  static constexpr bool synaptic = Synaptic;
+  static constexpr bool clamped = Clamped;
+  static constexpr bool fixed_amount = FixedAmount;
+};
 
 template <typename F>
 inline void dispatch_bool(bool value, F&& f) {
@@ -43,15 +66,19 @@ inline void dispatch_neuron(SpikeKind spike, ResetKind reset, bool has_syn, bool
   dispatch_bool(per_neuron, [&](auto pn) {
   dispatch_bool(has_syn, [&](auto syn) {
     dispatch_bool(has_min, [&](auto mn) {
+      const auto emit = [&](auto sk, auto rk) {
+        f(LifTraits<decltype(sk)::value, decltype(rk)::value, decltype(syn)::value,
+                    decltype(mn)::value, decltype(pn)::value>{});
+      };
       if (spike == SpikeKind::None) {
-        f(SkNone{}, RkSub{}, syn, mn, pn);  // no spikes, so no reset either
+        emit(SkNone{}, RkSub{});  // no spikes, so no reset either
         return;
       }
       auto with_reset = [&](auto sk) {
         if (reset == ResetKind::Subtract) {
-          f(sk, RkSub{}, syn, mn, pn);
+          emit(sk, RkSub{});
         } else {
-          f(sk, RkVal{}, syn, mn, pn);
+          emit(sk, RkVal{});
         }
       };
       if (spike == SpikeKind::Multi) {
@@ -76,15 +103,19 @@ inline void dispatch_adaptive(SpikeKind spike, ResetKind reset, bool has_syn, bo
                               bool fixed_amount, F&& f) {
   using SkMulti = std::integral_constant<SpikeKind, SpikeKind::Multi>;
   using SkSingle = std::integral_constant<SpikeKind, SpikeKind::Single>;
-  using RkSub = std::integral_constant<ResetKind, ResetKind::Subtract>;
-  using RkVal = std::integral_constant<ResetKind, ResetKind::ToValue>;
   dispatch_bool(has_syn, [&](auto syn) {
     dispatch_bool(has_min, [&](auto mn) {
+      const auto emit = [&](auto sk, auto rk, auto fa) {
+        f(AdaptiveTraits<decltype(sk)::value, decltype(rk)::value, decltype(syn)::value,
+                         decltype(mn)::value, decltype(fa)::value>{});
+      };
       auto with_reset = [&](auto sk) {
+        using RkSub = std::integral_constant<ResetKind, ResetKind::Subtract>;
+        using RkVal = std::integral_constant<ResetKind, ResetKind::ToValue>;
         if (reset == ResetKind::Subtract) {
-          dispatch_bool(fixed_amount, [&](auto fa) { f(sk, RkSub{}, syn, mn, fa); });
+          dispatch_bool(fixed_amount, [&](auto fa) { emit(sk, RkSub{}, fa); });
         } else {
-          f(sk, RkVal{}, syn, mn, std::false_type{});  // no amount to subtract
+          emit(sk, RkVal{}, std::false_type{});  // no amount to subtract
         }
       };
       if (spike == SpikeKind::Single) {

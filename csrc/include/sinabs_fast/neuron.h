@@ -1,6 +1,6 @@
 // Per-element neuron math of the LIF family (IAF = LIF with alpha_mem = 1), shared by the CPU
 // and CUDA kernels. Every function reproduces one line of sinabs 3.1.3's per-step update
-// (../shared/reference/sinabs-semantics.md §5.3, §6) with the same operation order, so that the
+// (docs/semantics.md, sections 1 and 3) with the same operation order, so that the
 // fused kernels are bit-identical to sinabs. Never let the compiler contract a*b+c into an FMA:
 // the build passes -ffp-contract=off (CPU) and -fmad=false (CUDA).
 #pragma once
@@ -157,9 +157,9 @@ SF_HOST_DEVICE SF_INLINE StepResult<T> spike_reset_clamp(T v_hat, T thr, float m
 namespace sinabs_fast {
 
 // ---------------------------------------------------------------------------------------------
-// Backward (BPTT) of one step, semantics note §7. lambda_v / lambda_i are the gradients arriving
-// at the step's outgoing membrane / synaptic state from the step after it (or from the final
-// state).
+// Backward (BPTT) of one step, docs/semantics.md, section 4. lambda_v / lambda_i are the
+// gradients arriving at the step's outgoing membrane / synaptic state from the step after it (or
+// from the final state).
 
 // Gradient at the pre-spike membrane v_hat.
 //   grad_out:   dL/ds_t (the spike output and the spike counts), or dL/dv_hat for ExpLeak's output

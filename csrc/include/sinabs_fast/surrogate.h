@@ -1,6 +1,7 @@
 // Surrogate gradients of the spike functions, shared by the CPU and CUDA backward kernels.
-// Formulas and defaults follow sinabs.activation.surrogate_gradient_fn (semantics note §6.3);
-// the evaluation order mirrors the torch expressions so that the gradients agree to rounding.
+// Formulas and defaults follow sinabs.activation.surrogate_gradient_fn, whose torch expressions
+// sinabs_fast/activation/surrogate_gradient_fn.py repeats; the evaluation order mirrors them so
+// that the gradients agree to rounding.
 #pragma once
 
 #include <cmath>

@@ -2,16 +2,16 @@
 on the fused ALIF op where it reproduces sinabs exactly and on the pure-PyTorch reference
 otherwise."""
 
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from ... import ops, reference
+from ...ops.alif import ALIF_FORWARD, FusedALIF
 from ...neuron_spec import KernelSpec, kernel_spec
-from .lif import _per_neuron, device_scalar
+from .op_arguments import Param, device_scalar, per_neuron
 
-Param = Union[Tensor, float, None]
 _COMPUTE = (torch.float32, torch.float64)
 
 
@@ -82,7 +82,7 @@ def alif_plan(
 
     def op_param(value: Param, name: str) -> Optional[Tensor]:
         if value is None or isinstance(value, Tensor):
-            return _per_neuron(value, name, batch, trailing, device)
+            return per_neuron(value, name, batch, trailing, device)
         return device_scalar(value, compute, device)
 
     spike_kind, max_spikes = spec.spike
@@ -105,24 +105,6 @@ def alif_plan(
     )
 
 
-class _FusedSteps(torch.autograd.Function):
-    """The op with its fused backward as a plain autograd Function: several times cheaper per
-    call than the op's generic ``torch.library`` autograd wrapper, which matters for the
-    recurrent layer's one call per step. Same saved tensors and backward kernel."""
-
-    # forward(ctx, ...) rather than a separate setup_context: Function.apply then skips binding
-    # the arguments with inspect.signature on every call.
-    @staticmethod
-    def forward(ctx, *args):
-        output = torch.ops.sinabs_fast.alif_forward.default(*args)
-        ops._alif_setup_context(ctx, args, output)
-        return output
-
-    @staticmethod
-    def backward(ctx, *grads):
-        return ops._alif_backward_autograd(ctx, *grads)
-
-
 def _requires_grad(*tensors) -> bool:
     return any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
 
@@ -142,19 +124,16 @@ def _fused_steps(plan: AlifPlan, x: Tensor, state: Dict[str, Tensor], syn: bool,
     """Runs the op over x (B, T, N) from ``state``; ``keep``: return the sequences. Returns the
     steps and the kernel's spike counts (B, N)."""
     v, i, b = state["v_mem"], state["i_syn"] if syn else None, state["b"]
-    o = plan.options
-    args = (
-        x, v, i, b, plan.alpha_mem, plan.alpha_syn, plan.alpha_adapt, o["norm_input"], plan.b0,
-        plan.adapt_scale, plan.subtract_value, plan.min_v_mem, o["spike_kind"],
-        o["max_spikes"], o["reset_kind"], o["reset_value"], o["surrogate_kind"],
-        o["surrogate_params"],
-    )
     grad = torch.is_grad_enabled() and _requires_grad(
         x, v, i, b, plan.alpha_mem, plan.alpha_syn, plan.alpha_adapt)
-    if grad:
-        out = ops.ALIFOutputs(*_FusedSteps.apply(*args, True))
-    else:
-        out = ops.ALIFOutputs(*torch.ops.sinabs_fast.alif_forward.default(*args, keep))
+    args = ALIF_FORWARD.args(
+        input=x, v_mem=v, i_syn=i, b=b, alpha_mem=plan.alpha_mem, alpha_syn=plan.alpha_syn,
+        alpha_adapt=plan.alpha_adapt, b0=plan.b0, adapt_scale=plan.adapt_scale,
+        subtract_value=plan.subtract_value, min_v_mem=plan.min_v_mem,
+        keep_sequences=keep or grad, **plan.options,
+    )
+    # With a gradient: the eager autograd Function (see sinabs_fast/ops/__init__.py).
+    out = ops.ALIFOutputs(*(FusedALIF.apply(*args) if grad else ALIF_FORWARD.op(*args)))
     new_state = {"v_mem": out.v_mem, "b": out.b}
     if syn:
         new_state["i_syn"] = out.i_syn
@@ -212,7 +191,7 @@ def _recurrent_steps(plan: AlifPlan, input_data: Tensor, state: Dict[str, Tensor
 
 def _recordings(names: List[str], shape: Tuple[int, ...], run: _Steps, current: Tensor,
                 b0: Param, adapt_scale: Param) -> Dict[str, Tensor]:
-    """sinabs' recordings (quirk (c) of §5.5) from the per-step sequences: entry t < T - 1 holds
+    """sinabs' recordings (docs/semantics.md, section 5) from the per-step sequences: entry t < T - 1 holds
     step t + 1's pre-reset membrane and stored current next to step t's b and threshold."""
     batch = shape[0]
     state_shape = (batch, *shape[2:])

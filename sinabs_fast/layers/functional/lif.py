@@ -2,52 +2,15 @@
 and on the pure-PyTorch reference otherwise."""
 
 import math
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from ... import ops, reference
 from ...neuron_spec import KernelSpec, kernel_spec
-from .dtypes import operand, steady_dtypes
-
-Param = Union[Tensor, float, None]
-
-
-def device_scalar(value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """A 0-dim tensor made on ``device`` by a fill. ``torch.tensor(value, device=...)`` copies
-    from host memory instead, and on a GPU that copy waits for the queued work to finish."""
-    return torch.full((), value, dtype=dtype, device=device)
-
-
-def _per_neuron(value: Param, name: str, batch: int, trailing: Tuple[int, ...],
-                device: torch.device) -> Optional[Tensor]:
-    """A parameter as the op takes it: 0-dim as it is, otherwise broadcast against the state
-    (batch, *trailing) and flattened to (batch, neurons)."""
-    if value is None:
-        return None
-    if not isinstance(value, Tensor):
-        return device_scalar(value, torch.get_default_dtype(), device)
-    if value.dim() == 0:
-        if value.device != device and not value.requires_grad:  # e.g. ALIF's b0 stays on the CPU
-            return device_scalar(value.item(), value.dtype, device)
-        return value.to(device)
-    try:
-        full = torch.broadcast_to(value, (batch, *trailing))
-    except RuntimeError:
-        raise ValueError(
-            f"{name} of shape {tuple(value.shape)} does not broadcast against the layer's state "
-            f"shape (batch, *trailing) = {(batch, *trailing)}"
-        ) from None
-    return full.reshape(batch, math.prod(trailing))
-
-
-def _along_time(value: Param, per_neuron: Optional[Tensor]):
-    """A parameter lined up with (B, T, N) tensors for the torch ops of the recordings."""
-    if isinstance(value, Tensor) and value.dim() > 0:
-        return per_neuron.unsqueeze(1)
-    return value
-
+from .op_arguments import (Param, along_time, operand, per_neuron,
+                           steady_dtypes)
 
 class FusedPlan(NamedTuple):
     """How the fused op runs one layer call: the compute dtype, and every parameter as the op
@@ -121,13 +84,13 @@ def fused_plan(
     # (1 - alpha) * x rounds in x's lower precision in sinabs: then do that part with torch.
     prescale = norm_input and steady.current[0] != compute
     per = dict(batch=batch, trailing=trailing, device=device)
-    a_mem = _per_neuron(alpha_mem, "alpha_mem", **per)
-    a_syn = _per_neuron(alpha_syn, "alpha_syn", **per)
-    thr = _per_neuron(spike_threshold, "spike_threshold", **per) if spiking else None
-    m = _per_neuron(min_v_mem, "min_v_mem", **per)
+    a_mem = per_neuron(alpha_mem, "alpha_mem", **per)
+    a_syn = per_neuron(alpha_syn, "alpha_syn", **per)
+    thr = per_neuron(spike_threshold, "spike_threshold", **per) if spiking else None
+    m = per_neuron(min_v_mem, "min_v_mem", **per)
     if spiking:
         # s * amount rounds in float32 unless amount is a float64 tensor with dimensions.
-        amount_t = _per_neuron(amount, "subtract_value", **per)
+        amount_t = per_neuron(amount, "subtract_value", **per)
         if not (isinstance(amount, Tensor) and amount.dim() > 0):
             amount_t = amount_t.to(torch.float32)
         surrogate_kind, surrogate_params = spec.surrogate
@@ -229,11 +192,11 @@ def lif_forward(
         v = out.v_hat
         if spiking:
             if plan.reset_kind == ops.ResetKind.SUBTRACT:
-                v = v - out.spikes * _along_time(plan.amount_param, plan.amount)
+                v = v - out.spikes * along_time(plan.amount_param, plan.amount)
             else:
                 v = v * (out.spikes == 0).float() + plan.reset_value
         if min_v_mem is not None:
-            m_t = _along_time(min_v_mem, plan.min_v_mem)
+            m_t = along_time(min_v_mem, plan.min_v_mem)
             v = torch.nn.functional.relu(v - m_t) + m_t
         recordings["v_mem"] = v.reshape(shape)
         if syn:

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_hooks
 
 from ... import ops, reference
+from ...ops.lif import LIF_FORWARD
 from ...neuron_spec import KernelSpec, kernel_spec
 from .lif import FusedPlan, fused_plan
 
@@ -56,12 +57,14 @@ def _fused_step(plan: FusedPlan, x: Tensor, state: Dict[str, Tensor], alpha_mem:
     v, i = state["v_mem"], state["i_syn"] if syn else None
     grad = grad_enabled and (alpha_grad or x.requires_grad or v.requires_grad
                              or _requires_grad(i))
-    args = (
-        x, v, i, plan.alpha_mem, plan.alpha_syn, plan.norm_input, plan.threshold, plan.amount,
-        plan.min_v_mem, plan.spike_kind, plan.max_spikes, plan.reset_kind, plan.reset_value,
-        plan.surrogate_kind, plan.surrogate_params,
-        grad or record_states or not spiking,  # keep_v_hat
-        syn and alpha_grad,  # keep_i_syn: the alpha gradients with synaptic current need it
+    args = LIF_FORWARD.args(
+        input=x, v_mem=v, i_syn=i, alpha_mem=plan.alpha_mem, alpha_syn=plan.alpha_syn,
+        norm_input=plan.norm_input, threshold=plan.threshold, reset_amount=plan.amount,
+        min_v_mem=plan.min_v_mem, spike_kind=plan.spike_kind, max_spikes=plan.max_spikes,
+        reset_kind=plan.reset_kind, reset_value=plan.reset_value,
+        surrogate_kind=plan.surrogate_kind, surrogate_params=plan.surrogate_params,
+        keep_v_hat=grad or record_states or not spiking,
+        keep_i_syn=syn and alpha_grad,  # the alpha gradients with synaptic current need it
     )
     precomputed = plan.surrogate_kind == ops.SurrogateKind.PRECOMPUTED
     spikes, v_hat, _, v_new, i_new, _ = ops.call_lif_forward(
@@ -166,7 +169,7 @@ def lif_recurrent(
     sinabs, so a stateful or random ``rec_connect`` sees the same calls). Returns (output
     (B, T, *trailing), final state, recordings).
 
-    The recordings reproduce sinabs' aliasing quirk (semantics note §5.4): for ``t < T - 1``,
+    The recordings reproduce sinabs' aliasing quirk (docs/semantics.md, section 5): for ``t < T - 1``,
     ``recordings["v_mem"][:, t]`` is the *pre-reset, pre-clamp* membrane of step ``t + 1`` and
     ``recordings["i_syn"][:, t]`` the synaptic current of step ``t + 1``; only the last entry
     is the state after step ``T - 1``.

@@ -1,4 +1,6 @@
-#include "lif_common.h"
+#include "op_arguments.h"
+
+#include "device.h"
 
 #include <cmath>
 #include <limits>
@@ -168,6 +170,29 @@ SurrogateParams<double> make_surrogate(int64_t kind, at::ArrayRef<double> params
 
 Tensor reduce_param_grad(const Tensor& grad_bn, const Tensor& param) {
   return at::sum_to(grad_bn, param.sizes()).to(param.scalar_type());
+}
+
+void check_one_device(const char* op,
+                      std::initializer_list<std::optional<c10::Device>> devices) {
+  const std::optional<c10::Device>* first = nullptr;
+  int64_t index = 0, first_index = 0;
+  for (const auto& d : devices) {
+    if (d.has_value()) {
+      if (first == nullptr) {
+        first = &d;
+        first_index = index;
+      } else if (*d != **first) {
+        const auto& args = c10::Dispatcher::singleton()
+                               .findSchemaOrThrow((std::string("sinabs_fast::") + op).c_str(), "")
+                               .schema()
+                               .arguments();
+        TORCH_CHECK(false, "sinabs_fast::", op, ": ", args[index].name(), " is on ", *d, " but ",
+                    args[first_index].name(), " is on ", **first,
+                    "; all tensors must be on one device");
+      }
+    }
+    ++index;
+  }
 }
 
 }  // namespace sinabs_fast

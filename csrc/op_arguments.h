@@ -87,6 +87,15 @@ RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const c
 
 SurrogateParams<double> make_surrogate(int64_t kind, at::ArrayRef<double> params);
 
+// The surrogate's parameters in the kernel's compute type.
+template <typename T>
+SurrogateParams<T> surrogate_as(const SurrogateParams<double>& s) {
+  SurrogateParams<T> r;
+  r.kind = s.kind;
+  for (int k = 0; k < kMaxSurrogateParams; ++k) r.p[k] = static_cast<T>(s.p[k]);
+  return r;
+}
+
 // Reduces a (B, N) float64 gradient to the shape and dtype of the parameter it belongs to.
 Tensor reduce_param_grad(const Tensor& grad_bn, const Tensor& param);
 

@@ -1,14 +1,22 @@
-"""Which dtype sinabs' step-by-step torch ops end up computing in, worked out without data.
+"""How a layer's parameters become the fused ops' arguments, shared by the functional forms.
 
-The state starts as float32 and follows torch's type promotion, in which 0-dim tensors and Python
-numbers don't lift dimensioned tensors of their category (semantics note §8.4). The fused kernel
-computes in one dtype, so the layer asks here whether one dtype reproduces sinabs exactly.
+Dtypes: which dtype sinabs' step-by-step torch ops end up computing in, worked out without
+data. The state starts as float32 and follows torch's type promotion, in which 0-dim tensors
+and Python numbers don't lift dimensioned tensors of their category (docs/semantics.md, "Dtype
+rules"). The fused kernel computes in one dtype, so the layer asks here whether one dtype
+reproduces sinabs exactly.
+
+Broadcasting: every parameter 0-dim, or broadcast against the state and flattened to
+(batch, neurons).
 """
 
 from functools import reduce
 from typing import NamedTuple, Optional, Tuple, Union
 
+import math
+
 import torch
+from torch import Tensor
 
 # (dtype, has dimensions) of one operand; Python numbers are (their default dtype, False).
 Operand = Tuple[torch.dtype, bool]
@@ -82,3 +90,41 @@ def steady_dtypes(v, i, **kwargs) -> Tuple[StepDtypes, bool]:
             break
         step = nxt
     return step, False
+
+
+Param = Union[Tensor, float, None]
+
+
+def device_scalar(value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """A 0-dim tensor made on ``device`` by a fill. ``torch.tensor(value, device=...)`` copies
+    from host memory instead, and on a GPU that copy waits for the queued work to finish."""
+    return torch.full((), value, dtype=dtype, device=device)
+
+
+def per_neuron(value: Param, name: str, batch: int, trailing: Tuple[int, ...],
+                device: torch.device) -> Optional[Tensor]:
+    """A parameter as the op takes it: 0-dim as it is, otherwise broadcast against the state
+    (batch, *trailing) and flattened to (batch, neurons)."""
+    if value is None:
+        return None
+    if not isinstance(value, Tensor):
+        return device_scalar(value, torch.get_default_dtype(), device)
+    if value.dim() == 0:
+        if value.device != device and not value.requires_grad:  # e.g. ALIF's b0 stays on the CPU
+            return device_scalar(value.item(), value.dtype, device)
+        return value.to(device)
+    try:
+        full = torch.broadcast_to(value, (batch, *trailing))
+    except RuntimeError:
+        raise ValueError(
+            f"{name} of shape {tuple(value.shape)} does not broadcast against the layer's state "
+            f"shape (batch, *trailing) = {(batch, *trailing)}"
+        ) from None
+    return full.reshape(batch, math.prod(trailing))
+
+
+def along_time(value: Param, per_neuron: Optional[Tensor]):
+    """A parameter lined up with (B, T, N) tensors for the torch ops of the recordings."""
+    if isinstance(value, Tensor) and value.dim() > 0:
+        return per_neuron.unsqueeze(1)
+    return value

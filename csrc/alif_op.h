@@ -1,0 +1,315 @@
+// The host entries of alif_forward and alif_backward, written once for both devices (the
+// adaptive counterpart of lif_op.h; see device.h): arguments checked, parameters broadcast to
+// rows of N, outputs allocated, and the kernels' plain pointer structs filled. cpu/alif_cpu.cpp
+// and cuda/alif_cuda.cu add only the loops and launches.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "lif_op.h"
+#include "sinabs_fast/adaptive.h"
+
+namespace sinabs_fast {
+
+using AlifForwardResult =
+    std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
+using AlifBackwardResult = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
+
+// The adaptive neuron's parameters, (rows, N) contiguous in the compute dtype (rows is B when
+// some parameter differs between batch entries, else 1).
+struct AdaptiveTensors {
+  int64_t rows = 1;
+  Tensor alpha_mem, in_scale, alpha_syn, rho, one_minus_rho, b0, adapt_scale, amount, min_v_mem;
+  bool amount_is_threshold = true, reset_in_float = true, adapt_in_float = true;
+  float max_spikes = 0.0f;
+  double reset_value = 0.0;
+};
+
+// The same as the kernels read them: parameter k of batch entry b at row b * row_stride / N.
+template <typename T>
+struct AdaptiveRows {
+  int64_t row_stride;
+  const T *alpha, *in_scale, *alpha_syn, *rho, *one_minus_rho, *b0, *adapt_scale, *amount,
+      *min_v;  // alpha_syn, amount, min_v may be null
+  bool reset_in_float, adapt_in_float;
+  float max_spikes;
+  T reset_value;
+
+  SF_HOST_DEVICE AdaptiveParams<T> at(int64_t b, int64_t n) const {
+    const int64_t k = b * row_stride + n;
+    AdaptiveParams<T> p;
+    p.alpha = alpha[k];
+    p.in_scale = in_scale[k];
+    p.alpha_syn = alpha_syn ? alpha_syn[k] : T(0);
+    p.rho = rho[k];
+    p.one_minus_rho = one_minus_rho[k];
+    p.b0 = b0[k];
+    p.adapt_scale = adapt_scale[k];
+    p.amount = amount ? amount[k] : T(0);
+    p.min_v = min_v ? min_v[k] : T(0);
+    p.reset_in_float = reset_in_float;
+    p.adapt_in_float = adapt_in_float;
+    p.max_spikes = max_spikes;
+    p.reset_value = reset_value;
+    return p;
+  }
+};
+
+template <typename T>
+struct AlifForwardArgs {
+  const T* x;                // (B, T, N)
+  float* spikes;             // (B, T, N)
+  T *v_hat, *i_seq, *b_seq;  // (B, T, N) each, or nullptr when not kept (i_seq: with syn only)
+  T *v, *i, *b;              // (B, N): initial states on entry, final ones on exit (i: or null)
+  float* counts;             // (B, N) spikes summed over T
+  AdaptiveRows<T> prm;
+  int64_t batch, steps, N;
+};
+
+struct AlifForwardCall {
+  NeuronOptions opt;
+  AdaptiveTensors prm;
+  Tensor x;
+  int64_t batch, steps, N;
+  bool syn;
+  Tensor spikes, v_hat, i_seq, b_seq, v_out, i_out, b_out, counts;
+
+  template <typename T>
+  AlifForwardArgs<T> args() const;
+  AlifForwardResult result() const {
+    return {spikes, v_hat, i_seq, b_seq, v_out, i_out, b_out, counts};
+  }
+};
+
+// Broadcasts the adaptive neuron's parameters to rows of N in the compute dtype of `like`
+// ((B, T, N)). (1 - alpha) terms are rounded in the parameter's own dtype first, as in sinabs.
+AdaptiveTensors prepare_adaptive(const Tensor& like, const Tensor& alpha_mem,
+                                 const std::optional<Tensor>& alpha_syn, const Tensor& alpha_adapt,
+                                 bool norm_input, const Tensor& b0, const Tensor& adapt_scale,
+                                 const std::optional<Tensor>& subtract_value,
+                                 const std::optional<Tensor>& min_v_mem, const NeuronOptions& opt);
+
+// Checks that an adaptive state has v_mem's shape, dtype and device.
+void check_state(const Tensor& state, const Tensor& like, const char* name);
+
+template <typename T>
+struct AlifBackwardArgs {
+  Rows<T> g_spikes, g_v_hat, g_i_seq, g_b_seq, g_counts;  // incoming (zeros where absent)
+  const T *v_hat, *i_seq, *b_seq;                         // saved by the forward (i_seq: with syn)
+  const T *x, *v0, *i0, *b_init;  // input and initial states (x, v0, i0: alpha gradients only)
+  AdaptiveRows<T> prm;
+  bool norm_input;
+  SurrogateParams<T> surrogate;
+  T* g_input;
+  T *lambda_v, *lambda_i, *lambda_b;  // (B, N): final states' gradients in, initial ones' out
+  double *g_alpha_mem, *g_alpha_syn, *g_rho;  // (B, N) sums over time, or nullptr
+  int64_t batch, steps, N;
+};
+
+struct AlifBackwardCall {
+  NeuronOptions opt;
+  AdaptiveTensors prm;
+  SurrogateParams<double> surrogate;
+  bool syn, norm_input, alpha_grads;
+  Tensor v_hat, i_seq, b_seq, x, v0, i0, b_init;
+  int64_t batch, steps, N;
+  RowSource g_spikes, g_v_hat, g_i_seq, g_b_seq, g_counts;
+  Tensor g_input, lambda_v, lambda_i, lambda_b, g_alpha_mem, g_alpha_syn, g_rho;
+  Tensor alpha_mem, alpha_syn, alpha_adapt;  // as given, for the gradients' shapes
+
+  template <typename T>
+  AlifBackwardArgs<T> args() const;
+  AlifBackwardResult result() const;
+};
+
+// ------------------------------------------------------------------------------------------------
+// The host entries (the schemas' argument lists, csrc/sinabs_fast.cpp). The surrogate arguments
+// of alif_forward are only read by the backward.
+
+template <typename Device>
+decltype(auto) alif_forward(const Tensor& input, const Tensor& v_mem,
+                            const std::optional<Tensor>& i_syn, const Tensor& b,
+                            const Tensor& alpha_mem, const std::optional<Tensor>& alpha_syn,
+                            const Tensor& alpha_adapt, bool norm_input, const Tensor& b0,
+                            const Tensor& adapt_scale, const std::optional<Tensor>& subtract_value,
+                            const std::optional<Tensor>& min_v_mem, int64_t spike_kind,
+                            double max_spikes, int64_t reset_kind, double reset_value,
+                            int64_t /*surrogate_kind*/, at::ArrayRef<double> /*surrogate_params*/,
+                            bool keep_sequences) {
+  const DeviceGuard guard(input.device());
+  check_forward_inputs(input, v_mem, i_syn, alpha_syn);
+  check_state(b, v_mem, "b");
+  AlifForwardCall c;
+  c.opt = make_options(spike_kind, max_spikes, reset_kind, reset_value);
+  c.x = input.contiguous();
+  c.prm = prepare_adaptive(c.x, alpha_mem, alpha_syn, alpha_adapt, norm_input, b0, adapt_scale,
+                           subtract_value, min_v_mem, c.opt);
+  c.batch = c.x.size(0);
+  c.steps = c.x.size(1);
+  c.N = c.x.size(2);
+  c.syn = alpha_syn.has_value();
+  const auto f32 = c.x.options().dtype(at::kFloat);
+  const auto none = [&] { return at::empty({0}, c.x.options()); };
+  c.spikes = Device::empty(c.x.sizes(), f32);
+  c.v_hat = keep_sequences ? Device::empty(c.x.sizes(), c.x.options()) : none();
+  c.i_seq = keep_sequences && c.syn ? Device::empty(c.x.sizes(), c.x.options()) : none();
+  c.b_seq = keep_sequences ? Device::empty(c.x.sizes(), c.x.options()) : none();
+  // The final states keep the states' shapes: they become the layer's buffers, not views.
+  c.v_out = v_mem.contiguous().clone();
+  c.i_out = c.syn ? i_syn->contiguous().clone() : none();
+  c.b_out = b.contiguous().clone();
+  c.counts = at::empty({c.batch, c.N}, f32);
+  return Device::launch(c);
+}
+
+template <typename Device>
+decltype(auto) alif_backward(
+    const std::optional<Tensor>& grad_spikes, const std::optional<Tensor>& grad_v_hat,
+    const std::optional<Tensor>& grad_i_seq, const std::optional<Tensor>& grad_b_seq,
+    const std::optional<Tensor>& grad_v_mem, const std::optional<Tensor>& grad_i_syn,
+    const std::optional<Tensor>& grad_b, const std::optional<Tensor>& grad_counts,
+    const Tensor& v_hat, const Tensor& i_seq, const Tensor& b_seq, const Tensor& input,
+    const Tensor& v_mem, const std::optional<Tensor>& i_syn, const Tensor& b,
+    const Tensor& alpha_mem, const std::optional<Tensor>& alpha_syn, const Tensor& alpha_adapt,
+    bool norm_input, const Tensor& b0, const Tensor& adapt_scale,
+    const std::optional<Tensor>& subtract_value, const std::optional<Tensor>& min_v_mem,
+    int64_t spike_kind, double max_spikes, int64_t reset_kind, double reset_value,
+    int64_t surrogate_kind, at::ArrayRef<double> surrogate_params, bool alpha_grads) {
+  const DeviceGuard guard(v_hat.device());
+  TORCH_CHECK(v_hat.dim() == 3, "sinabs_fast: v_hat must have shape (batch, time, neurons), got ",
+              v_hat.sizes());
+  AlifBackwardCall c;
+  c.opt = make_options(spike_kind, max_spikes, reset_kind, reset_value);
+  c.v_hat = v_hat.contiguous();
+  c.prm = prepare_adaptive(c.v_hat, alpha_mem, alpha_syn, alpha_adapt, norm_input, b0, adapt_scale,
+                           subtract_value, min_v_mem, c.opt);
+  c.surrogate = make_surrogate(surrogate_kind, surrogate_params);
+  TORCH_CHECK(c.surrogate.kind != SurrogateKind::Precomputed,
+              "sinabs_fast: alif_backward computes its surrogate itself (kinds 0-4)");
+  c.syn = alpha_syn.has_value();
+  c.norm_input = norm_input;
+  c.alpha_grads = alpha_grads;
+  c.batch = c.v_hat.size(0);
+  c.steps = c.v_hat.size(1);
+  c.N = c.v_hat.size(2);
+  c.alpha_mem = alpha_mem;
+  c.alpha_adapt = alpha_adapt;
+  if (c.syn) c.alpha_syn = *alpha_syn;
+  const Tensor state_like = at::empty({c.batch, c.N}, c.v_hat.options());
+  const auto flat_state = [&](const Tensor& s, const char* name) {
+    TORCH_CHECK(s.numel() == c.batch * c.N, "sinabs_fast: ", name, " must have ", c.batch * c.N,
+                " elements, got shape ", s.sizes());
+    return optional_like(s.reshape({c.batch, c.N}), state_like, name);
+  };
+  const auto sequence = [&](const Tensor& s, const char* name) {
+    TORCH_CHECK(s.sizes() == c.v_hat.sizes(), "sinabs_fast: ", name, " must have shape ",
+                c.v_hat.sizes(), ", got ", s.sizes());
+    TORCH_CHECK(s.device() == c.v_hat.device(), "sinabs_fast: ", name, " is on ", s.device(),
+                " but v_hat is on ", c.v_hat.device());
+    return s.to(c.v_hat.scalar_type()).contiguous();
+  };
+  c.b_seq = sequence(b_seq, "b_seq");
+  c.b_init = flat_state(b, "b");
+  if (c.syn) c.i_seq = sequence(i_seq, "i_seq");
+  if (alpha_grads) {
+    c.x = sequence(input, "input");
+    c.v0 = flat_state(v_mem, "v_mem");
+    if (c.syn) c.i0 = flat_state(*i_syn, "i_syn");
+  }
+  c.g_spikes = row_source(grad_spikes, c.v_hat, "grad_spikes");
+  c.g_v_hat = row_source(grad_v_hat, c.v_hat, "grad_v_hat");
+  c.g_i_seq = row_source(grad_i_seq, c.v_hat, "grad_i_seq");
+  c.g_b_seq = row_source(grad_b_seq, c.v_hat, "grad_b_seq");
+  c.g_counts = row_source(grad_counts, state_like, "grad_counts");
+  auto start_from = [&](const std::optional<Tensor>& grad, const char* name) {
+    const Tensor g = grad.has_value() && grad->defined() && grad->numel()
+                         ? optional_like(grad->reshape({c.batch, c.N}), state_like, name)
+                         : Tensor();
+    return g.defined() ? g.clone() : at::zeros({c.batch, c.N}, c.v_hat.options());
+  };
+  c.g_input = Device::empty(c.v_hat.sizes(), c.v_hat.options());
+  c.lambda_v = start_from(grad_v_mem, "grad_v_mem");
+  c.lambda_i = c.syn ? start_from(grad_i_syn, "grad_i_syn") : at::empty({0}, c.v_hat.options());
+  c.lambda_b = start_from(grad_b, "grad_b");
+  if (alpha_grads) {
+    const auto f64 = c.v_hat.options().dtype(at::kDouble);
+    c.g_alpha_mem = at::zeros({c.batch, c.N}, f64);
+    c.g_rho = at::zeros({c.batch, c.N}, f64);
+    if (c.syn) c.g_alpha_syn = at::zeros({c.batch, c.N}, f64);
+  }
+  return Device::launch(c);
+}
+
+// ------------------------------------------------------------------------------------------------
+
+template <typename T>
+AdaptiveRows<T> adaptive_rows(const AdaptiveTensors& t) {
+  AdaptiveRows<T> r;
+  r.row_stride = t.rows > 1 ? t.alpha_mem.size(1) : 0;
+  r.alpha = t.alpha_mem.data_ptr<T>();
+  r.in_scale = t.in_scale.data_ptr<T>();
+  r.alpha_syn = data_or_null<T>(t.alpha_syn);
+  r.rho = t.rho.data_ptr<T>();
+  r.one_minus_rho = t.one_minus_rho.data_ptr<T>();
+  r.b0 = t.b0.data_ptr<T>();
+  r.adapt_scale = t.adapt_scale.data_ptr<T>();
+  r.amount = data_or_null<T>(t.amount);
+  r.min_v = data_or_null<T>(t.min_v_mem);
+  r.reset_in_float = t.reset_in_float;
+  r.adapt_in_float = t.adapt_in_float;
+  r.max_spikes = t.max_spikes;
+  r.reset_value = static_cast<T>(t.reset_value);
+  return r;
+}
+
+template <typename T>
+AlifForwardArgs<T> AlifForwardCall::args() const {
+  AlifForwardArgs<T> p;
+  p.x = x.data_ptr<T>();
+  p.spikes = spikes.data_ptr<float>();
+  p.v_hat = v_hat.numel() ? v_hat.data_ptr<T>() : nullptr;
+  p.i_seq = i_seq.numel() ? i_seq.data_ptr<T>() : nullptr;
+  p.b_seq = b_seq.numel() ? b_seq.data_ptr<T>() : nullptr;
+  p.v = v_out.data_ptr<T>();
+  p.i = syn ? i_out.data_ptr<T>() : nullptr;
+  p.b = b_out.data_ptr<T>();
+  p.counts = counts.data_ptr<float>();
+  p.prm = adaptive_rows<T>(prm);
+  p.batch = batch;
+  p.steps = steps;
+  p.N = N;
+  return p;
+}
+
+template <typename T>
+AlifBackwardArgs<T> AlifBackwardCall::args() const {
+  AlifBackwardArgs<T> p;
+  p.g_spikes = rows_of<T>(g_spikes);
+  p.g_v_hat = rows_of<T>(g_v_hat);
+  p.g_i_seq = rows_of<T>(g_i_seq);
+  p.g_b_seq = rows_of<T>(g_b_seq);
+  p.g_counts = rows_of<T>(g_counts);
+  p.v_hat = v_hat.data_ptr<T>();
+  p.i_seq = data_or_null<T>(i_seq);
+  p.b_seq = b_seq.data_ptr<T>();
+  p.x = data_or_null<T>(x);
+  p.v0 = data_or_null<T>(v0);
+  p.i0 = data_or_null<T>(i0);
+  p.b_init = b_init.data_ptr<T>();
+  p.prm = adaptive_rows<T>(prm);
+  p.norm_input = norm_input;
+  p.surrogate = surrogate_as<T>(surrogate);
+  p.g_input = g_input.data_ptr<T>();
+  p.lambda_v = lambda_v.data_ptr<T>();
+  p.lambda_i = syn ? lambda_i.data_ptr<T>() : nullptr;
+  p.lambda_b = lambda_b.data_ptr<T>();
+  p.g_alpha_mem = data_or_null<double>(g_alpha_mem);
+  p.g_alpha_syn = data_or_null<double>(g_alpha_syn);
+  p.g_rho = data_or_null<double>(g_rho);
+  p.batch = batch;
+  p.steps = steps;
+  p.N = N;
+  return p;
+}
+
+}  // namespace sinabs_fast

@@ -1,0 +1,23 @@
+// The CUDA device policy (see csrc/device.h): large outputs from torch's caching allocator, and
+// the kernels' launch on a prepared call, on the current stream; defined next to the kernels in
+// lif_cuda.cu and alif_cuda.cu.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "../alif_op.h"
+#include "../lif_op.h"
+
+namespace sinabs_fast {
+
+struct OnCuda {
+  static Tensor empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
+    return at::empty(sizes, options);
+  }
+  static ForwardResult launch(const ForwardCall& call);
+  static BackwardResult launch(const BackwardCall& call);
+  static AlifForwardResult launch(const AlifForwardCall& call);
+  static AlifBackwardResult launch(const AlifBackwardCall& call);
+};
+
+}  // namespace sinabs_fast

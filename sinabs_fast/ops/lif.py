@@ -1,0 +1,224 @@
+"""``lif_forward`` / ``lif_backward``: all T steps of a LIF-family neuron (IAF is
+``alpha_mem = 1``, ExpLeak has no spikes) in one fused kernel, and its fused reverse-time
+backward; their fake kernels and both autograd paths (see the package's docstring)."""
+
+from typing import Callable, NamedTuple, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from .kinds import ResetKind, SpikeKind, SurrogateKind
+from .schema import OpSchema
+
+LIF_FORWARD = OpSchema("lif_forward")
+LIF_BACKWARD = OpSchema("lif_backward")
+_OPTIONS = LIF_FORWARD.options_for(LIF_BACKWARD)  # norm_input, the spike/reset/surrogate kinds
+
+
+class LIFOutputs(NamedTuple):
+    spikes: Tensor  # (B, T, N) float32; empty without spikes
+    v_hat: Tensor  # (B, T, N) pre-spike membrane; empty unless kept
+    i_seq: Tensor  # (B, T, N) synaptic current per step; empty unless kept
+    v_mem: Tensor  # final membrane, shaped like the v_mem argument
+    i_syn: Tensor  # final synaptic current, shaped like i_syn; empty without synaptic current
+    spike_counts: Tensor  # (B, N) float32 spikes summed over T; empty without spikes
+
+
+def lif_forward(
+    input: Tensor,
+    v_mem: Tensor,
+    i_syn: Optional[Tensor],
+    alpha_mem: Tensor,
+    alpha_syn: Optional[Tensor],
+    threshold: Tensor,
+    reset_amount: Tensor,
+    min_v_mem: Optional[Tensor] = None,
+    *,
+    norm_input: bool = False,
+    spike_kind: int = SpikeKind.MULTI,
+    max_spikes: float = float("inf"),
+    reset_kind: int = ResetKind.SUBTRACT,
+    reset_value: float = 0.0,
+    surrogate_kind: int = SurrogateKind.SINGLE_EXPONENTIAL,
+    surrogate_params: Sequence[float] = (0.5, 1.0),
+    surrogate_fn: Optional[Callable[[Tensor, Tensor], Tensor]] = None,
+    keep_v_hat: bool = True,
+    keep_i_syn: bool = False,
+) -> LIFOutputs:
+    """All T steps of a LIF-family neuron in one fused pass (sinabs 3.1.3 semantics, see
+    docs/semantics.md).
+
+    Per step: ``i = alpha_syn * (i + x_t)`` (or ``i = x_t``); ``v_hat = alpha_mem * v + s_in * i``
+    with ``s_in = 1 - alpha_mem`` if ``norm_input`` else 1; spikes from ``v_hat``; reset; then the
+    clamp ``relu(v - min_v_mem) + min_v_mem``. ``input`` and the states share the compute dtype
+    (float32 or float64). ``reset_amount``'s dtype sets the rounding of ``s * reset_amount``
+    (float32 unless float64). The surrogate arguments only matter for the backward; with
+    ``surrogate_kind=PRECOMPUTED`` pass ``surrogate_fn(v_hat, threshold)``, a torch callable.
+    A gradient needs ``keep_v_hat`` on CUDA and with ``PRECOMPUTED``; on the CPU without it the
+    backward recomputes the forward (less memory traffic: nothing of size (B, T, N) is saved).
+    """
+    args = LIF_FORWARD.args_from(locals())
+    precomputed = surrogate_kind == SurrogateKind.PRECOMPUTED
+    if precomputed and surrogate_fn is None:
+        raise ValueError("surrogate_fn is required when surrogate_kind is PRECOMPUTED")
+    needs_grad = torch.is_grad_enabled() and any(
+        isinstance(t, Tensor) and t.requires_grad for t in args
+    )
+    return LIFOutputs(*call_lif_forward(args, needs_grad, surrogate_fn if precomputed else None))
+
+
+def call_lif_forward(args: tuple, needs_grad: bool,
+                     surrogate_fn: Optional[Callable[[Tensor, Tensor], Tensor]] = None) -> tuple:
+    """The op on its schema's positional ``args`` (``LIF_FORWARD.args(...)``). With a gradient in
+    eager mode it runs through :class:`FusedLIF`, which is cheaper per call than the op's
+    registered autograd; torch.compile traces the op itself (a callable ``surrogate_fn`` always
+    needs the Function)."""
+    if not needs_grad or (torch.compiler.is_compiling() and surrogate_fn is None):
+        return LIF_FORWARD.op(*args)
+    return FusedLIF.apply(surrogate_fn, *args)
+
+
+def lif_backward(*args) -> tuple:
+    """The fused reverse-time BPTT kernel of :func:`lif_forward` (see csrc/sinabs_fast.cpp)."""
+    return LIF_BACKWARD.op(*args)
+
+
+# --------------------------------------------------------------------------------------------
+# Fake kernels: shapes and dtypes only, so that torch.compile can trace the ops.
+
+
+@torch.library.register_fake("sinabs_fast::lif_forward")
+def _lif_forward_fake(*args):
+    a = LIF_FORWARD.bind(args)
+    input, v_mem, i_syn = a["input"], a["v_mem"], a["i_syn"]
+    torch._check(input.dim() == 3, lambda: "input must have shape (batch, time, neurons)")
+    B, T, N = input.shape
+    empty = lambda: input.new_empty((0,))  # noqa: E731  (a new one each time: no aliasing)
+    spiking = a["spike_kind"] != SpikeKind.NONE
+    syn = a["alpha_syn"] is not None
+    f32 = torch.float32
+    return (
+        input.new_empty((B, T, N), dtype=f32) if spiking else input.new_empty((0,), dtype=f32),
+        torch.empty_like(input) if a["keep_v_hat"] else empty(),
+        torch.empty_like(input) if syn and a["keep_i_syn"] else empty(),
+        v_mem.new_empty(v_mem.shape),
+        i_syn.new_empty(i_syn.shape) if syn else empty(),
+        input.new_empty((B, N), dtype=f32) if spiking else input.new_empty((0,), dtype=f32),
+    )
+
+
+@torch.library.register_fake("sinabs_fast::lif_backward")
+def _lif_backward_fake(*args):
+    a = LIF_BACKWARD.bind(args)
+    like = a["v_hat"] if a["v_hat"].numel() else a["input"]  # without v_hat: recomputed
+    B, T, N = like.shape
+    empty = lambda: like.new_empty((0,))  # noqa: E731
+    syn = a["alpha_syn"] is not None
+    return (
+        torch.empty_like(like),
+        like.new_empty((B, N)),
+        like.new_empty((B, N)) if syn else empty(),
+        torch.empty_like(a["alpha_mem"]) if a["alpha_mem_grad"] else empty(),
+        torch.empty_like(a["alpha_syn"]) if syn and a["alpha_syn_grad"] else empty(),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Autograd: the backward is itself a custom op, so torch.compile keeps it in the graph.
+
+
+def _setup_context(ctx, inputs, output, needs_input_grad=None):
+    a = LIF_FORWARD.bind(inputs)
+    ctx.set_materialize_grads(False)
+    needs = LIF_FORWARD.bind(needs_input_grad or ctx.needs_input_grad)
+    ctx.alpha_mem_grad = bool(needs["alpha_mem"])
+    ctx.alpha_syn_grad = bool(needs["alpha_syn"])
+    ctx.state_shape = a["v_mem"].shape
+    ctx.options = {k: a[k] for k in _OPTIONS}
+    # Saved: the pre-spike membrane (one value per neuron-step) and small per-neuron tensors;
+    # i_seq only for the alpha gradients with synaptic current; the input for the alpha_mem
+    # gradient with norm_input and no synaptic current. Without a kept v_hat (keep_v_hat=False)
+    # the CPU backward recomputes the forward: then the input and the initial states instead.
+    syn = a["alpha_syn"] is not None
+    recompute = output[1].numel() == 0
+    need_i_seq = syn and (ctx.alpha_mem_grad or ctx.alpha_syn_grad) and not recompute
+    need_input = recompute or (ctx.alpha_mem_grad and a["norm_input"] and not syn)
+    ctx.save_for_backward(
+        output[1],
+        output[2] if need_i_seq else None,
+        a["v_mem"] if ctx.alpha_mem_grad or recompute else None,
+        a["i_syn"] if recompute else None,
+        a["input"] if need_input else None,
+        a["alpha_mem"], a["alpha_syn"], a["threshold"], a["reset_amount"], a["min_v_mem"],
+    )
+
+
+def _backward_kernel(ctx, grads, surrogate_values):
+    (v_hat, i_seq, v_mem, i_syn, input, alpha_mem, alpha_syn, threshold, reset_amount,
+     min_v_mem) = ctx.saved_tensors
+    # Absent outputs are empty tensors; their gradients (None, or empty when materialised) too.
+    grads = [g if g is not None and g.numel() else None for g in grads]
+    g_spikes, g_v_hat, g_i_seq, g_v_mem, g_i_syn, g_counts = grads
+    like = v_hat if v_hat.numel() else input
+    flat = (like.shape[0], like.shape[2])
+    empty = like.new_empty((0,))
+    g_input, g_v0, g_i0, g_alpha_mem, g_alpha_syn = LIF_BACKWARD(
+        grad_spikes=g_spikes, grad_v_hat=g_v_hat, grad_i_seq=g_i_seq,
+        grad_v_mem=g_v_mem.reshape(flat) if g_v_mem is not None else None,
+        grad_i_syn=g_i_syn.reshape(flat) if g_i_syn is not None else None,
+        grad_counts=g_counts, v_hat=v_hat, i_seq=i_seq if i_seq is not None else empty,
+        v_mem=v_mem if v_mem is not None else empty, i_syn=i_syn, input=input,
+        alpha_mem=alpha_mem, alpha_syn=alpha_syn, threshold=threshold,
+        reset_amount=reset_amount, min_v_mem=min_v_mem, surrogate_values=surrogate_values,
+        alpha_mem_grad=ctx.alpha_mem_grad, alpha_syn_grad=ctx.alpha_syn_grad, **ctx.options,
+    )
+    return LIF_FORWARD.gradients(
+        input=g_input, v_mem=g_v0.reshape(ctx.state_shape),
+        i_syn=g_i0.reshape(ctx.state_shape) if alpha_syn is not None else None,
+        alpha_mem=g_alpha_mem if ctx.alpha_mem_grad else None,
+        alpha_syn=g_alpha_syn if ctx.alpha_syn_grad else None,
+    )
+
+
+def _lif_backward_autograd(ctx, *grads):
+    return _backward_kernel(ctx, grads, None)
+
+
+torch.library.register_autograd(
+    "sinabs_fast::lif_forward", _lif_backward_autograd, setup_context=_setup_context
+)
+
+
+def _surrogate_for(fn: Callable, v_hat: Tensor, threshold: Tensor) -> Tensor:
+    """Evaluates a torch surrogate on the saved membrane; a per-neuron threshold (B, N) is lined
+    up with v_hat (B, T, N), a scalar one is passed as it is (as sinabs passes it)."""
+    thr = threshold if threshold.dim() == 0 else threshold.expand(
+        v_hat.shape[0], v_hat.shape[2]).unsqueeze(1)
+    return fn(v_hat, thr).to(v_hat.dtype).expand_as(v_hat).contiguous()
+
+
+class FusedLIF(torch.autograd.Function):
+    """lif_forward with its fused backward, as a plain autograd Function: the eager route of
+    :func:`lif_forward`. The op's generic ``torch.library`` autograd wrapper (registered above,
+    which torch.compile uses) rebuilds the schema's argument list on every forward with grad
+    (``fill_defaults``, ~55 us for 17 arguments); this skips it. ``surrogate_fn`` is a torch
+    callable whose values on the saved membrane the fused backward reads (surrogate_kind
+    PRECOMPUTED), or None for a fused surrogate."""
+
+    # forward(ctx, ...) rather than a separate setup_context: Function.apply then skips binding
+    # the arguments with inspect.signature on every call.
+    @staticmethod
+    def forward(ctx, surrogate_fn, *args):
+        output = LIF_FORWARD.op(*args)
+        ctx.surrogate_fn = surrogate_fn
+        _setup_context(ctx, args, output, ctx.needs_input_grad[1:])
+        return output
+
+    @staticmethod
+    def backward(ctx, *grads):
+        sigma = None
+        if ctx.surrogate_fn is not None and ctx.options["spike_kind"] != SpikeKind.NONE:
+            v_hat, threshold = ctx.saved_tensors[0], ctx.saved_tensors[7]
+            with torch.no_grad():
+                sigma = _surrogate_for(ctx.surrogate_fn, v_hat, threshold)
+        return (None,) + _backward_kernel(ctx, grads, sigma)

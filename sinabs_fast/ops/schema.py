@@ -1,0 +1,64 @@
+"""The ops' argument lists, read from their registered schemas (csrc/sinabs_fast.cpp), so that
+Python never spells an op's arguments out a second time."""
+
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from ..rebuild_hint import REBUILD
+
+_CONVERTERS = {"int": int, "float": float, "List[float]": lambda v: [float(p) for p in v]}
+
+
+class OpSchema:
+    """One op of ``torch.ops.sinabs_fast``: its overload and its argument names in schema order."""
+
+    def __init__(self, name: str):
+        try:
+            self.op = getattr(torch.ops.sinabs_fast, name).default
+        except AttributeError:
+            raise ImportError(f"sinabs_fast: the compiled extension has no op {name!r}: it is "
+                              f"older than the Python code. {REBUILD}") from None
+        self.name = name
+        arguments = self.op._schema.arguments
+        self.names: Tuple[str, ...] = tuple(a.name for a in arguments)
+        self._known = frozenset(self.names)
+        # How a Python value becomes the schema's type (an IntEnum an int, a sequence a list of
+        # floats); tensors, optionals and bools pass as they are.
+        self._converters = tuple(_CONVERTERS.get(str(a.type)) for a in arguments)
+
+    def options_for(self, other: "OpSchema") -> Tuple[str, ...]:
+        """The non-tensor arguments (spike, reset, surrogate options) that ``other`` (the
+        backward) takes too: what a forward's autograd context passes on to it."""
+        return tuple(a.name for a in self.op._schema.arguments
+                     if a.name in other._known and "Tensor" not in str(a.type))
+
+    def bind(self, args: Sequence) -> Dict[str, object]:
+        """Positional arguments (in schema order) by name."""
+        return dict(zip(self.names, args))
+
+    def args(self, **values) -> tuple:
+        """The positional arguments of a call, in schema order, from keyword ``values``."""
+        if len(values) != len(self.names) or not values.keys() <= self._known:
+            missing = [n for n in self.names if n not in values]
+            unknown = [n for n in values if n not in self.names]
+            raise TypeError(f"sinabs_fast::{self.name}: missing arguments {missing}, "
+                            f"unknown arguments {unknown} (if the compiled extension is older "
+                            f"than the Python code: {REBUILD})")
+        return tuple(values[n] for n in self.names)
+
+    def args_from(self, namespace: Dict[str, object]) -> tuple:
+        """The positional arguments from a wrapper's ``locals()``, whose parameters carry the
+        schema's names, each converted to the schema's type."""
+        return tuple(namespace[name] if convert is None else convert(namespace[name])
+                     for name, convert in zip(self.names, self._converters))
+
+    def __call__(self, **values) -> tuple:
+        """Runs the op on keyword arguments (all of them, by their schema names)."""
+        return self.op(*self.args(**values))
+
+    def gradients(self, **grads: Optional[Tensor]) -> tuple:
+        """An autograd backward's result: one entry per argument in schema order, ``grads`` by
+        name and None for every other argument (the schema decides how many)."""
+        return tuple(grads.get(n) for n in self.names)
