@@ -64,7 +64,9 @@ for line in open(path):
             raised += 1
     elif "op" in d:
         last = d
-state = "OK (no crash)" if rc == 0 else f"CRASHED (exit status {rc}) at {last}"
+# A signal gives 128 + its number: a crash. 1 (a Python error, shown below) and 124 (timeout) fail.
+state = ("OK (no crash)" if rc == 0 else f"CRASHED (exit status {rc}) at {last}" if rc > 128
+         else f"FAILED (exit status {rc}) at {last}")
 dtypes = [r for r in returned if r.endswith("(dtype)")]
 print(f"{device}: {state}; {raised} calls raised a Python exception, {len(returned)} returned "
       f"({len(dtypes)} of them an integer parameter or gradient, converted to the compute dtype)")
@@ -74,6 +76,8 @@ for r in returned:
 PY
     if (( rc != 0 )); then
       tail -n 5 "/tmp/op_error_cases_$device.txt"
+    fi
+    if (( rc > 128 )); then
       echo "backtrace of that call under gdb:"
       GDB=$(command -v gdb || command -v cuda-gdb || echo /usr/local/cuda/bin/cuda-gdb)
       timeout 120 "$GDB" -q -batch -ex run -ex bt --args "$PY" tests/op_error_cases.py "$device" \
