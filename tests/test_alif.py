@@ -124,6 +124,30 @@ def test_train_alphas(syn):
     assert ours.alpha_adapt.grad is not None and ours.alpha_adapt.grad.abs() > 0
 
 
+@pytest.mark.parametrize("norm", [True, False])
+def test_loss_on_the_current_alone_leaves_other_gradients_none(norm):
+    # A loss that reads only the recorded synaptic current: the parameters it does not depend
+    # on get a None gradient, as in sinabs (weight decay then leaves them alone), and the rest
+    # match sinabs' gradients.
+    kwargs = dict(tau_mem=8.0, tau_adapt=15.0, tau_syn=5.0, norm_input=norm, record_states=True)
+    ours, theirs = fl.ALIF(**kwargs), sl.ALIF(**kwargs)
+    x = inputs_for((3, 20, 4), calls=1)[0]
+    x_ours, x_theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours(x_ours)
+    theirs(x_theirs)
+    ours.recordings["i_syn"].sum().backward()
+    theirs.recordings["i_syn"].sum().backward()
+    assert_grads_close(x_ours.grad, x_theirs.grad)
+    theirs_params = dict(theirs.named_parameters())
+    for name, param in ours.named_parameters():
+        expected = theirs_params[name].grad
+        assert (param.grad is None) == (expected is None), name
+        if expected is not None:
+            assert_grads_close(param.grad, expected, rtol=1e-4)
+    assert ours.tau_adapt.grad is None
+    assert (ours.tau_mem.grad is None) == (not norm)
+
+
 def test_per_neuron_parameters():
     trailing = (3, 2)
     kw = dict(tau_mem=torch.rand(trailing) * 20 + 2, tau_adapt=torch.rand(trailing) * 40 + 5,

@@ -151,14 +151,21 @@ def _alif_backward_autograd(ctx, *grads):
         **ctx.options,
     )
     needs = ctx.needs
+    # The synaptic current (its sequence and final value) depends on the input, the initial
+    # current, alpha_syn and, through norm_input's rescaling, alpha_mem only. A loss that reads
+    # nothing else gives the membrane and adaptation inputs no gradient: None, as in sinabs'
+    # autograd graph (an optimizer skips a None gradient but applies weight decay to a zero one).
+    only_current = all(g is None for g in (g_spikes, g_v_hat, g_b_seq, g_v_mem, g_b, g_counts))
+    reaches_membrane = not only_current
     return ALIF_FORWARD.gradients(
         input=g_input,
-        v_mem=g_v0.reshape(ctx.state_shape),
+        v_mem=g_v0.reshape(ctx.state_shape) if reaches_membrane else None,
         i_syn=g_i0.reshape(ctx.state_shape) if ctx.syn else None,
-        b=g_b0.reshape(ctx.state_shape),
-        alpha_mem=g_am if needs["alpha_mem"] else None,
+        b=g_b0.reshape(ctx.state_shape) if reaches_membrane else None,
+        alpha_mem=g_am if needs["alpha_mem"] and (reaches_membrane or ctx.options["norm_input"])
+        else None,
         alpha_syn=g_as if needs["alpha_syn"] else None,
-        alpha_adapt=g_aa if needs["alpha_adapt"] else None,
+        alpha_adapt=g_aa if needs["alpha_adapt"] and reaches_membrane else None,
     )
 
 
