@@ -2,4 +2,4 @@
 
 REBUILD = ("Build it (again) from the repository root with "
            "`pip install --no-build-isolation -e .` or "
-           "`python setup.py build_ext --inplace`; see README.md, 'Layout'.")
+           "`python setup.py build_ext --inplace`; see README.md, 'Building'.")

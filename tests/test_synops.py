@@ -125,7 +125,7 @@ def test_synopcounter_parsing_and_errors():
 
 # ------------------------------------------------------------------------ legacy SNNSynOpCounter
 
-# sinabs 1.0's documentation example re-run (README.md, "Synaptic operations"): seed 0, B=5, T=10.
+# sinabs 1.0's documentation example re-run (docs/synops.md): seed 0, B=5, T=10.
 DOCS_TABLE = {
     2: (11737.0, 400.0, 4694800.0),
     5: (27701.0, 800.0, 22160800.0),
