@@ -62,9 +62,11 @@ pytest: build/.ext $(VENV)/.test-deps
 	$(PY) -m pytest -q tests
 
 # C++ unit tests of the shared neuron/surrogate math, and the CMake build against libtorch.
+# Without a CUDA toolkit, a CUDA build of torch cannot be found by CMake: then only the unit tests.
 ctest: $(VENV)/.deps
-	cmake -S . -B $(CMAKE_BUILD) -DCMAKE_BUILD_TYPE=Release \
-	  -DCMAKE_PREFIX_PATH="$$($(PY) -c 'import torch; print(torch.utils.cmake_prefix_path)')" \
+	prefix="$$($(PY) sinabs_fast/_cuda_toolkit.py --cmake-prefix)"; \
+	cmake -S . -B $(CMAKE_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$$prefix" \
+	  -DSINABS_FAST_BUILD_LIBRARY=$$([ -n "$$prefix" ] && echo ON || echo OFF) \
 	  -DPython3_EXECUTABLE="$$(realpath $(PY))" > /dev/null
 	cmake --build $(CMAKE_BUILD) -j2
 	ctest --test-dir $(CMAKE_BUILD) --output-on-failure

@@ -9,6 +9,7 @@ an nvcc that runs, ``cuda_runtime.h`` and the runtime library under ``CUDA_HOME`
 import glob
 import os
 import subprocess
+import sys
 from typing import Optional, Tuple
 
 # Where toolkits keep headers and libraries: the classic layout and the cross-target layout.
@@ -62,3 +63,29 @@ def decide_cuda(mode: str, torch_cuda: Optional[str], cuda_home: Optional[str]) 
     if mode == "1":
         raise RuntimeError(f"SINABS_FAST_CUDA=1 but the CUDA kernels cannot be built: {problem}")
     return False, problem
+
+
+def libtorch_for_cmake() -> Tuple[Optional[str], str]:
+    """torch's CMake prefix, for the Makefile's CMake build of the operator library against
+    libtorch, or None and why not: the CMake config of a CUDA build of torch insists on the CUDA
+    toolkit, which a machine without one lacks (the Python build then compiles for the CPU)."""
+    import torch
+    from torch.utils.cpp_extension import CUDA_HOME
+
+    if torch.version.cuda is not None:
+        problem = toolkit_problem(CUDA_HOME)
+        if problem is not None:
+            return None, f"torch {torch.__version__} is a CUDA build and {problem}"
+    return torch.utils.cmake_prefix_path, ""
+
+
+if __name__ == "__main__":
+    # `python sinabs_fast/_cuda_toolkit.py --cmake-prefix` (run by path: the package may not be
+    # built yet) prints the prefix, or nothing and the reason on stderr.
+    if sys.argv[1:] != ["--cmake-prefix"]:
+        sys.exit("usage: python sinabs_fast/_cuda_toolkit.py --cmake-prefix")
+    prefix, why = libtorch_for_cmake()
+    if prefix is None:
+        print(f"ctest: the operator library is not built against libtorch ({why}); "
+              "the C++ unit tests still run", file=sys.stderr)
+    print(prefix or "")
