@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """GPU benchmark of the neuron layers: sinabs_fast vs sinabs vs SpikingJelly (Triton) vs snnTorch vs
-sinabs-exodus, on one card in one process (protocol: shared/reference/peers-and-benchmarks.md §7).
+sinabs-exodus, on one card in one process (the shapes G1-G6: SHAPES below; the timing rules:
+benchmarks/README.md, "GPU results").
 
 Run (from the repository root, on a machine with a CUDA device; benchmarks/gpu_check.sh does this)::
 
