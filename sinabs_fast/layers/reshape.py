@@ -61,7 +61,13 @@ class SqueezeMixin:
                 f"{self.batch_size} x num_timesteps={self.num_timesteps}; set batch_size "
                 "(sinabs_fast.set_batch_size) or num_timesteps to match"
             )
-        inflated = input_data.reshape(self.batch_size, self.num_timesteps, *input_data.shape[1:])
+        # The inferred size spelled out: -1 is ambiguous when a row has no elements (0 neurons).
+        batch, steps = self.batch_size, self.num_timesteps
+        if batch < 0:
+            batch = rows // steps
+        elif steps < 0:
+            steps = rows // batch
+        inflated = input_data.reshape(batch, steps, *input_data.shape[1:])
         return forward_method(inflated).flatten(start_dim=0, end_dim=1)
 
     def squeeze_param_dict(self, param_dict: dict) -> dict:

@@ -120,6 +120,7 @@ def _alif_setup_context(ctx, inputs, output):
     ctx.syn = a["alpha_syn"] is not None
     ctx.state_shape = a["v_mem"].shape
     ctx.options = {k: a[k] for k in _OPTIONS}
+    ctx.empty_problem = ALIF_FORWARD.empty_problem(inputs, ctx.needs_input_grad)
     # Saved: the three sequences (the pre-spike membrane, the current with synaptic dynamics,
     # the adaptation state), the initial adaptation state; the input and the other initial
     # states only for the alpha gradients.
@@ -136,6 +137,8 @@ def _alif_setup_context(ctx, inputs, output):
 def _alif_backward_autograd(ctx, *grads):
     (v_hat, i_seq, b_seq, b, input, v_mem, i_syn, alpha_mem, alpha_syn, alpha_adapt, b0,
      adapt_scale, subtract_value, min_v_mem) = ctx.saved_tensors
+    if ctx.empty_problem is not None:
+        return ALIF_FORWARD.zero_gradients(ctx.empty_problem)
     if v_hat.numel() == 0:
         raise RuntimeError("sinabs_fast.ops.alif_forward: the backward needs keep_sequences=True")
     grads = [g if g is not None and g.numel() else None for g in grads]

@@ -135,6 +135,7 @@ def _setup_context(ctx, inputs, output, needs_input_grad=None):
     ctx.alpha_syn_grad = bool(needs["alpha_syn"])
     ctx.state_shape = a["v_mem"].shape
     ctx.options = {k: a[k] for k in _OPTIONS}
+    ctx.empty_problem = LIF_FORWARD.empty_problem(inputs, needs_input_grad or ctx.needs_input_grad)
     # Saved: the pre-spike membrane (one value per neuron-step) and small per-neuron tensors;
     # i_seq only for the alpha gradients with synaptic current; the input for the alpha_mem
     # gradient with norm_input and no synaptic current. Without a kept v_hat (keep_v_hat=False)
@@ -156,6 +157,8 @@ def _setup_context(ctx, inputs, output, needs_input_grad=None):
 def _backward_kernel(ctx, grads, surrogate_values):
     (v_hat, i_seq, v_mem, i_syn, input, alpha_mem, alpha_syn, threshold, reset_amount,
      min_v_mem) = ctx.saved_tensors
+    if ctx.empty_problem is not None:
+        return LIF_FORWARD.zero_gradients(ctx.empty_problem)
     # Absent outputs are empty tensors; their gradients (None, or empty when materialised) too.
     grads = [g if g is not None and g.numel() else None for g in grads]
     g_spikes, g_v_hat, g_i_seq, g_v_mem, g_i_syn, g_counts = grads

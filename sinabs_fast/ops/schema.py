@@ -58,6 +58,24 @@ class OpSchema:
         """Runs the op on keyword arguments (all of them, by their schema names)."""
         return self.op(*self.args(**values))
 
+    def empty_problem(self, inputs: Sequence, needs: Sequence[bool]) -> Optional[tuple]:
+        """For a call whose sequence has no elements (a batch of 0 or 0 neurons): the shape,
+        dtype and device of each tensor argument that needs a gradient (None for the others),
+        which :meth:`zero_gradients` turns into the backward's result without running a kernel.
+        None when the call is not empty. The kernels read an empty tensor as an absent
+        argument, so an empty problem never reaches them in the backward."""
+        if inputs[0].numel():
+            return None
+        return tuple((t.shape, t.dtype, t.device) if need and isinstance(t, Tensor) else None
+                     for t, need in zip(inputs, needs))
+
+    @staticmethod
+    def zero_gradients(empty_problem: tuple) -> tuple:
+        """The gradients of an empty call (see :meth:`empty_problem`): zeros, empty for the
+        sequence itself, as autograd gives through plain torch ops."""
+        return tuple(None if m is None else torch.zeros(m[0], dtype=m[1], device=m[2])
+                     for m in empty_problem)
+
     def gradients(self, **grads: Optional[Tensor]) -> tuple:
         """An autograd backward's result: one entry per argument in schema order, ``grads`` by
         name and None for every other argument (the schema decides how many)."""

@@ -2,6 +2,7 @@
 on the fused ALIF op where it reproduces sinabs exactly and on the pure-PyTorch reference
 otherwise."""
 
+import math
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
@@ -285,7 +286,9 @@ def _alif(input_data, alpha_mem, alpha_adapt, alpha_syn, adapt_scale, state, spi
         return spikes, new_state, recordings, spikes.sum(1)
 
     if rec_connect is None:
-        run, counts = _fused_steps(plan, input_data.reshape(batch, steps, -1), state, syn,
+        # The neuron count spelled out: -1 is ambiguous for a batch of 0.
+        run, counts = _fused_steps(plan, input_data.reshape(batch, steps, math.prod(trailing)),
+                                   state, syn,
                                    keep=record_states)
         counts = counts.reshape(batch, *trailing)
         totals = None
