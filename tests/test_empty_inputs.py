@@ -61,6 +61,8 @@ def test_empty_batch_or_neurons_as_sinabs(name, kwargs, shape):
             torch.testing.assert_close(g, ref, rtol=0, atol=0, msg=n)
 
 
-def test_zero_time_steps_is_a_clear_error():
-    with pytest.raises((RuntimeError, ValueError), match="(?i)time|step|T"):
-        fl.IAF()(torch.rand(2, 0, 3, requires_grad=True))
+@pytest.mark.parametrize("name, kwargs",
+                         [("IAF", {}), ("ALIF", {"tau_mem": 10.0, "tau_adapt": 20.0})])
+def test_zero_time_steps_is_a_clear_error(name, kwargs):
+    with pytest.raises(ValueError, match=f"{name}: input_data has no time steps"):
+        getattr(fl, name)(**kwargs)(torch.rand(2, 0, 3, requires_grad=True))
