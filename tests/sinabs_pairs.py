@@ -1,10 +1,12 @@
-"""(ours, sinabs') pairs of the activation objects the equivalence tests run over."""
+"""(ours, sinabs') pairs of the activation objects the equivalence tests run over, and the
+checks those tests make on each pair of layers."""
 
 import pytest
 
 pytest.importorskip("sinabs", reason="sinabs 3.1.3 is the test oracle")
 
 import sinabs.activation as sa  # noqa: E402  (after the importorskip)
+import torch  # noqa: E402
 
 import sinabs_fast.activation as fa  # noqa: E402
 
@@ -27,3 +29,25 @@ SURROGATES = {
     "gaussian": (fa.Gaussian(0.1, 0.4, 1.5), sa.Gaussian(0.1, 0.4, 1.5)),
     "multi_gaussian": (fa.MultiGaussian(), sa.MultiGaussian()),
 }
+
+
+def assert_same_call(ours, theirs, out_a, out_b, call: int) -> None:
+    """After one call of a sinabs_fast layer and of its sinabs twin: the same output (dtype,
+    shape, values), states (dtype, values), recordings and firing rate."""
+    assert out_a.dtype == out_b.dtype and out_a.shape == out_b.shape
+    assert torch.equal(out_a, out_b), f"spikes differ in call {call}"
+    for name, buf in theirs.named_buffers():
+        mine = getattr(ours, name)
+        assert mine.dtype == buf.dtype and torch.equal(mine, buf), \
+            f"state {name} differs in call {call}"
+    assert ours.recordings.keys() == theirs.recordings.keys()
+    for name, rec in theirs.recordings.items():
+        assert torch.equal(ours.recordings[name], rec), f"recording {name} differs in call {call}"
+    assert torch.equal(ours.firing_rate, theirs.firing_rate)
+
+
+def weighted_sum(output: torch.Tensor) -> torch.Tensor:
+    """A loss that weighs every output element differently (0.5 to 1.5), in float64, so the
+    gradients compared are not all alike."""
+    weight = torch.linspace(0.5, 1.5, output.numel()).reshape(output.shape)
+    return (output.double() * weight).sum()

@@ -14,7 +14,7 @@ import torch
 import sinabs_fast.activation as fa
 import sinabs_fast.layers as fl
 from conftest import assert_grads_close
-from sinabs_pairs import RESETS, SPIKES, SURROGATES
+from sinabs_pairs import RESETS, SPIKES, SURROGATES, assert_same_call, weighted_sum
 
 def run_pair(make_args, inputs, squeeze=None):
     """Runs the same input sequence through both layers (consecutive calls, states carried)
@@ -30,18 +30,9 @@ def run_pair(make_args, inputs, squeeze=None):
     loss_ours, loss_theirs = 0, 0
     for step, (a, b) in enumerate(zip(xs_ours, xs_theirs)):
         out_a, out_b = ours(a), theirs(b)
-        assert out_a.dtype == out_b.dtype and out_a.shape == out_b.shape
-        assert torch.equal(out_a, out_b), f"spikes differ in call {step}"
-        for name, buf in theirs.named_buffers():
-            assert torch.equal(getattr(ours, name), buf), f"state {name} differs in call {step}"
-            assert getattr(ours, name).dtype == buf.dtype
-        assert ours.recordings.keys() == theirs.recordings.keys()
-        for name, rec in theirs.recordings.items():
-            assert torch.equal(ours.recordings[name], rec), f"recording {name} differs"
-        assert torch.equal(ours.firing_rate, theirs.firing_rate)
-        weight = torch.linspace(0.5, 1.5, out_a.numel()).reshape(out_a.shape)
-        loss_ours = loss_ours + (out_a.double() * weight).sum()
-        loss_theirs = loss_theirs + (out_b.double() * weight).sum()
+        assert_same_call(ours, theirs, out_a, out_b, step)
+        loss_ours = loss_ours + weighted_sum(out_a)
+        loss_theirs = loss_theirs + weighted_sum(out_b)
         if ours.recordings:
             loss_ours = loss_ours + sum(r.double().sum() * 0.3 for r in ours.recordings.values())
             loss_theirs = loss_theirs + sum(

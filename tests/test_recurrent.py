@@ -20,6 +20,7 @@ from conftest import assert_grads_close
 from sinabs_fast.layers.functional import lif_recurrent
 from sinabs_fast.layers.iaf import IAFRecurrent
 from sinabs_fast.layers.lif import LIFRecurrent
+from sinabs_pairs import assert_same_call, weighted_sum
 
 SPIKES = {"multi": (fa.MultiSpike, sa.MultiSpike), "single": (fa.SingleSpike, sa.SingleSpike)}
 
@@ -44,20 +45,11 @@ def run_pair(make, inputs, loss_on_recordings=True):
     loss_ours, loss_theirs = 0, 0
     for call, (a, b) in enumerate(zip(xs_ours, xs_theirs)):
         out_a, out_b = ours(a), theirs(b)
-        assert out_a.dtype == out_b.dtype and out_a.shape == out_b.shape
-        assert torch.equal(out_a, out_b), f"spikes differ in call {call}"
-        for name, buf in theirs.named_buffers():
-            mine = getattr(ours, name)
-            assert mine.dtype == buf.dtype and torch.equal(mine, buf), f"{name}, call {call}"
+        assert_same_call(ours, theirs, out_a, out_b, call)
         if theirs.i_syn is None:
             assert ours.i_syn is None
-        assert ours.recordings.keys() == theirs.recordings.keys()
-        for name, rec in theirs.recordings.items():
-            assert torch.equal(ours.recordings[name], rec), f"recording {name}, call {call}"
-        assert torch.equal(ours.firing_rate, theirs.firing_rate)
-        weight = torch.linspace(0.5, 1.5, out_a.numel()).reshape(out_a.shape)
-        loss_ours = loss_ours + (out_a.double() * weight).sum()
-        loss_theirs = loss_theirs + (out_b.double() * weight).sum()
+        loss_ours = loss_ours + weighted_sum(out_a)
+        loss_theirs = loss_theirs + weighted_sum(out_b)
         if loss_on_recordings:
             loss_ours = loss_ours + sum(0.3 * r.double().sum() for r in ours.recordings.values())
             loss_theirs = loss_theirs + sum(
