@@ -7,6 +7,7 @@ pytest.importorskip("sinabs", reason="sinabs 3.1.3 is the test oracle")
 
 import sinabs.activation as sa  # noqa: E402  (after the importorskip)
 import torch  # noqa: E402
+from conftest import assert_grads_close  # noqa: E402
 
 import sinabs_fast.activation as fa  # noqa: E402
 
@@ -51,3 +52,25 @@ def weighted_sum(output: torch.Tensor) -> torch.Tensor:
     gradients compared are not all alike."""
     weight = torch.linspace(0.5, 1.5, output.numel()).reshape(output.shape)
     return (output.double() * weight).sum()
+
+
+def run_calls(ours, theirs, inputs, loss_on_recordings: bool = True) -> None:
+    """Runs ``inputs`` through both layers call after call (states carried), checks every call
+    with :func:`assert_same_call`, then backpropagates each layer's loss (the weighted sum of
+    every output, plus 0.3 times every recording's sum) and compares the inputs' gradients."""
+    xs_ours = [x.clone().requires_grad_() for x in inputs]
+    xs_theirs = [x.clone().requires_grad_() for x in inputs]
+    loss_ours, loss_theirs = 0, 0
+    for call, (a, b) in enumerate(zip(xs_ours, xs_theirs)):
+        out_a, out_b = ours(a), theirs(b)
+        assert_same_call(ours, theirs, out_a, out_b, call)
+        loss_ours = loss_ours + weighted_sum(out_a)
+        loss_theirs = loss_theirs + weighted_sum(out_b)
+        if loss_on_recordings:
+            loss_ours = loss_ours + sum(0.3 * r.double().sum() for r in ours.recordings.values())
+            loss_theirs = loss_theirs + sum(
+                0.3 * r.double().sum() for r in theirs.recordings.values())
+    loss_ours.backward()
+    loss_theirs.backward()
+    for a, b in zip(xs_ours, xs_theirs):
+        assert_grads_close(a.grad, b.grad)

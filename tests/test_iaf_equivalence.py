@@ -14,7 +14,7 @@ import torch
 import sinabs_fast.activation as fa
 import sinabs_fast.layers as fl
 from conftest import assert_grads_close
-from sinabs_pairs import RESETS, SPIKES, SURROGATES, assert_same_call, weighted_sum
+from sinabs_pairs import RESETS, SPIKES, SURROGATES, run_calls
 
 def run_pair(make_args, inputs, squeeze=None):
     """Runs the same input sequence through both layers (consecutive calls, states carried)
@@ -25,22 +25,7 @@ def run_pair(make_args, inputs, squeeze=None):
         theirs = sl.IAFSqueeze(**squeeze, **theirs_kwargs)
     else:
         ours, theirs = fl.IAF(**ours_kwargs), sl.IAF(**theirs_kwargs)
-    xs_ours = [x.clone().requires_grad_() for x in inputs]
-    xs_theirs = [x.clone().requires_grad_() for x in inputs]
-    loss_ours, loss_theirs = 0, 0
-    for step, (a, b) in enumerate(zip(xs_ours, xs_theirs)):
-        out_a, out_b = ours(a), theirs(b)
-        assert_same_call(ours, theirs, out_a, out_b, step)
-        loss_ours = loss_ours + weighted_sum(out_a)
-        loss_theirs = loss_theirs + weighted_sum(out_b)
-        if ours.recordings:
-            loss_ours = loss_ours + sum(r.double().sum() * 0.3 for r in ours.recordings.values())
-            loss_theirs = loss_theirs + sum(
-                r.double().sum() * 0.3 for r in theirs.recordings.values())
-    loss_ours.backward()
-    loss_theirs.backward()
-    for a, b in zip(xs_ours, xs_theirs):
-        assert_grads_close(a.grad, b.grad)
+    run_calls(ours, theirs, inputs)
     if theirs.tau_syn is not None and theirs.tau_syn.grad is not None:
         assert_grads_close(ours.tau_syn.grad, theirs.tau_syn.grad, rtol=1e-4)
     return ours, theirs

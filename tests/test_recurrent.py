@@ -20,7 +20,7 @@ from conftest import assert_grads_close
 from sinabs_fast.layers.functional import lif_recurrent
 from sinabs_fast.layers.iaf import IAFRecurrent
 from sinabs_fast.layers.lif import LIFRecurrent
-from sinabs_pairs import assert_same_call, weighted_sum
+from sinabs_pairs import run_calls
 
 SPIKES = {"multi": (fa.MultiSpike, sa.MultiSpike), "single": (fa.SingleSpike, sa.SingleSpike)}
 
@@ -40,24 +40,8 @@ def run_pair(make, inputs, loss_on_recordings=True):
     n = int(np.prod(inputs[0].shape[2:]))
     rec_ours, rec_theirs = rec_pair(n)
     ours, theirs = make(rec_ours, rec_theirs)
-    xs_ours = [x.clone().requires_grad_() for x in inputs]
-    xs_theirs = [x.clone().requires_grad_() for x in inputs]
-    loss_ours, loss_theirs = 0, 0
-    for call, (a, b) in enumerate(zip(xs_ours, xs_theirs)):
-        out_a, out_b = ours(a), theirs(b)
-        assert_same_call(ours, theirs, out_a, out_b, call)
-        if theirs.i_syn is None:
-            assert ours.i_syn is None
-        loss_ours = loss_ours + weighted_sum(out_a)
-        loss_theirs = loss_theirs + weighted_sum(out_b)
-        if loss_on_recordings:
-            loss_ours = loss_ours + sum(0.3 * r.double().sum() for r in ours.recordings.values())
-            loss_theirs = loss_theirs + sum(
-                0.3 * r.double().sum() for r in theirs.recordings.values())
-    loss_ours.backward()
-    loss_theirs.backward()
-    for a, b in zip(xs_ours, xs_theirs):
-        assert_grads_close(a.grad, b.grad)
+    run_calls(ours, theirs, inputs, loss_on_recordings)
+    assert (ours.i_syn is None) == (theirs.i_syn is None)
     assert_grads_close(rec_ours[1].weight.grad, rec_theirs[1].weight.grad, rtol=1e-4)
     assert_grads_close(rec_ours[1].bias.grad, rec_theirs[1].bias.grad, rtol=1e-4)
     for name, param in theirs.named_parameters():
