@@ -32,6 +32,18 @@ SURROGATES = {
 }
 
 
+class HalfSpike(sa.SingleSpike):
+    """A spike function sinabs_fast has no kernel for (half a spike at the threshold), usable
+    by both libraries."""
+
+    @staticmethod
+    def forward(ctx, v_mem, spike_threshold, surrogate_grad_fn):
+        ctx.save_for_backward(v_mem.clone())
+        ctx.spike_threshold = spike_threshold
+        ctx.surrogate_grad_fn = surrogate_grad_fn
+        return 0.5 * (v_mem - spike_threshold >= 0).float()
+
+
 def assert_same_call(ours, theirs, out_a, out_b, call: int) -> None:
     """After one call of a sinabs_fast layer and of its sinabs twin: the same output (dtype,
     shape, values), states (dtype, values), recordings and firing rate."""

@@ -14,7 +14,7 @@ import torch
 import sinabs_fast.activation as fa
 import sinabs_fast.layers as fl
 from conftest import assert_grads_close
-from sinabs_pairs import RESETS, SPIKES, SURROGATES, run_calls
+from sinabs_pairs import RESETS, SPIKES, SURROGATES, HalfSpike, run_calls
 
 def run_pair(make_args, inputs, squeeze=None):
     """Runs the same input sequence through both layers (consecutive calls, states carried)
@@ -178,14 +178,7 @@ def test_custom_surrogate_callable():
 
 
 def test_custom_spike_function_falls_back_to_reference():
-    class HalfSpike(sa.SingleSpike):  # not a built-in: runs on the pure-PyTorch reference
-        @staticmethod
-        def forward(ctx, v_mem, spike_threshold, surrogate_grad_fn):
-            ctx.save_for_backward(v_mem.clone())
-            ctx.spike_threshold = spike_threshold
-            ctx.surrogate_grad_fn = surrogate_grad_fn
-            return 0.5 * (v_mem - spike_threshold >= 0).float()
-
+    # HalfSpike is not a built-in: the layer runs on the pure-PyTorch reference.
     run_pair(lambda: (dict(spike_fn=HalfSpike), dict(spike_fn=HalfSpike)), inputs_for((2, 6, 3)))
 
 

@@ -20,7 +20,7 @@ from conftest import assert_grads_close
 from sinabs_fast.layers.functional import lif_recurrent
 from sinabs_fast.layers.iaf import IAFRecurrent
 from sinabs_fast.layers.lif import LIFRecurrent
-from sinabs_pairs import run_calls
+from sinabs_pairs import HalfSpike, run_calls
 
 SPIKES = {"multi": (fa.MultiSpike, sa.MultiSpike), "single": (fa.SingleSpike, sa.SingleSpike)}
 
@@ -114,14 +114,7 @@ def test_dtypes(dtype):
 
 
 def test_custom_spike_function_falls_back_to_reference():
-    class HalfSpike(sa.SingleSpike):  # not a built-in: each step runs on the reference
-        @staticmethod
-        def forward(ctx, v_mem, spike_threshold, surrogate_grad_fn):
-            ctx.save_for_backward(v_mem.clone())
-            ctx.spike_threshold = spike_threshold
-            ctx.surrogate_grad_fn = surrogate_grad_fn
-            return 0.5 * (v_mem - spike_threshold >= 0).float()
-
+    # HalfSpike is not a built-in: each step runs on the reference.
     def make(rec_ours, rec_theirs):
         return (LIFRecurrent(5.0, rec_ours, spike_fn=HalfSpike, record_states=True),
                 sl.LIFRecurrent(5.0, rec_theirs, spike_fn=HalfSpike, record_states=True))
