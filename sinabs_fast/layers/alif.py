@@ -181,10 +181,29 @@ class ALIFRecurrent(ALIF):
     ``sinabs.layers.ALIFRecurrent`` (``rec_connect`` after ``tau_adapt``), bit-identical on the
     CPU; ``spike_counts`` is the spikes' sum over time."""
 
-    def __init__(self, tau_mem: Tau, tau_adapt: Tau, rec_connect: torch.nn.Module, *args,
-                 **kwargs):
-        # The other arguments, positional or by name, in ALIF's order.
-        super().__init__(tau_mem, tau_adapt, *args, **kwargs)
+    def __init__(
+        self,
+        tau_mem: Tau,
+        tau_adapt: Tau,
+        rec_connect: torch.nn.Module,
+        tau_syn: Optional[Tau] = None,
+        adapt_scale: Union[float, torch.Tensor] = 1.8,
+        spike_threshold: torch.Tensor = torch.tensor(1.0),
+        spike_fn: Callable = SingleSpike,
+        reset_fn: Callable = MembraneSubtract(),
+        surrogate_grad_fn: Callable = SingleExponential(),
+        min_v_mem: Optional[float] = None,
+        shape: Optional[torch.Size] = None,
+        train_alphas: bool = False,
+        norm_input: bool = True,
+        record_states: bool = False,
+    ):
+        super().__init__(
+            tau_mem=tau_mem, tau_adapt=tau_adapt, tau_syn=tau_syn, adapt_scale=adapt_scale,
+            spike_threshold=spike_threshold, spike_fn=spike_fn, reset_fn=reset_fn,
+            surrogate_grad_fn=surrogate_grad_fn, min_v_mem=min_v_mem, shape=shape,
+            train_alphas=train_alphas, norm_input=norm_input, record_states=record_states,
+        )
         self.rec_connect = rec_connect
 
     def forward(self, input_data: torch.Tensor) -> torch.Tensor:

@@ -14,35 +14,6 @@ class _NoLeak:
     """What integrate-and-fire layers change in their LIF base: alpha_mem is always 1, and the
     constructor has no tau_mem, train_alphas or norm_input."""
 
-    def __init__(
-        self,
-        spike_threshold: torch.Tensor = torch.tensor(1.0),
-        spike_fn: Callable = MultiSpike,
-        reset_fn: Callable = MembraneSubtract(),
-        surrogate_grad_fn: Callable = SingleExponential(),
-        tau_syn: Optional[float] = None,
-        min_v_mem: Optional[float] = None,
-        shape: Optional[torch.Size] = None,
-        record_states: bool = False,
-    ):
-        """IAF's arguments (see :class:`IAF`)."""
-        # LIF's constructor by name: IAFRecurrent sets rec_connect itself, and LIFRecurrent's
-        # constructor only adds that.
-        LIF.__init__(
-            self,
-            tau_mem=np.inf,
-            tau_syn=tau_syn,
-            spike_threshold=spike_threshold,
-            spike_fn=spike_fn,
-            reset_fn=reset_fn,
-            surrogate_grad_fn=surrogate_grad_fn,
-            min_v_mem=min_v_mem,
-            shape=shape,
-            norm_input=False,
-            record_states=record_states,
-        )
-        self.tau_mem = None  # IAF has no membrane time constant
-
     @property
     def alpha_mem_calculated(self) -> torch.Tensor:
         """Always 1, on the layer's device: made there by a fill, since copying a host tensor to
@@ -76,6 +47,31 @@ class IAF(_NoLeak, LIF):
         Input and output: ``(batch, time, *trailing)``.
     """
 
+    def __init__(
+        self,
+        spike_threshold: torch.Tensor = torch.tensor(1.0),
+        spike_fn: Callable = MultiSpike,
+        reset_fn: Callable = MembraneSubtract(),
+        surrogate_grad_fn: Callable = SingleExponential(),
+        tau_syn: Optional[float] = None,
+        min_v_mem: Optional[float] = None,
+        shape: Optional[torch.Size] = None,
+        record_states: bool = False,
+    ):
+        super().__init__(
+            tau_mem=np.inf,
+            tau_syn=tau_syn,
+            spike_threshold=spike_threshold,
+            spike_fn=spike_fn,
+            reset_fn=reset_fn,
+            surrogate_grad_fn=surrogate_grad_fn,
+            min_v_mem=min_v_mem,
+            shape=shape,
+            norm_input=False,
+            record_states=record_states,
+        )
+        self.tau_mem = None  # IAF has no membrane time constant
+
 
 class IAFRecurrent(_NoLeak, LIFRecurrent):
     """Integrate-and-fire neurons with recurrent connections: :class:`LIFRecurrent` with
@@ -90,10 +86,32 @@ class IAFRecurrent(_NoLeak, LIFRecurrent):
         record_states: as in :class:`IAF`.
     """
 
-    def __init__(self, rec_connect: torch.nn.Module, *args, **kwargs):
-        # The other arguments, positional or by name, in IAF's order.
-        super().__init__(*args, **kwargs)
-        self.rec_connect = rec_connect
+    def __init__(
+        self,
+        rec_connect: torch.nn.Module,
+        spike_threshold: torch.Tensor = torch.tensor(1.0),
+        spike_fn: Callable = MultiSpike,
+        reset_fn: Callable = MembraneSubtract(),
+        surrogate_grad_fn: Callable = SingleExponential(),
+        tau_syn: Optional[float] = None,
+        min_v_mem: Optional[float] = None,
+        shape: Optional[torch.Size] = None,
+        record_states: bool = False,
+    ):
+        super().__init__(
+            rec_connect=rec_connect,
+            tau_mem=np.inf,
+            tau_syn=tau_syn,
+            spike_threshold=spike_threshold,
+            spike_fn=spike_fn,
+            reset_fn=reset_fn,
+            surrogate_grad_fn=surrogate_grad_fn,
+            min_v_mem=min_v_mem,
+            shape=shape,
+            norm_input=False,
+            record_states=record_states,
+        )
+        self.tau_mem = None  # IAF has no membrane time constant
 
 
 class IAFSqueeze(SqueezedLayer, IAF):

@@ -270,10 +270,34 @@ class LIFRecurrent(LIF):
         train_alphas, shape, norm_input, record_states: as in :class:`LIF`.
     """
 
-    def __init__(self, tau_mem: Union[float, torch.Tensor], rec_connect: torch.nn.Module,
-                 *args, **kwargs):
-        # The other arguments, positional or by name, in LIF's order.
-        super().__init__(tau_mem, *args, **kwargs)
+    def __init__(
+        self,
+        tau_mem: Union[float, torch.Tensor],
+        rec_connect: torch.nn.Module,
+        tau_syn: Optional[Union[float, torch.Tensor]] = None,
+        spike_threshold: torch.Tensor = torch.tensor(1.0),
+        spike_fn: Callable = MultiSpike,
+        reset_fn: Callable = MembraneSubtract(),
+        surrogate_grad_fn: Callable = SingleExponential(),
+        min_v_mem: Optional[float] = None,
+        train_alphas: bool = False,
+        shape: Optional[torch.Size] = None,
+        norm_input: bool = True,
+        record_states: bool = False,
+    ):
+        super().__init__(
+            tau_mem=tau_mem,
+            tau_syn=tau_syn,
+            spike_threshold=spike_threshold,
+            spike_fn=spike_fn,
+            reset_fn=reset_fn,
+            surrogate_grad_fn=surrogate_grad_fn,
+            min_v_mem=min_v_mem,
+            shape=shape,
+            train_alphas=train_alphas,
+            norm_input=norm_input,
+            record_states=record_states,
+        )
         self.rec_connect = rec_connect
 
     def forward(self, input_data: torch.Tensor) -> torch.Tensor:
