@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .synopcounter import SNNAnalyzer
+from .snn_analyzer import SNNAnalyzer
 from .utils import get_activations, get_network_activations, stateful_classes
 
 

@@ -19,7 +19,7 @@ import sinabs_fast.activation as fa
 import sinabs_fast.layers as fl
 from sinabs_fast import reference
 from conftest import assert_grads_close
-from sinabs_pairs import RESETS, SPIKES, SURROGATES
+from sinabs_pairs import RESETS, SPIKES, SURROGATES, assert_same_call, weighted_sum
 
 KINDS = {
     "ALIF": (fl.ALIF, sl.ALIF),
@@ -57,18 +57,9 @@ def run_pair(kind, ours_kwargs, theirs_kwargs, inputs, record=True):
             out_a, out_b = ours(a.flatten(0, 1)), theirs(b.flatten(0, 1))
         else:
             out_a, out_b = ours(a), theirs(b)
-        assert out_a.dtype == out_b.dtype and out_a.shape == out_b.shape
-        assert torch.equal(out_a, out_b), f"spikes differ in call {call}"
-        for name, buf in theirs.named_buffers():
-            assert torch.equal(getattr(ours, name), buf), f"state {name} differs in call {call}"
-            assert getattr(ours, name).dtype == buf.dtype
-        assert ours.recordings.keys() == theirs.recordings.keys()
-        for name, rec in theirs.recordings.items():
-            assert torch.equal(ours.recordings[name], rec), f"recording {name} differs"
-        assert torch.equal(ours.firing_rate, theirs.firing_rate)
-        weight = torch.linspace(0.5, 1.5, out_a.numel()).reshape(out_a.shape)
-        loss_ours = loss_ours + (out_a.double() * weight).sum() + ours.v_mem.double().sum()
-        loss_theirs = loss_theirs + (out_b.double() * weight).sum() + theirs.v_mem.double().sum()
+        assert_same_call(ours, theirs, out_a, out_b, call)
+        loss_ours = loss_ours + weighted_sum(out_a) + ours.v_mem.double().sum()
+        loss_theirs = loss_theirs + weighted_sum(out_b) + theirs.v_mem.double().sum()
         loss_ours = loss_ours + 0.2 * ours.spike_threshold.double().sum()
         loss_theirs = loss_theirs + 0.2 * theirs.spike_threshold.double().sum()
         for name in ours.recordings:

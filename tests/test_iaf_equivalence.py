@@ -14,7 +14,7 @@ import torch
 import sinabs_fast.activation as fa
 import sinabs_fast.layers as fl
 from conftest import assert_grads_close
-from sinabs_pairs import RESETS, SPIKES, SURROGATES
+from sinabs_pairs import RESETS, SPIKES, SURROGATES, HalfSpike, run_calls
 
 def run_pair(make_args, inputs, squeeze=None):
     """Runs the same input sequence through both layers (consecutive calls, states carried)
@@ -25,31 +25,7 @@ def run_pair(make_args, inputs, squeeze=None):
         theirs = sl.IAFSqueeze(**squeeze, **theirs_kwargs)
     else:
         ours, theirs = fl.IAF(**ours_kwargs), sl.IAF(**theirs_kwargs)
-    xs_ours = [x.clone().requires_grad_() for x in inputs]
-    xs_theirs = [x.clone().requires_grad_() for x in inputs]
-    loss_ours, loss_theirs = 0, 0
-    for step, (a, b) in enumerate(zip(xs_ours, xs_theirs)):
-        out_a, out_b = ours(a), theirs(b)
-        assert out_a.dtype == out_b.dtype and out_a.shape == out_b.shape
-        assert torch.equal(out_a, out_b), f"spikes differ in call {step}"
-        for name, buf in theirs.named_buffers():
-            assert torch.equal(getattr(ours, name), buf), f"state {name} differs in call {step}"
-            assert getattr(ours, name).dtype == buf.dtype
-        assert ours.recordings.keys() == theirs.recordings.keys()
-        for name, rec in theirs.recordings.items():
-            assert torch.equal(ours.recordings[name], rec), f"recording {name} differs"
-        assert torch.equal(ours.firing_rate, theirs.firing_rate)
-        weight = torch.linspace(0.5, 1.5, out_a.numel()).reshape(out_a.shape)
-        loss_ours = loss_ours + (out_a.double() * weight).sum()
-        loss_theirs = loss_theirs + (out_b.double() * weight).sum()
-        if ours.recordings:
-            loss_ours = loss_ours + sum(r.double().sum() * 0.3 for r in ours.recordings.values())
-            loss_theirs = loss_theirs + sum(
-                r.double().sum() * 0.3 for r in theirs.recordings.values())
-    loss_ours.backward()
-    loss_theirs.backward()
-    for a, b in zip(xs_ours, xs_theirs):
-        assert_grads_close(a.grad, b.grad)
+    run_calls(ours, theirs, inputs)
     if theirs.tau_syn is not None and theirs.tau_syn.grad is not None:
         assert_grads_close(ours.tau_syn.grad, theirs.tau_syn.grad, rtol=1e-4)
     return ours, theirs
@@ -202,14 +178,7 @@ def test_custom_surrogate_callable():
 
 
 def test_custom_spike_function_falls_back_to_reference():
-    class HalfSpike(sa.SingleSpike):  # not a built-in: runs on the pure-PyTorch reference
-        @staticmethod
-        def forward(ctx, v_mem, spike_threshold, surrogate_grad_fn):
-            ctx.save_for_backward(v_mem.clone())
-            ctx.spike_threshold = spike_threshold
-            ctx.surrogate_grad_fn = surrogate_grad_fn
-            return 0.5 * (v_mem - spike_threshold >= 0).float()
-
+    # HalfSpike is not a built-in: the layer runs on the pure-PyTorch reference.
     run_pair(lambda: (dict(spike_fn=HalfSpike), dict(spike_fn=HalfSpike)), inputs_for((2, 6, 3)))
 
 

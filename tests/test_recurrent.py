@@ -20,6 +20,7 @@ from conftest import assert_grads_close
 from sinabs_fast.layers.functional import lif_recurrent
 from sinabs_fast.layers.iaf import IAFRecurrent
 from sinabs_fast.layers.lif import LIFRecurrent
+from sinabs_pairs import HalfSpike, run_calls
 
 SPIKES = {"multi": (fa.MultiSpike, sa.MultiSpike), "single": (fa.SingleSpike, sa.SingleSpike)}
 
@@ -39,33 +40,8 @@ def run_pair(make, inputs, loss_on_recordings=True):
     n = int(np.prod(inputs[0].shape[2:]))
     rec_ours, rec_theirs = rec_pair(n)
     ours, theirs = make(rec_ours, rec_theirs)
-    xs_ours = [x.clone().requires_grad_() for x in inputs]
-    xs_theirs = [x.clone().requires_grad_() for x in inputs]
-    loss_ours, loss_theirs = 0, 0
-    for call, (a, b) in enumerate(zip(xs_ours, xs_theirs)):
-        out_a, out_b = ours(a), theirs(b)
-        assert out_a.dtype == out_b.dtype and out_a.shape == out_b.shape
-        assert torch.equal(out_a, out_b), f"spikes differ in call {call}"
-        for name, buf in theirs.named_buffers():
-            mine = getattr(ours, name)
-            assert mine.dtype == buf.dtype and torch.equal(mine, buf), f"{name}, call {call}"
-        if theirs.i_syn is None:
-            assert ours.i_syn is None
-        assert ours.recordings.keys() == theirs.recordings.keys()
-        for name, rec in theirs.recordings.items():
-            assert torch.equal(ours.recordings[name], rec), f"recording {name}, call {call}"
-        assert torch.equal(ours.firing_rate, theirs.firing_rate)
-        weight = torch.linspace(0.5, 1.5, out_a.numel()).reshape(out_a.shape)
-        loss_ours = loss_ours + (out_a.double() * weight).sum()
-        loss_theirs = loss_theirs + (out_b.double() * weight).sum()
-        if loss_on_recordings:
-            loss_ours = loss_ours + sum(0.3 * r.double().sum() for r in ours.recordings.values())
-            loss_theirs = loss_theirs + sum(
-                0.3 * r.double().sum() for r in theirs.recordings.values())
-    loss_ours.backward()
-    loss_theirs.backward()
-    for a, b in zip(xs_ours, xs_theirs):
-        assert_grads_close(a.grad, b.grad)
+    run_calls(ours, theirs, inputs, loss_on_recordings)
+    assert (ours.i_syn is None) == (theirs.i_syn is None)
     assert_grads_close(rec_ours[1].weight.grad, rec_theirs[1].weight.grad, rtol=1e-4)
     assert_grads_close(rec_ours[1].bias.grad, rec_theirs[1].bias.grad, rtol=1e-4)
     for name, param in theirs.named_parameters():
@@ -138,14 +114,7 @@ def test_dtypes(dtype):
 
 
 def test_custom_spike_function_falls_back_to_reference():
-    class HalfSpike(sa.SingleSpike):  # not a built-in: each step runs on the reference
-        @staticmethod
-        def forward(ctx, v_mem, spike_threshold, surrogate_grad_fn):
-            ctx.save_for_backward(v_mem.clone())
-            ctx.spike_threshold = spike_threshold
-            ctx.surrogate_grad_fn = surrogate_grad_fn
-            return 0.5 * (v_mem - spike_threshold >= 0).float()
-
+    # HalfSpike is not a built-in: each step runs on the reference.
     def make(rec_ours, rec_theirs):
         return (LIFRecurrent(5.0, rec_ours, spike_fn=HalfSpike, record_states=True),
                 sl.LIFRecurrent(5.0, rec_theirs, spike_fn=HalfSpike, record_states=True))

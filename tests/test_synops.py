@@ -402,20 +402,24 @@ def _assert_same_stats(ours, theirs):
         assert ours == theirs
 
 
+def _run_and_compare(ours, theirs, nets, batch):
+    """Resets both networks, runs the batch through them and compares the two analyzers'
+    layer and model statistics, last-batch and averaged."""
+    for net in nets:
+        _reset(net)
+        net(batch)
+    for average in (False, True):
+        _assert_same_stats(ours.get_layer_statistics(average), theirs.get_layer_statistics(average))
+        _assert_same_stats(ours.get_model_statistics(average), theirs.get_model_statistics(average))
+
+
 def test_analyzer_matches_sinabs_on_the_seed_network():
     ours_net, x = _seed_setup()
     theirs_net = _sinabs_twin(ours_net, seed_network, B)
     ours, theirs = sinabs_fast.SNNAnalyzer(ours_net), _sinabs_analyzer(theirs_net)
     inputs = [x, (torch.rand_like(x) < 0.5).float(), (torch.rand_like(x) < 0.1).float()]
     for batch in inputs:
-        for net in (ours_net, theirs_net):
-            _reset(net)
-            net(batch)
-        for average in (False, True):
-            _assert_same_stats(ours.get_layer_statistics(average),
-                               theirs.get_layer_statistics(average))
-            _assert_same_stats(ours.get_model_statistics(average),
-                               theirs.get_model_statistics(average))
+        _run_and_compare(ours, theirs, (ours_net, theirs_net), batch)
     # Firing rates from the counts are bit-identical.
     spiking = ours.get_layer_statistics(True)["spiking"]
     for name, stats in theirs.get_layer_statistics(True)["spiking"].items():
@@ -451,15 +455,7 @@ def test_analyzer_matches_sinabs_without_squeeze_layers():
     ours, theirs = sinabs_fast.SNNAnalyzer(ours_net, dt=0.5), _sinabs_analyzer(theirs_net)
     theirs.dt = 0.5
     for _ in range(2):
-        x = torch.rand(3, 7, 6) * 2
-        for net in (ours_net, theirs_net):
-            _reset(net)
-            net(x)
-        for average in (False, True):
-            _assert_same_stats(ours.get_layer_statistics(average),
-                               theirs.get_layer_statistics(average))
-            _assert_same_stats(ours.get_model_statistics(average),
-                               theirs.get_model_statistics(average))
+        _run_and_compare(ours, theirs, (ours_net, theirs_net), torch.rand(3, 7, 6) * 2)
     assert list(ours.get_layer_statistics()["spiking"]) == ["1", "3"]  # ExpLeak excluded
 
 

@@ -7,7 +7,7 @@ import torch.nn as nn
 
 from ..activation import MembraneSubtract, SingleExponential, SingleSpike
 from . import functional
-from .lif import KernelInputs, check_input
+from .lif import KernelInputs, check_input, firing_params
 from .reshape import SqueezedLayer
 from .stateful_layer import StatefulLayer
 from .time_constants import TimeConstants
@@ -168,15 +168,7 @@ class ALIF(KernelInputs, TimeConstants, StatefulLayer):
             tau_adapt=tau("adapt"),
             tau_syn=tau("syn"),
             adapt_scale=self.adapt_scale,
-            spike_threshold=self.b0,
-            spike_fn=self.spike_fn,
-            reset_fn=self.reset_fn,
-            surrogate_grad_fn=self.surrogate_grad_fn,
-            train_alphas=self.train_alphas,
-            shape=self.shape,
-            min_v_mem=self.min_v_mem,
-            norm_input=self.norm_input,
-            record_states=self.record_states,
+            **firing_params(self, self.b0),
         )
         return param_dict
 

@@ -42,6 +42,22 @@ def check_input(input_data: torch.Tensor, layer: str) -> None:
         raise ValueError(f"{layer}: input_data has no time steps (shape {tuple(input_data.shape)})")
 
 
+def firing_params(layer: nn.Module, spike_threshold) -> dict:
+    """The constructor arguments of a fused neuron layer (LIF or ALIF) from ``spike_threshold``
+    on, in the order sinabs lists them (its ``repr`` and ``arg_dict`` follow it)."""
+    return dict(
+        spike_threshold=spike_threshold,
+        spike_fn=layer.spike_fn,
+        reset_fn=layer.reset_fn,
+        surrogate_grad_fn=layer.surrogate_grad_fn,
+        train_alphas=layer.train_alphas,
+        shape=layer.shape,
+        min_v_mem=layer.min_v_mem,
+        norm_input=layer.norm_input,
+        record_states=layer.record_states,
+    )
+
+
 def _kernel_input(name: str):
     """A property for spike_fn / reset_fn / surrogate_grad_fn that refreshes the layer's kernel
     spec on assignment, so forward (and torch.compile) only reads constants."""
@@ -223,15 +239,7 @@ class LIF(KernelInputs, TimeConstants, StatefulLayer):
         param_dict.update(
             tau_mem=tau_mem.detach() if tau_mem is not None else None,
             tau_syn=tau_syn.detach() if tau_syn is not None else None,
-            spike_threshold=self.spike_threshold,
-            spike_fn=self.spike_fn,
-            reset_fn=self.reset_fn,
-            surrogate_grad_fn=self.surrogate_grad_fn,
-            train_alphas=self.train_alphas,
-            shape=self.shape,
-            min_v_mem=self.min_v_mem,
-            norm_input=self.norm_input,
-            record_states=self.record_states,
+            **firing_params(self, self.spike_threshold),
         )
         return param_dict
 

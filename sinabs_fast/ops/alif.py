@@ -7,6 +7,7 @@ from typing import NamedTuple, Optional, Sequence
 import torch
 from torch import Tensor
 
+from .fake_outputs import FakeOutputs
 from .kinds import ResetKind, SpikeKind, SurrogateKind
 from .schema import OpSchema
 
@@ -73,42 +74,26 @@ def alif_backward(*args) -> tuple:
 @torch.library.register_fake("sinabs_fast::alif_forward")
 def _alif_forward_fake(*args):
     a = ALIF_FORWARD.bind(args)
-    input, v_mem, i_syn, keep = a["input"], a["v_mem"], a["i_syn"], a["keep_sequences"]
+    input, keep = a["input"], a["keep_sequences"]
     torch._check(input.dim() == 3, lambda: "input must have shape (batch, time, neurons)")
-    B, T, N = input.shape
+    out = FakeOutputs(input)
     syn = a["alpha_syn"] is not None
-
-    def sequence(kept: bool) -> Tensor:
-        return torch.empty_like(input) if kept else input.new_empty((0,))
-
     return (
-        input.new_empty((B, T, N), dtype=torch.float32),
-        sequence(keep), sequence(keep and syn), sequence(keep),
-        v_mem.new_empty(v_mem.shape),
-        i_syn.new_empty(i_syn.shape) if syn else input.new_empty((0,)),
-        a["b"].new_empty(a["b"].shape),
-        input.new_empty((B, N), dtype=torch.float32),
+        out.spikes(), out.sequence(keep), out.sequence(keep and syn), out.sequence(keep),
+        out.state(a["v_mem"]), out.state(a["i_syn"], syn), out.state(a["b"]), out.counts(),
     )
 
 
 @torch.library.register_fake("sinabs_fast::alif_backward")
 def _alif_backward_fake(*args):
     a = ALIF_BACKWARD.bind(args)
-    v_hat, alpha_grads = a["v_hat"], a["alpha_grads"]
-    B, T, N = v_hat.shape
+    out, alpha_grads = FakeOutputs(a["v_hat"]), a["alpha_grads"]
     syn = a["alpha_syn"] is not None
-
-    def empty() -> Tensor:
-        return v_hat.new_empty((0,))
-
     return (
-        torch.empty_like(v_hat),
-        v_hat.new_empty((B, N)),
-        v_hat.new_empty((B, N)) if syn else empty(),
-        v_hat.new_empty((B, N)),
-        torch.empty_like(a["alpha_mem"]) if alpha_grads else empty(),
-        torch.empty_like(a["alpha_syn"]) if alpha_grads and syn else empty(),
-        torch.empty_like(a["alpha_adapt"]) if alpha_grads else empty(),
+        out.sequence(True), out.per_neuron(), out.per_neuron(syn), out.per_neuron(),
+        out.gradient(a["alpha_mem"], alpha_grads),
+        out.gradient(a["alpha_syn"], alpha_grads and syn),
+        out.gradient(a["alpha_adapt"], alpha_grads),
     )
 
 

@@ -7,6 +7,7 @@ from typing import Callable, NamedTuple, Optional, Sequence
 import torch
 from torch import Tensor
 
+from .fake_outputs import FakeOutputs
 from .kinds import ResetKind, SpikeKind, SurrogateKind
 from .schema import OpSchema
 
@@ -90,36 +91,26 @@ def lif_backward(*args) -> tuple:
 @torch.library.register_fake("sinabs_fast::lif_forward")
 def _lif_forward_fake(*args):
     a = LIF_FORWARD.bind(args)
-    input, v_mem, i_syn = a["input"], a["v_mem"], a["i_syn"]
+    input = a["input"]
     torch._check(input.dim() == 3, lambda: "input must have shape (batch, time, neurons)")
-    B, T, N = input.shape
-    empty = lambda: input.new_empty((0,))  # noqa: E731  (a new one each time: no aliasing)
+    out = FakeOutputs(input)
     spiking = a["spike_kind"] != SpikeKind.NONE
     syn = a["alpha_syn"] is not None
-    f32 = torch.float32
     return (
-        input.new_empty((B, T, N), dtype=f32) if spiking else input.new_empty((0,), dtype=f32),
-        torch.empty_like(input) if a["keep_v_hat"] else empty(),
-        torch.empty_like(input) if syn and a["keep_i_syn"] else empty(),
-        v_mem.new_empty(v_mem.shape),
-        i_syn.new_empty(i_syn.shape) if syn else empty(),
-        input.new_empty((B, N), dtype=f32) if spiking else input.new_empty((0,), dtype=f32),
+        out.spikes(spiking), out.sequence(a["keep_v_hat"]), out.sequence(syn and a["keep_i_syn"]),
+        out.state(a["v_mem"]), out.state(a["i_syn"], syn), out.counts(spiking),
     )
 
 
 @torch.library.register_fake("sinabs_fast::lif_backward")
 def _lif_backward_fake(*args):
     a = LIF_BACKWARD.bind(args)
-    like = a["v_hat"] if a["v_hat"].numel() else a["input"]  # without v_hat: recomputed
-    B, T, N = like.shape
-    empty = lambda: like.new_empty((0,))  # noqa: E731
+    out = FakeOutputs(a["v_hat"] if a["v_hat"].numel() else a["input"])  # no v_hat: recomputed
     syn = a["alpha_syn"] is not None
     return (
-        torch.empty_like(like),
-        like.new_empty((B, N)),
-        like.new_empty((B, N)) if syn else empty(),
-        torch.empty_like(a["alpha_mem"]) if a["alpha_mem_grad"] else empty(),
-        torch.empty_like(a["alpha_syn"]) if syn and a["alpha_syn_grad"] else empty(),
+        out.sequence(True), out.per_neuron(), out.per_neuron(syn),
+        out.gradient(a["alpha_mem"], a["alpha_mem_grad"]),
+        out.gradient(a["alpha_syn"], syn and a["alpha_syn_grad"]),
     )
 
 

@@ -7,6 +7,7 @@ from typing import NamedTuple, Optional, Sequence
 import torch
 from torch import Tensor
 
+from .fake_outputs import FakeOutputs
 from .kinds import ResetKind, SpikeKind, SurrogateKind
 from .schema import OpSchema
 
@@ -61,40 +62,25 @@ def lif_recurrent_forward(
 @torch.library.register_fake("sinabs_fast::lif_recurrent_forward")
 def _lif_recurrent_forward_fake(*args):
     a = RECURRENT_FORWARD.bind(args)
-    input, v_mem, i_syn, keep = a["input"], a["v_mem"], a["i_syn"], a["keep_sequences"]
-    B, T, N = input.shape
+    out, keep = FakeOutputs(a["input"]), a["keep_sequences"]
     syn = a["alpha_syn"] is not None
-
-    def sequence(kept: bool) -> Tensor:
-        return input.new_empty((T, B, N)) if kept else input.new_empty((0,))
-
     return (
-        input.new_empty((B, T, N), dtype=torch.float32),
-        sequence(keep), sequence(keep and syn), sequence(keep), sequence(keep),
-        v_mem.new_empty(v_mem.shape),
-        i_syn.new_empty(i_syn.shape) if syn else input.new_empty((0,)),
-        input.new_empty((B, N), dtype=torch.float32),
+        out.spikes(), out.time_major(keep), out.time_major(keep and syn), out.time_major(keep),
+        out.time_major(keep), out.state(a["v_mem"]), out.state(a["i_syn"], syn), out.counts(),
     )
 
 
 @torch.library.register_fake("sinabs_fast::lif_recurrent_backward")
 def _lif_recurrent_backward_fake(*args):
     a = RECURRENT_BACKWARD.bind(args)
-    v_hat_tm, weight = a["v_hat_tm"], a["weight"]
-    T, B, N = v_hat_tm.shape
+    out, weight = FakeOutputs(a["v_hat_tm"].transpose(0, 1)), a["weight"]
     syn = a["alpha_syn"] is not None
-
-    def empty() -> Tensor:
-        return v_hat_tm.new_empty((0,))
-
     return (
-        v_hat_tm.new_empty((B, T, N)),
-        v_hat_tm.new_empty((B, N)),
-        v_hat_tm.new_empty((B, N)) if syn else empty(),
-        torch.empty_like(a["alpha_mem"]) if a["alpha_mem_grad"] else empty(),
-        torch.empty_like(a["alpha_syn"]) if syn and a["alpha_syn_grad"] else empty(),
-        torch.empty_like(weight) if a["weight_grad"] else empty(),
-        weight.new_empty((N,)) if a["weight_grad"] else empty(),
+        out.dense(), out.per_neuron(), out.per_neuron(syn),
+        out.gradient(a["alpha_mem"], a["alpha_mem_grad"]),
+        out.gradient(a["alpha_syn"], syn and a["alpha_syn_grad"]),
+        out.gradient(weight, a["weight_grad"]),
+        weight.new_empty((out.neurons,)) if a["weight_grad"] else out.empty(),
     )
 
 

@@ -1,0 +1,55 @@
+"""The meta tensors the neuron ops' fake kernels return (what ``torch.compile`` traces with),
+built from one reference tensor of shape ``(B, T, N)``: every output is new (fake outputs must
+not alias each other), and an output the op leaves out is empty, ``(0,)``."""
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+
+class FakeOutputs:
+    """Makes a fake kernel's outputs like the op's ``(B, T, N)`` tensor ``like`` (its dtype
+    and device unless said otherwise)."""
+
+    def __init__(self, like: Tensor):
+        self.like = like
+        self.batch, self.steps, self.neurons = like.shape
+
+    def empty(self, dtype: Optional[torch.dtype] = None) -> Tensor:
+        """An output the op leaves out."""
+        return self.like.new_empty((0,), dtype=dtype)
+
+    def spikes(self, present: bool = True) -> Tensor:
+        """The float32 spikes, ``(B, T, N)``."""
+        shape = (self.batch, self.steps, self.neurons) if present else (0,)
+        return self.like.new_empty(shape, dtype=torch.float32)
+
+    def counts(self, present: bool = True) -> Tensor:
+        """The float32 spike counts, ``(B, N)``."""
+        shape = (self.batch, self.neurons) if present else (0,)
+        return self.like.new_empty(shape, dtype=torch.float32)
+
+    def dense(self) -> Tensor:
+        """A contiguous ``(B, T, N)`` tensor."""
+        return self.like.new_empty((self.batch, self.steps, self.neurons))
+
+    def sequence(self, kept: bool) -> Tensor:
+        """A per-step sequence laid out like ``like``, ``(B, T, N)``."""
+        return torch.empty_like(self.like) if kept else self.empty()
+
+    def time_major(self, kept: bool) -> Tensor:
+        """A per-step sequence ``(T, B, N)``."""
+        return self.like.new_empty((self.steps, self.batch, self.neurons)) if kept else self.empty()
+
+    def per_neuron(self, present: bool = True) -> Tensor:
+        """A state or state gradient, ``(B, N)``."""
+        return self.like.new_empty((self.batch, self.neurons)) if present else self.empty()
+
+    def state(self, value: Optional[Tensor], present: bool = True) -> Tensor:
+        """A final state shaped like the state argument ``value``."""
+        return value.new_empty(value.shape) if present else self.empty()
+
+    def gradient(self, of: Optional[Tensor], needed: bool) -> Tensor:
+        """The gradient of a parameter ``of``, where it is needed."""
+        return torch.empty_like(of) if needed else self.empty()
