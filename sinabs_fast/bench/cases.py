@@ -1,0 +1,69 @@
+"""What a benchmark run is made of: shapes, layers, modes and dtypes.
+
+The shapes follow the suite's protocol (docs: ``benchmarks/README.md``): C1-C3 (and the older
+B8 T500 N1024) on the CPU, G1-G6 on CUDA. Every layer takes its input as (B, T, N).
+"""
+
+from dataclasses import dataclass
+from typing import Dict, Tuple
+
+import torch
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A benchmark shape: batch ``B``, time steps ``T``, neurons ``N``; the input is (B, T, N)."""
+
+    label: str
+    B: int
+    T: int
+    N: int
+
+    @property
+    def neuron_steps(self) -> int:
+        """Elements of one (B, T, N) tensor: the unit the bandwidth figures are per."""
+        return self.B * self.T * self.N
+
+    def describe(self) -> str:
+        return f"{self.label} (B{self.B} T{self.T} N{self.N})"
+
+
+CPU_SHAPES: Dict[str, Shape] = {
+    s.label: s
+    for s in (
+        Shape("C1", B=16, T=500, N=512),
+        Shape("C2", B=8, T=100, N=1024),
+        Shape("C3", B=32, T=16, N=4096),
+        Shape("B8T500N1024", B=8, T=500, N=1024),
+    )
+}
+
+CUDA_SHAPES: Dict[str, Shape] = {
+    s.label: s
+    for s in (
+        Shape("G1", B=16, T=500, N=16384),
+        Shape("G2", B=64, T=32, N=65536),
+        Shape("G3", B=64, T=4, N=131072),
+        Shape("G4", B=32, T=256, N=32768),
+        Shape("G5", B=32, T=1000, N=256),
+        Shape("G6", B=16, T=16, N=512),
+    )
+}
+
+SHAPES: Dict[str, Shape] = {**CPU_SHAPES, **CUDA_SHAPES}
+
+# Neuron layers, by the name used on the command line and in result rows; "seed-network" is the
+# end-to-end training step of a small convolutional network, not a single layer.
+LAYERS: Tuple[str, ...] = (
+    "iaf", "lif", "lif-syn", "expleak", "alif", "lif-recurrent", "seed-network",
+)
+
+INFERENCE = "inference"  # forward under torch.no_grad()
+FORWARD = "forward"      # forward with grad enabled (builds the graph, saves for backward)
+BACKWARD = "backward"    # the backward alone, from a fixed random output gradient
+FWD_BWD = "fwd+bwd"      # forward with grad, then backward
+MODES: Tuple[str, ...] = (INFERENCE, FORWARD, BACKWARD, FWD_BWD)
+
+DTYPES: Dict[str, torch.dtype] = {
+    "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
+}
