@@ -3,8 +3,8 @@ built to compute (and the semantics gate checks it against).
 
 Common to all spiking layers: threshold 1, zero initial state, at most one spike per step (the
 peers have no equivalent of sinabs' ``MultiSpike``), reset by subtracting the threshold, the
-reset not detached from the graph, and the surrogate gradient ``exp(-2 |v - threshold|)``
-(sinabs' ``SingleExponential(grad_width=0.5, grad_scale=0.5)`` at threshold 1; SpikingJelly's
+reset not detached from the graph, and the surrogate gradient ``exp(-2 |v - 1|)`` (sinabs'
+``SingleExponential(grad_width=0.5, grad_scale=0.5)`` at threshold 1; SpikingJelly's
 ``PiecewiseExp(alpha=2)``), which sinabs_fast's kernels evaluate fused. Per step ``t``::
 
     i_t = alpha_syn * (i_{t-1} + x_t)          (lif-syn only; otherwise i_t = x_t)
@@ -30,7 +30,7 @@ ALPHA_MEM = 0.9  # every peer can express it: SpikingJelly's tau=10 gives 1 - 1/
 ALPHA_SYN = 0.8
 ALPHA_ADAPT = 0.95
 ADAPT_SCALE = 1.8  # sinabs' default
-SURROGATE_DECAY = 2.0  # the surrogate is exp(-SURROGATE_DECAY * |v - threshold|)
+SURROGATE_DECAY = 2.0  # the surrogate is exp(-SURROGATE_DECAY * |v - threshold| / threshold) / threshold
 RECURRENT_SEED = 1234
 RECURRENT_SCALE = 0.5  # the recurrent weights are N(0, 1) * scale / sqrt(N)
 
@@ -87,8 +87,10 @@ assert set(CONFIGS) | {END_TO_END} == set(LAYERS), "every benchmark layer needs 
 
 
 def surrogate(v: Tensor, threshold) -> Tensor:
-    """The configuration's surrogate gradient, for the float64 reference."""
-    return torch.exp(-SURROGATE_DECAY * (v - threshold).abs())
+    """The configuration's surrogate gradient, for the float64 reference: sinabs'
+    SingleExponential, whose width scales with the threshold (which matters for ALIF's adaptive
+    threshold); at threshold 1 it is exp(-SURROGATE_DECAY |v - 1|)."""
+    return torch.exp(-SURROGATE_DECAY * (v - threshold).abs() / threshold) / threshold
 
 
 def recurrent_weight(neurons: int, dtype: torch.dtype = torch.float32,
