@@ -11,12 +11,16 @@ from typing import Dict
 from .base import Peer, Runner
 from .sinabs_fast_peer import SinabsFastPeer
 from .sinabs_peer import SinabsPeer
+from .spikingjelly_peer import SpikingJellyPeer
 
 PEERS: Dict[str, Peer] = {
     peer.name: peer
     for peer in (
         SinabsFastPeer(),
         SinabsPeer(),
+        # the CPU has only SpikingJelly's torch implementation; CUDA has Triton too
+        SpikingJellyPeer("spikingjelly-torch", "torch", cpu=True, cuda=True),
+        SpikingJellyPeer("spikingjelly-triton", "triton", cpu=False, cuda=True),
     )
 }
 
