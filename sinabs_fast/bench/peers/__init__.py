@@ -11,6 +11,7 @@ from typing import Dict
 from .base import Peer, Runner
 from .sinabs_fast_peer import SinabsFastPeer
 from .sinabs_peer import SinabsPeer
+from .snntorch_peer import SnnTorchPeer
 from .spikingjelly_peer import SpikingJellyPeer
 
 PEERS: Dict[str, Peer] = {
@@ -21,6 +22,7 @@ PEERS: Dict[str, Peer] = {
         # the CPU has only SpikingJelly's torch implementation; CUDA has Triton too
         SpikingJellyPeer("spikingjelly-torch", "torch", cpu=True, cuda=True),
         SpikingJellyPeer("spikingjelly-triton", "triton", cpu=False, cuda=True),
+        SnnTorchPeer(),
     )
 }
 
