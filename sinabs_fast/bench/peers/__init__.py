@@ -9,6 +9,7 @@ so this package imports without any of them installed.
 from typing import Dict
 
 from .base import Peer, Runner
+from .norse_peer import NorsePeer
 from .sinabs_fast_peer import SinabsFastPeer
 from .sinabs_peer import SinabsPeer
 from .snntorch_peer import SnnTorchPeer
@@ -23,6 +24,7 @@ PEERS: Dict[str, Peer] = {
         SpikingJellyPeer("spikingjelly-torch", "torch", cpu=True, cuda=True),
         SpikingJellyPeer("spikingjelly-triton", "triton", cpu=False, cuda=True),
         SnnTorchPeer(),
+        NorsePeer(),
     )
 }
 
