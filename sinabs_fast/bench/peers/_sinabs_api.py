@@ -22,15 +22,19 @@ class SinabsApiPeer(Peer):
     activation_module: str
     #: The dtypes the layers take as input, per device kind.
     dtypes = {"cpu": (torch.float32,), "cuda": (torch.float32,)}
-    cuda = True
+    cpu = cuda = True
+    #: The layers it has (sinabs and sinabs_fast: all of them).
+    layers = tuple(CONFIGS)
 
     def unavailable_reason(self, device: str) -> Optional[str]:
         return (import_reason(self.layers_module, self.requirement)
-                or device_reason(device, cuda=self.cuda))
+                or device_reason(device, cpu=self.cpu, cuda=self.cuda))
 
     def unsupported_reason(self, layer: str, dtype: torch.dtype, device: str) -> Optional[str]:
         if layer not in CONFIGS:
             return f"{layer} is not a neuron layer (the harness times it end to end)"
+        if layer not in self.layers:
+            return f"{layer}: {self.name} has no such layer"
         return dtype_reason(dtype, self.dtypes[torch.device(device).type])
 
     def build(self, layer: str, shape: Shape, device: str, dtype: torch.dtype) -> Runner:
