@@ -71,18 +71,11 @@ def check(peer: Peer, layer: str, device: str = "cpu", dtype: torch.dtype = torc
     g_out = torch.randn(x.shape, generator=torch.Generator().manual_seed(GATE_SEED + 1),
                         dtype=torch.float64)
 
-    runner = peer.build(layer, shape, device, dtype)
-    runs = []
-    for _ in range(2):
-        x_peer = x.to(device).requires_grad_(grad_reason is None)
-        runner.reset()
-        out = runner.spikes_btn(runner.forward(runner.prepare(x_peer)))
-        grad = None
-        if grad_reason is None:
-            grad, = torch.autograd.grad(out, x_peer, g_out.to(device=device, dtype=out.dtype))
-            grad = grad.detach().to("cpu", torch.float64)
-        runs.append((out.detach().to("cpu", torch.float64), grad))
-    (out, grad), (out2, grad2) = runs
+    try:
+        (out, grad), (out2, grad2) = _run_twice(peer, layer, shape, device, dtype, x, g_out,
+                                                grad_reason is None)
+    except Exception as e:  # a peer that crashes fails the gate, with the error
+        return GateResult(False, f"the layer raised {type(e).__name__}: {e}")
     if not (torch.equal(out, out2) and (grad is None or torch.equal(grad, grad2))):
         return GateResult(False, "two calls with a reset() in between differ: the reset "
                                  "leaves state behind")
@@ -110,6 +103,24 @@ def check(peer: Peer, layer: str, device: str = "cpu", dtype: torch.dtype = torc
                           gradient_checked=True)
     return GateResult(True, f"{detail}; input gradients within {GRAD_RTOL[dtype]:g} x the "
                             f"largest ({error / scale:.2g})", gradient_checked=True)
+
+
+def _run_twice(peer: Peer, layer: str, shape: Shape, device: str, dtype: torch.dtype, x: Tensor,
+               g_out: Tensor, with_grad: bool) -> List[Tuple[Tensor, Optional[Tensor]]]:
+    """[(output (B, T, N), input gradient or None)] of two calls, each after a ``reset()``,
+    as float64 on the CPU."""
+    runner = peer.build(layer, shape, device, dtype)
+    runs = []
+    for _ in range(2):
+        x_peer = x.to(device).requires_grad_(with_grad)
+        runner.reset()
+        out = runner.spikes_btn(runner.forward(runner.prepare(x_peer)))
+        grad = None
+        if with_grad:
+            grad, = torch.autograd.grad(out, x_peer, g_out.to(device=device, dtype=out.dtype))
+            grad = grad.detach().to("cpu", torch.float64)
+        runs.append((out.detach().to("cpu", torch.float64), grad))
+    return runs
 
 
 class _ForcedSpikes:
