@@ -18,7 +18,7 @@ class ExodusPeer(SinabsApiPeer):
     name = "sinabs-exodus"
     requirement = ("sinabs-exodus==2.0.0 (CUDA only; pip install --no-build-isolation, "
                    "against a CUDA build of torch)")
-    layers_module = "sinabs.exodus.layers"
+    module = "sinabs.exodus.layers"
     activation_module = "sinabs.activation"
     cpu = False
     layers = ("iaf", "lif", "lif-syn", "expleak")
