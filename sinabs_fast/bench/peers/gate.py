@@ -13,7 +13,8 @@ the configuration's (``Peer.gradient_reason`` is None): the same surrogate, the 
 detached. The reference back-propagates through the same forced spikes with the
 configuration's surrogate; ``max |g - g_ref| <= GRAD_RTOL[dtype] * max |g_ref|``.
 
-The peer is fed the input rounded to its dtype, and the reference gets exactly those values,
+The input is the benchmark's (``configs.make_input``: uniform in [-0.5, 1), below the
+threshold). The peer is fed it rounded to its dtype, and the reference gets exactly those values,
 so only the peer's arithmetic counts. The layer runs twice with a ``reset()`` in between, and
 both runs must agree (a reset that leaves state behind fails).
 """
@@ -28,7 +29,7 @@ from ... import reference
 from ...activation import MembraneSubtract
 from ..cases import Shape
 from .base import Peer
-from .configs import NeuronConfig, config_for, recurrent_weight, surrogate
+from .configs import NeuronConfig, config_for, make_input, recurrent_weight, surrogate
 
 GATE_SHAPE = Shape("gate", B=3, T=40, N=24)  # three different sizes: a layout mix-up shows
 GATE_SEED = 20261201
@@ -53,10 +54,9 @@ class GateResult:
 
 
 def gate_input(shape: Shape = GATE_SHAPE, seed: int = GATE_SEED) -> Tensor:
-    """(B, T, N) float64 input, uniform in [-0.5, 1): the membranes cross the threshold often,
-    from both sides, for every layer's configuration."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(shape.B, shape.T, shape.N, generator=g, dtype=torch.float64) * 1.5 - 0.5
+    """The benchmark's input distribution (``configs.make_input``) in float64: the membranes
+    cross the threshold often, from both sides, for every layer's configuration."""
+    return make_input(shape, seed, torch.float64)
 
 
 def check(peer: Peer, layer: str, device: str = "cpu", dtype: torch.dtype = torch.float32,
