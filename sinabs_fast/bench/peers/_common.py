@@ -34,6 +34,7 @@ def device_reason(device: str, cpu: bool = True, cuda: bool = True) -> Optional[
 
 
 def dtype_reason(dtype: torch.dtype, supported: Iterable[torch.dtype]) -> Optional[str]:
+    """None when ``dtype`` is among ``supported``; else which ones are."""
     supported = tuple(supported)
     if dtype in supported:
         return None
@@ -42,6 +43,7 @@ def dtype_reason(dtype: torch.dtype, supported: Iterable[torch.dtype]) -> Option
 
 
 def installed_version(distribution: str) -> Optional[str]:
+    """The installed version of a distribution (a pip package name), or None."""
     from importlib.metadata import PackageNotFoundError, version
     try:
         return version(distribution)
@@ -62,8 +64,10 @@ def freeze(module: nn.Module, keep: Iterable[nn.Parameter] = ()) -> nn.Module:
 class DeclaredPeer(Peer):
     """A peer whose availability and support follow from class attributes."""
 
-    #: The module whose import says whether the runtime is installed.
+    #: The module whose import says whether the runtime is installed, and the distribution
+    #: (pip name) whose version the results record.
     module: str
+    distribution: str
     #: The configured layers (``configs.CONFIGS``) it expresses, and in which input dtypes.
     layers: Tuple[str, ...] = tuple(CONFIGS)
     dtypes: Tuple[torch.dtype, ...] = (torch.float32,)
@@ -81,6 +85,9 @@ class DeclaredPeer(Peer):
         if layer not in self.layers:
             return f"{layer}: " + self.inexpressible.get(layer, f"{self.name} has no such layer")
         return dtype_reason(dtype, self.dtypes)
+
+    def version(self) -> Optional[str]:
+        return installed_version(self.distribution)
 
 
 class SequenceRunner(Runner):

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..cases import Shape
-from ._common import DeclaredPeer, SequenceRunner, installed_version
+from ._common import DeclaredPeer, SequenceRunner
 from .base import Runner
 from .configs import CONFIGS
 
@@ -43,6 +43,7 @@ class NorsePeer(DeclaredPeer):
     name = "norse"
     requirement = "norse==1.1.0 (pip install --no-deps; see docs/benchmark-peers.md)"
     module = "norse.torch"
+    distribution = "norse"
     layers = ("lif", "expleak")
     inexpressible = {
         "iaf": "Norse's IAFCell only resets to a value, and LIFBox cannot have alpha = 1",
@@ -69,6 +70,3 @@ class NorsePeer(DeclaredPeer):
             cell = norse.LIBoxCell(norse.LIBoxParameters(tau_mem_inv=tau_mem_inv, v_leak=zero),
                                    dt=DT)
         return _ScaledRunner(norse.Lift(cell).to(device), 1.0 / rate)
-
-    def version(self) -> Optional[str]:
-        return installed_version("norse")

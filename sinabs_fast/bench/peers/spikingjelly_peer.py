@@ -3,9 +3,10 @@
 SpikingJelly 2.0 picks the implementation of its neuron ops by device: on the CPU its torch
 implementation (a loop over time in float32 with a hand-written backward); on CUDA, native
 CUDA (only in a source build) > Triton > torch, unless ``SJ_<OP>_CUDA_IMPLEMENTATION`` says
-otherwise. It reads that variable once, at import; each CUDA peer here sets its implementation
-on SpikingJelly's selection objects before every call instead (a private attribute: when a
-release renames it, the peer reports itself unavailable). There is no CuPy backend in 2.0.
+otherwise. It reads that variable once, at import, so each CUDA peer here sets its
+implementation on SpikingJelly's selection objects in its untimed ``reset()`` instead (private
+attributes: when a release renames them, the peer reports itself unavailable). There is no
+CuPy backend in 2.0.
 
 The configuration in SpikingJelly's terms: ``v_reset=None`` (soft reset: subtract the
 threshold), ``detach_reset=False``, ``decay_input=False`` with ``tau = 1 / (1 - alpha)``
@@ -19,7 +20,7 @@ from typing import Optional
 import torch
 
 from ..cases import Shape
-from ._common import DeclaredPeer, SequenceRunner, import_reason, installed_version
+from ._common import DeclaredPeer, SequenceRunner, import_reason
 from .base import Runner
 from .configs import CONFIGS, SURROGATE_DECAY
 
@@ -40,6 +41,7 @@ def _select_cuda_implementation(name: str) -> None:
 class SpikingJellyPeer(DeclaredPeer):
     requirement = "spikingjelly==2.0.0 (pip install --no-deps; see docs/benchmark-peers.md)"
     module = "spikingjelly.activation_based.neuron"
+    distribution = "spikingjelly"
     layers = ("iaf", "lif")
     dtypes = (torch.float32, torch.bfloat16, torch.float16)
 
@@ -81,6 +83,3 @@ class SpikingJellyPeer(DeclaredPeer):
             module.reset()
 
         return SequenceRunner(module, reset=reset, time_major=True)
-
-    def version(self) -> Optional[str]:
-        return installed_version("spikingjelly")
