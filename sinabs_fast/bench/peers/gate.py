@@ -167,18 +167,18 @@ def _reference(config: NeuronConfig, x: Tensor, peer_spikes: Tensor
     state = {"v_mem": zeros}
     if alpha_syn is not None:
         state["i_syn"] = zeros
+    if config.alpha_adapt is not None:
+        alpha_adapt = torch.tensor(config.alpha_adapt, **f64)
+        state.update(b=zeros, spike_threshold=threshold.expand_as(zeros))
     forced = _ForcedSpikes(peer_spikes) if config.spiking else None
     w = recurrent_weight(neurons, torch.float64) if config.recurrent else None
     outputs, previous = [], zeros
     for t in range(steps):
         x_t = x[:, t] if w is None else x[:, t] + previous @ w.T
         if config.alpha_adapt is not None:
-            if t == 0:
-                state.update(b=zeros, spike_threshold=threshold.expand_as(zeros))
             out, state, _ = reference.alif_step(
-                x_t, state, alpha_mem, torch.tensor(config.alpha_adapt, **f64), alpha_syn,
-                config.adapt_scale, threshold, forced, MembraneSubtract(), surrogate, None,
-                False)
+                x_t, state, alpha_mem, alpha_adapt, alpha_syn, config.adapt_scale, threshold,
+                forced, MembraneSubtract(), surrogate, None, False)
         else:
             out, state = reference.lif_step(
                 x_t, state, alpha_mem, alpha_syn, threshold if config.spiking else None,
