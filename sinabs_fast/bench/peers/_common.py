@@ -94,16 +94,20 @@ class SequenceRunner(Runner):
     """A layer called once on the whole sequence: ``call(native input) -> native output``.
 
     ``time_major`` peers get the input as a contiguous (T, B, N) copy, made in ``prepare``
-    (untimed), and return (T, B, N)."""
+    (untimed), and return (T, B, N). A peer whose update scales its input (an Euler step's
+    ``dt / tau``) gets it multiplied by ``input_scale`` there too, to undo that scaling."""
 
     def __init__(self, module: nn.Module, reset: Callable[[], None], time_major: bool = False,
-                 call: Optional[Callable[[Any], Tensor]] = None):
+                 call: Optional[Callable[[Any], Tensor]] = None, input_scale: float = 1.0):
         self.module = module
         self._reset = reset
         self.time_major = time_major
         self._call = call if call is not None else module
+        self.input_scale = input_scale
 
     def prepare(self, x: Tensor) -> Any:
+        if self.input_scale != 1.0:
+            x = x * self.input_scale
         return x.transpose(0, 1).contiguous() if self.time_major else x
 
     def reset(self) -> None:

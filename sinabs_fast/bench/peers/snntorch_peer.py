@@ -53,8 +53,14 @@ class SnnTorchPeer(DeclaredPeer):
     module = "snntorch"
     distribution = "snntorch"
     layers = ("iaf", "lif")
-    inexpressible = {"lif-syn": "snnTorch's Synaptic subtracts the threshold a second time "
-                                "where a membrane stays above it after its reset"}
+    inexpressible = {
+        "lif-syn": "snnTorch's Synaptic subtracts the threshold a second time where a membrane "
+                   "stays above it after its reset",
+        "lif-recurrent": "snnTorch's RLeaky: the recurrent input can carry a membrane past "
+                         "twice the threshold, where it subtracts the threshold a second time",
+        "alif": "snnTorch's Leaky has no adaptive threshold",
+        "expleak": "not adapted: snnTorch has no non-spiking Leaky in this form",
+    }
 
     def build(self, layer: str, shape: Shape, device: str, dtype: torch.dtype) -> Runner:
         import snntorch
