@@ -56,21 +56,19 @@ struct AdaptiveRows {
 };
 
 template <typename T>
-struct AlifForwardArgs {
+struct AlifForwardArgs : Extent {
   const T* x;                // (B, T, N)
   float* spikes;             // (B, T, N)
   T *v_hat, *i_seq, *b_seq;  // (B, T, N) each, or nullptr when not kept (i_seq: with syn only)
   T *v, *i, *b;              // (B, N): initial states on entry, final ones on exit (i: or null)
   float* counts;             // (B, N) spikes summed over T
   AdaptiveRows<T> prm;
-  int64_t batch, steps, N;
 };
 
-struct AlifForwardCall {
+struct AlifForwardCall : Extent {
   NeuronOptions opt;
   AdaptiveTensors prm;
   Tensor x;
-  int64_t batch, steps, N;
   bool syn;
   Tensor spikes, v_hat, i_seq, b_seq, v_out, i_out, b_out, counts;
 
@@ -93,7 +91,7 @@ AdaptiveTensors prepare_adaptive(const Tensor& like, const Tensor& alpha_mem,
 void check_state(const Tensor& state, const Tensor& like, const char* name);
 
 template <typename T>
-struct AlifBackwardArgs {
+struct AlifBackwardArgs : Extent {
   Rows<T> g_spikes, g_v_hat, g_i_seq, g_b_seq, g_counts;  // incoming (zeros where absent)
   const T *v_hat, *i_seq, *b_seq;                         // saved by the forward (i_seq: with syn)
   const T *x, *v0, *i0, *b_init;  // input and initial states (x, v0, i0: alpha gradients only)
@@ -103,16 +101,14 @@ struct AlifBackwardArgs {
   T* g_input;
   T *lambda_v, *lambda_i, *lambda_b;  // (B, N): final states' gradients in, initial ones' out
   double *g_alpha_mem, *g_alpha_syn, *g_rho;  // (B, N) sums over time, or nullptr
-  int64_t batch, steps, N;
 };
 
-struct AlifBackwardCall {
+struct AlifBackwardCall : Extent {
   NeuronOptions opt;
   AdaptiveTensors prm;
   SurrogateParams<double> surrogate;
   bool syn, norm_input, alpha_grads;
   Tensor v_hat, i_seq, b_seq, x, v0, i0, b_init;
-  int64_t batch, steps, N;
   RowSource g_spikes, g_v_hat, g_i_seq, g_b_seq, g_counts;
   Tensor g_input, lambda_v, lambda_i, lambda_b, g_alpha_mem, g_alpha_syn, g_rho;
   Tensor alpha_mem, alpha_syn, alpha_adapt;  // as given, for the gradients' shapes
@@ -121,6 +117,17 @@ struct AlifBackwardCall {
   AlifBackwardArgs<T> args() const;
   AlifBackwardResult result() const;
 };
+
+// The one dispatch of an ALIF call's launch, on either device: as with_lif_kernel (lif_op.h),
+// with the AdaptiveTraits of the call's kernel instantiation.
+template <const char* Name, typename Call, typename F>
+void with_alif_kernel(const Call& c, const Tensor& like, F&& f) {
+  AT_DISPATCH_FLOATING_TYPES(like.scalar_type(), Name, [&] {
+    auto p = c.template args<scalar_t>();
+    dispatch_adaptive(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
+                      !c.prm.amount_is_threshold, [&](auto traits) { f(p, traits); });
+  });
+}
 
 // ------------------------------------------------------------------------------------------------
 // The host entries (the schemas' argument lists, csrc/sinabs_fast.cpp). The surrogate arguments
@@ -144,9 +151,7 @@ decltype(auto) alif_forward(const Tensor& input, const Tensor& v_mem,
   c.x = input.contiguous();
   c.prm = prepare_adaptive(c.x, alpha_mem, alpha_syn, alpha_adapt, norm_input, b0, adapt_scale,
                            subtract_value, min_v_mem, c.opt);
-  c.batch = c.x.size(0);
-  c.steps = c.x.size(1);
-  c.N = c.x.size(2);
+  c.set_extent(extent_of(c.x));
   c.syn = alpha_syn.has_value();
   const auto f32 = c.x.options().dtype(at::kFloat);
   const auto none = [&] { return at::empty({0}, c.x.options()); };
@@ -189,9 +194,7 @@ decltype(auto) alif_backward(
   c.syn = alpha_syn.has_value();
   c.norm_input = norm_input;
   c.alpha_grads = alpha_grads;
-  c.batch = c.v_hat.size(0);
-  c.steps = c.v_hat.size(1);
-  c.N = c.v_hat.size(2);
+  c.set_extent(extent_of(c.v_hat));
   c.alpha_mem = alpha_mem;
   c.alpha_adapt = alpha_adapt;
   if (c.syn) c.alpha_syn = *alpha_syn;
@@ -275,9 +278,7 @@ AlifForwardArgs<T> AlifForwardCall::args() const {
   p.b = b_out.data_ptr<T>();
   p.counts = counts.data_ptr<float>();
   p.prm = adaptive_rows<T>(prm);
-  p.batch = batch;
-  p.steps = steps;
-  p.N = N;
+  p.set_extent(*this);
   return p;
 }
 
@@ -306,9 +307,7 @@ AlifBackwardArgs<T> AlifBackwardCall::args() const {
   p.g_alpha_mem = data_or_null<double>(g_alpha_mem);
   p.g_alpha_syn = data_or_null<double>(g_alpha_syn);
   p.g_rho = data_or_null<double>(g_rho);
-  p.batch = batch;
-  p.steps = steps;
-  p.N = N;
+  p.set_extent(*this);
   return p;
 }
 

@@ -5,9 +5,13 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+
+#include <type_traits>
 
 #include "device.h"
 #include "op_arguments.h"
+#include "sinabs_fast/dispatch.h"
 
 namespace sinabs_fast {
 
@@ -37,7 +41,7 @@ template <typename T>
 NeuronArgs<T> neuron_args(const NeuronOptions& opt, const NeuronParams& prm);
 
 template <typename T>
-struct ForwardArgs {
+struct ForwardArgs : Extent {
   const T* x;     // (B, T, N)
   float* spikes;  // (B, T, N); nullptr without spikes
   T* v_hat;       // (B, T, N); nullptr: not kept
@@ -46,14 +50,12 @@ struct ForwardArgs {
   T* i;           // (B, N) synaptic current, likewise; nullptr without
   float* counts;  // (B, N) spikes summed over T; nullptr without spikes
   NeuronArgs<T> prm;
-  int64_t batch, steps, N;
 };
 
-struct ForwardCall {
+struct ForwardCall : Extent {
   NeuronOptions opt;
   NeuronParams prm;
   Tensor x;
-  int64_t batch, steps, N;
   bool syn, spiking;
   Tensor spikes, v_hat, i_seq, v_out, i_out, counts;
 
@@ -63,7 +65,7 @@ struct ForwardCall {
 };
 
 template <typename T>
-struct BackwardArgs {
+struct BackwardArgs : Extent {
   Rows<T> g_spikes, g_v_hat, g_i_seq, g_counts;  // incoming gradients (zeros where absent)
   // recompute: v_hat (and i_seq) were not kept; the backward runs the forward again, segment by
   // segment, from the input and the initial states (v0, i0) into scratch that stays in cache.
@@ -83,16 +85,14 @@ struct BackwardArgs {
   T* lambda_i;
   double* g_alpha_mem;  // (B, N) sums over time, or nullptr
   double* g_alpha_syn;
-  int64_t batch, steps, N;
 };
 
-struct BackwardCall {
+struct BackwardCall : Extent {
   NeuronOptions opt;
   NeuronParams prm;
   SurrogateParams<double> surrogate;
   bool norm_input, syn, spiking, recompute;
   Tensor v_hat;  // undefined when recomputing
-  int64_t batch, steps, N;
   RowSource g_spikes, g_v_hat, g_i_seq, g_counts;
   Tensor sigma, i_seq, input, v0, i0;  // undefined where not needed
   Tensor g_input, lambda_v, lambda_i, g_alpha_mem, g_alpha_syn;
@@ -102,6 +102,29 @@ struct BackwardCall {
   BackwardArgs<T> args() const;
   BackwardResult result() const;
 };
+
+// The compute type T of kernel arguments such as ForwardArgs<T>.
+template <typename Args>
+struct ScalarOf;
+template <template <typename> class Args, typename T>
+struct ScalarOf<Args<T>> {
+  using type = T;
+};
+template <typename Args>
+using scalar_of = typename ScalarOf<std::decay_t<Args>>::type;
+
+// The one dispatch of a LIF call's launch, on either device: f(args, traits) with the call's
+// kernel arguments in the compute type (the dtype of `like`) and the LifTraits of its kernel
+// instantiation (sinabs_fast/dispatch.h). The kernel's compute type is scalar_of<args>; Name is
+// the launch's name in the error for an unsupported dtype.
+template <const char* Name, typename Call, typename F>
+void with_lif_kernel(const Call& c, const Tensor& like, F&& f) {
+  AT_DISPATCH_FLOATING_TYPES(like.scalar_type(), Name, [&] {
+    auto p = c.template args<scalar_t>();
+    dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(), c.prm.per_neuron,
+                    [&](auto traits) { f(p, traits); });
+  });
+}
 
 // ------------------------------------------------------------------------------------------------
 // The host entries (the schemas' argument lists, csrc/sinabs_fast.cpp). The surrogate arguments
@@ -124,9 +147,7 @@ decltype(auto) lif_forward(const Tensor& input, const Tensor& v_mem,
       prepare_params(input, alpha_mem, alpha_syn, norm_input, threshold, reset_amount, min_v_mem);
   use_exact_reciprocal(c.opt, c.prm);
   c.x = input.contiguous();
-  c.batch = c.x.size(0);
-  c.steps = c.x.size(1);
-  c.N = c.x.size(2);
+  c.set_extent(extent_of(c.x));
   c.syn = alpha_syn.has_value();
   c.spiking = c.opt.spike != SpikeKind::None;
   const auto f32 = c.x.options().dtype(at::kFloat);
@@ -177,9 +198,7 @@ decltype(auto) lif_backward(
   c.norm_input = norm_input;
   c.spiking = c.opt.spike != SpikeKind::None;
   c.v_hat = c.recompute ? Tensor() : like;
-  c.batch = like.size(0);
-  c.steps = like.size(1);
-  c.N = like.size(2);
+  c.set_extent(extent_of(like));
   c.alpha_mem = alpha_mem;
   if (c.syn) c.alpha_syn = *alpha_syn;
   const Tensor state_like = at::empty({c.batch, c.N}, like.options());
@@ -265,9 +284,7 @@ ForwardArgs<T> ForwardCall::args() const {
   p.i = syn ? i_out.data_ptr<T>() : nullptr;
   p.counts = spiking ? counts.data_ptr<float>() : nullptr;
   p.prm = neuron_args<T>(opt, prm);
-  p.batch = batch;
-  p.steps = steps;
-  p.N = N;
+  p.set_extent(*this);
   return p;
 }
 
@@ -294,9 +311,7 @@ BackwardArgs<T> BackwardCall::args() const {
   p.lambda_i = syn ? lambda_i.data_ptr<T>() : nullptr;
   p.g_alpha_mem = data_or_null<double>(g_alpha_mem);
   p.g_alpha_syn = data_or_null<double>(g_alpha_syn);
-  p.batch = batch;
-  p.steps = steps;
-  p.N = N;
+  p.set_extent(*this);
   return p;
 }
 

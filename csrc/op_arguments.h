@@ -16,6 +16,19 @@ namespace sinabs_fast {
 
 using at::Tensor;
 
+// The extent of a call's (B, T, N) sequences. The host calls and the kernels' argument structs
+// derive from it, so that the kernels read p.batch, p.steps and p.N.
+struct Extent {
+  int64_t batch = 0, steps = 0, N = 0;
+  // Sets the extent part of a derived call or argument struct.
+  void set_extent(const Extent& e) { *this = e; }
+};
+
+// The extent of a (B, T, N) tensor.
+inline Extent extent_of(const Tensor& sequence) {
+  return {sequence.size(0), sequence.size(1), sequence.size(2)};
+}
+
 // The neuron's parameters, (rows, N) contiguous in the compute dtype: rows is B when some
 // parameter differs between batch entries, else 1 (then one row serves every batch entry and
 // nothing of size B x N is materialised per call). When every parameter is a single value, they

@@ -7,6 +7,7 @@ import torch
 
 from ..activation import MembraneSubtract, MultiSpike, SingleExponential
 from .lif import LIF, LIFRecurrent
+from .neuron_layer import passed_on
 from .reshape import SqueezedLayer
 
 
@@ -58,18 +59,7 @@ class IAF(_NoLeak, LIF):
         shape: Optional[torch.Size] = None,
         record_states: bool = False,
     ):
-        super().__init__(
-            tau_mem=np.inf,
-            tau_syn=tau_syn,
-            spike_threshold=spike_threshold,
-            spike_fn=spike_fn,
-            reset_fn=reset_fn,
-            surrogate_grad_fn=surrogate_grad_fn,
-            min_v_mem=min_v_mem,
-            shape=shape,
-            norm_input=False,
-            record_states=record_states,
-        )
+        super().__init__(tau_mem=np.inf, norm_input=False, **passed_on(locals()))
         self.tau_mem = None  # IAF has no membrane time constant
 
 
@@ -98,19 +88,7 @@ class IAFRecurrent(_NoLeak, LIFRecurrent):
         shape: Optional[torch.Size] = None,
         record_states: bool = False,
     ):
-        super().__init__(
-            rec_connect=rec_connect,
-            tau_mem=np.inf,
-            tau_syn=tau_syn,
-            spike_threshold=spike_threshold,
-            spike_fn=spike_fn,
-            reset_fn=reset_fn,
-            surrogate_grad_fn=surrogate_grad_fn,
-            min_v_mem=min_v_mem,
-            shape=shape,
-            norm_input=False,
-            record_states=record_states,
-        )
+        super().__init__(tau_mem=np.inf, norm_input=False, **passed_on(locals()))
         self.tau_mem = None  # IAF has no membrane time constant
 
 

@@ -18,6 +18,18 @@ import math
 import torch
 from torch import Tensor
 
+from ...neuron_params import Param
+
+class CallShape(NamedTuple):
+    """A layer call's input as the plans read it: (batch, time, *trailing) of ``dtype`` on
+    ``device``."""
+
+    dtype: torch.dtype
+    batch: int
+    trailing: Tuple[int, ...]
+    device: torch.device
+
+
 # (dtype, has dimensions) of one operand; Python numbers are (their default dtype, False).
 Operand = Tuple[torch.dtype, bool]
 
@@ -90,9 +102,6 @@ def steady_dtypes(v, i, **kwargs) -> Tuple[StepDtypes, bool]:
             break
         step = nxt
     return step, False
-
-
-Param = Union[Tensor, float, None]
 
 
 def device_scalar(value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
