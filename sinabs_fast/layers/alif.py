@@ -122,18 +122,15 @@ class ALIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
 
     def _keep(self, spikes, state, recordings, counts) -> torch.Tensor:
         # As sinabs, i_syn is not written back: it restarts from its buffer every call.
-        self.b = state["b"]
-        self.v_mem = state["v_mem"]
-        self.spike_threshold = state["spike_threshold"]
-        self.recordings = recordings
-        self.spike_counts = counts
-        self.firing_rate = counts.sum() / spikes.numel()
+        self._store(b=state["b"], v_mem=state["v_mem"], spike_threshold=state["spike_threshold"],
+                    recordings=recordings, spike_counts=counts,
+                    firing_rate=counts.sum() / spikes.numel())
         return spikes
 
     def forward(self, input_data: torch.Tensor) -> torch.Tensor:
         """Args: input_data of shape (batch, time, ...). Returns the spikes, same shape."""
         rezero_states_for(self, input_data)
-        return self._keep(*run_alif(input_data, dict(self.named_buffers()), self._neuron_params(),
+        return self._keep(*run_alif(input_data, self._states(), self._neuron_params(),
                                     self.record_states, self._kernel_spec, self._rec_connect()))
 
     def _rec_connect(self) -> Optional[nn.Module]:

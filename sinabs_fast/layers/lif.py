@@ -168,11 +168,11 @@ class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
                          self.spike_fn, self.reset_fn, self.surrogate_grad_fn, self.min_v_mem,
                          self.norm_input)
 
-    def _keep(self, state: dict, recordings: dict, alpha_syn: Optional[torch.Tensor]) -> None:
-        """Stores the final states (with their graph) and the recordings."""
-        self.v_mem = state["v_mem"]
-        self.i_syn = state["i_syn"] if alpha_syn is not None else None
-        self.recordings = recordings
+    def _keep(self, state: dict, recordings: dict, alpha_syn: Optional[torch.Tensor],
+              **more) -> None:
+        """Stores the final states (with their graph), the recordings and ``more``."""
+        self._store(v_mem=state["v_mem"], i_syn=state["i_syn"] if alpha_syn is not None else None,
+                    recordings=recordings, **more)
 
     def forward(self, input_data: torch.Tensor) -> torch.Tensor:
         """Args: input_data of shape (batch, time, ...). Returns the spikes, same shape."""
@@ -181,13 +181,12 @@ class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
         self._prepare_states(batch_size, trailing)
         alpha_syn = self.alpha_syn_calculated
         output, state, recordings, counts = run_lif(
-            input_data, dict(self.named_buffers()), self._neuron_params(alpha_syn),
-            self.record_states, self._kernel_spec)
-        self._keep(state, recordings, alpha_syn)
-        self.spike_counts = counts
+            input_data, self._states(), self._neuron_params(alpha_syn), self.record_states,
+            self._kernel_spec)
         # The mean of the spikes, from the kernel's counts rather than another pass over them
         # (equal to output.mean() while the spike total is exact in float32, below 2^24).
-        self.firing_rate = output.mean() if counts is None else counts.sum() / output.numel()
+        self._keep(state, recordings, alpha_syn, spike_counts=counts,
+                   firing_rate=output.mean() if counts is None else counts.sum() / output.numel())
         return output
 
     @property
@@ -251,10 +250,9 @@ class LIFRecurrent(RecurrentConnection, LIF):
         rezero_states_for(self, input_data)
         alpha_syn = self.alpha_syn_calculated
         spikes, state, recordings = run_lif_recurrent(
-            input_data, dict(self.named_buffers()), self._neuron_params(alpha_syn),
-            self.rec_connect, self.record_states, self._kernel_spec)
-        self._keep(state, recordings, alpha_syn)
-        self.firing_rate = spikes.sum() / spikes.numel()
+            input_data, self._states(), self._neuron_params(alpha_syn), self.rec_connect,
+            self.record_states, self._kernel_spec)
+        self._keep(state, recordings, alpha_syn, firing_rate=spikes.sum() / spikes.numel())
         return spikes
 
 

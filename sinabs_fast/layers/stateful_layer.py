@@ -1,8 +1,9 @@
 """StatefulLayer: neuron states kept as buffers across forward calls (sinabs 3.1.3 semantics)."""
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import torch
+from torch.nn.modules.module import _global_buffer_registration_hooks
 
 
 class StatefulLayer(torch.nn.Module):
@@ -56,15 +57,52 @@ class StatefulLayer(torch.nn.Module):
                 else:
                     buffer.requires_grad_(False)
 
+    def _all_buffers(self) -> Iterable[torch.Tensor]:
+        """``self.buffers()``: the own buffers directly when there are no submodules (nn.Module's
+        walk over the module tree costs microseconds, several times per forward call)."""
+        if self._modules:
+            return self.buffers()
+        return [b for b in self._buffers.values() if b is not None]
+
+    def _states(self) -> Dict[str, torch.Tensor]:
+        """``dict(self.named_buffers())``, the states as the functional forms take them."""
+        if self._modules:
+            return dict(self.named_buffers())
+        return {name: b for name, b in self._buffers.items() if b is not None}
+
     def is_state_initialised(self) -> bool:
         """True when no state buffer has the placeholder shape ``(0,)``."""
-        return all(buffer.shape != (0,) for buffer in self.buffers())
+        return all(buffer.shape != (0,) for buffer in self._all_buffers())
 
     def state_has_shape(self, shape) -> bool:
-        return all(buffer.shape == shape for buffer in self.buffers())
+        return all(buffer.shape == shape for buffer in self._all_buffers())
 
     def has_trailing_dimension(self, trailing_dim) -> bool:
-        return all(buffer.shape[1:] == torch.Size(trailing_dim) for buffer in self.buffers())
+        return all(buffer.shape[1:] == torch.Size(trailing_dim) for buffer in self._all_buffers())
+
+    def _store(self, **values) -> None:
+        """``setattr(self, name, value)`` for what a forward call stores each time: a plain
+        tensor into an existing persistent state buffer, or a value that is no parameter, module
+        or buffer into an instance attribute that no class attribute (a property) covers, each
+        without nn.Module.__setattr__'s generic path (several microseconds per attribute).
+        Anything else goes through ``setattr``."""
+        buffers = self._buffers
+        plain_buffers = not _global_buffer_registration_hooks and (
+            type(self).register_buffer is torch.nn.Module.register_buffer)
+        for name, value in values.items():
+            if name in buffers:
+                if (plain_buffers and type(value) is torch.Tensor
+                        and name not in self._non_persistent_buffers_set):
+                    buffers[name] = value
+                    continue
+            elif (name not in self._parameters and name not in self._modules
+                  and not hasattr(type(self), name)  # no property or other class attribute
+                  # a plain tensor, or anything but a tensor (a Parameter, a Buffer) or module
+                  and (type(value) is torch.Tensor
+                       or not isinstance(value, (torch.Tensor, torch.nn.Module)))):
+                self.__dict__[name] = value
+                continue
+            setattr(self, name, value)
 
     def handle_state_batch_size_mismatch(self, new_batch_size: int) -> None:
         """Resamples each state to ``new_batch_size`` rows, drawn with replacement from the old

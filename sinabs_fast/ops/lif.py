@@ -58,14 +58,23 @@ def lif_forward(
     A gradient needs ``keep_v_hat`` on CUDA and with ``PRECOMPUTED``; on the CPU without it the
     backward recomputes the forward (less memory traffic: nothing of size (B, T, N) is saved).
     """
-    args = LIF_FORWARD.args_from(locals())
-    precomputed = surrogate_kind == SurrogateKind.PRECOMPUTED
+    return LIFOutputs(*forward_on_args(LIF_FORWARD.args_from(locals()), surrogate_fn))
+
+
+_SURROGATE_KIND = LIF_FORWARD.names.index("surrogate_kind")
+
+
+def forward_on_args(args: tuple,
+                    surrogate_fn: Optional[Callable[[Tensor, Tensor], Tensor]] = None) -> tuple:
+    """:func:`lif_forward` on its schema's positional ``args`` (``LIF_FORWARD.args(...)``, each
+    of the schema's type), with a gradient when any tensor argument needs one."""
+    precomputed = args[_SURROGATE_KIND] == SurrogateKind.PRECOMPUTED
     if precomputed and surrogate_fn is None:
         raise ValueError("surrogate_fn is required when surrogate_kind is PRECOMPUTED")
     needs_grad = torch.is_grad_enabled() and any(
         isinstance(t, Tensor) and t.requires_grad for t in args
     )
-    return LIFOutputs(*call_lif_forward(args, needs_grad, surrogate_fn if precomputed else None))
+    return call_lif_forward(args, needs_grad, surrogate_fn if precomputed else None)
 
 
 def call_lif_forward(args: tuple, needs_grad: bool,
@@ -74,14 +83,16 @@ def call_lif_forward(args: tuple, needs_grad: bool,
     eager mode it runs through :class:`FusedLIF`, which is cheaper per call than the op's
     registered autograd; torch.compile traces the op itself (a callable ``surrogate_fn`` always
     needs the Function)."""
-    if not needs_grad or (torch.compiler.is_compiling() and surrogate_fn is None):
+    if not needs_grad:
+        return LIF_FORWARD.kernel(*args)
+    if torch.compiler.is_compiling() and surrogate_fn is None:
         return LIF_FORWARD.op(*args)
     return FusedLIF.apply(surrogate_fn, *args)
 
 
 def lif_backward(*args) -> tuple:
     """The fused reverse-time BPTT kernel of :func:`lif_forward` (see csrc/sinabs_fast.cpp)."""
-    return LIF_BACKWARD.op(*args)
+    return LIF_BACKWARD.kernel(*args)
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,7 +214,7 @@ class FusedLIF(torch.autograd.Function):
     # the arguments with inspect.signature on every call.
     @staticmethod
     def forward(ctx, surrogate_fn, *args):
-        output = LIF_FORWARD.op(*args)
+        output = LIF_FORWARD.kernel(*args)
         ctx.surrogate_fn = surrogate_fn
         _setup_context(ctx, args, output, ctx.needs_input_grad[1:])
         return output

@@ -16,6 +16,9 @@ from .op_arguments import CallShape, Param, device_scalar, per_neuron
 
 _COMPUTE = (torch.float32, torch.float64)
 
+# (spikes, final state, recordings, spike counts)
+ALIFResult = Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Tensor]
+
 
 class AlifPlan(NamedTuple):
     """The fused op's arguments for one layer call: every parameter 0-dim or broadcast and
@@ -124,7 +127,7 @@ def _fused_steps(plan: AlifPlan, x: Tensor, state: Dict[str, Tensor], syn: bool,
         keep_sequences=keep or grad, **plan.options,
     )
     # With a gradient: the eager autograd Function (see sinabs_fast/ops/__init__.py).
-    out = ops.ALIFOutputs(*(FusedALIF.apply(*args) if grad else ALIF_FORWARD.op(*args)))
+    out = ops.ALIFOutputs(*(FusedALIF.apply(*args) if grad else ALIF_FORWARD.kernel(*args)))
     new_state = {"v_mem": out.v_mem, "b": out.b}
     if syn:
         new_state["i_syn"] = out.i_syn
@@ -215,7 +218,7 @@ def alif_forward(
     norm_input: bool,
     record_states: bool = False,
     spec: Optional[KernelSpec] = None,
-) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Tensor]:
+) -> ALIFResult:
     """Fused drop-in for ``sinabs.layers.functional.alif_forward`` (sinabs 3.1.3).
 
     ``input_data`` is (B, T, *trailing); ``state`` maps ``v_mem``, ``b``, ``spike_threshold``
@@ -243,7 +246,7 @@ def alif_recurrent(
     norm_input: bool,
     record_states: bool = False,
     spec: Optional[KernelSpec] = None,
-) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Tensor]:
+) -> ALIFResult:
     """Fused-step drop-in for ``sinabs.layers.functional.alif_recurrent`` (sinabs 3.1.3): each
     step's input is ``x_t + rec_connect(spikes_{t-1}).reshape(B, *trailing)`` (float32 zeros at
     the first step); ``rec_connect`` runs after every step, the last included, as in sinabs.
@@ -253,14 +256,9 @@ def alif_recurrent(
     return run_alif(input_data, state, params, record_states, spec, rec_connect)
 
 
-def run_alif(
-    input_data: Tensor,
-    state: Dict[str, Tensor],
-    params: ALIFParams,
-    record_states: bool = False,
-    spec: Optional[KernelSpec] = None,
-    rec_connect: Optional[torch.nn.Module] = None,
-) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Tensor]:
+def run_alif(input_data: Tensor, state: Dict[str, Tensor], params: ALIFParams,
+             record_states: bool = False, spec: Optional[KernelSpec] = None,
+             rec_connect: Optional[torch.nn.Module] = None) -> ALIFResult:
     """:func:`alif_forward`, or :func:`alif_recurrent` with ``rec_connect``, on the neuron's
     parameters as one value (what the layers call)."""
     alpha_mem, alpha_syn, adapt_scale, b0 = (params.alpha_mem, params.alpha_syn,

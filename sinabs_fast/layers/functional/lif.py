@@ -8,9 +8,13 @@ import torch
 from torch import Tensor
 
 from ... import ops, reference
+from ...ops.lif import LIF_FORWARD, forward_on_args
 from ...neuron_params import LIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
 from .op_arguments import CallShape, Param, along_time, operand, per_neuron, steady_dtypes
+
+# (output, final state, recordings, spike counts or None)
+LIFResult = Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Optional[Tensor]]
 
 
 class FusedPlan(NamedTuple):
@@ -115,7 +119,7 @@ def lif_forward(
     norm_input: bool,
     record_states: bool = False,
     spec: Optional[KernelSpec] = None,
-) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Optional[Tensor]]:
+) -> LIFResult:
     """Fused drop-in for ``sinabs.layers.functional.lif_forward``.
 
     ``input_data`` is (B, T, *trailing); ``state`` maps ``v_mem`` (and ``i_syn`` with synaptic
@@ -129,13 +133,8 @@ def lif_forward(
     return run_lif(input_data, state, params, record_states, spec)
 
 
-def run_lif(
-    input_data: Tensor,
-    state: Dict[str, Tensor],
-    params: LIFParams,
-    record_states: bool = False,
-    spec: Optional[KernelSpec] = None,
-) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Optional[Tensor]]:
+def run_lif(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
+            record_states: bool = False, spec: Optional[KernelSpec] = None) -> LIFResult:
     """:func:`lif_forward` on the neuron's parameters as one value (what the layers call)."""
     alpha_mem, alpha_syn, spike_fn, min_v_mem = (params.alpha_mem, params.alpha_syn,
                                                  params.spike_fn, params.min_v_mem)
@@ -165,14 +164,14 @@ def run_lif(
     # memory traffic); CUDA and a Python surrogate (evaluated on v_hat) read the saved one.
     recompute = (x.device.type == "cpu"
                  and plan.options["surrogate_kind"] != ops.SurrogateKind.PRECOMPUTED)
-    out = ops.lif_forward(
-        x, state["v_mem"], state["i_syn"] if syn else None,
-        plan.alpha_mem, plan.alpha_syn, plan.threshold, plan.amount, plan.min_v_mem,
-        **plan.options,
-        surrogate_fn=params.surrogate_grad_fn,
+    args = LIF_FORWARD.args(
+        input=x, v_mem=state["v_mem"], i_syn=state["i_syn"] if syn else None,
+        alpha_mem=plan.alpha_mem, alpha_syn=plan.alpha_syn, threshold=plan.threshold,
+        reset_amount=plan.amount, min_v_mem=plan.min_v_mem, **plan.options,
         keep_v_hat=record_states or not spiking or (grad and not recompute),
         keep_i_syn=syn and (record_states or (alpha_grad and not recompute)),
     )
+    out = ops.LIFOutputs(*forward_on_args(args, params.surrogate_grad_fn))
     shape = (batch, steps, *trailing)
     output = out.spikes.reshape(shape) if spiking else out.v_hat.reshape(shape)
     new_state = {"v_mem": out.v_mem}  # (B, *trailing) and not a view: reset_states detaches it

@@ -174,14 +174,10 @@ def lif_recurrent(
     return run_lif_recurrent(input_data, state, params, rec_connect, record_states, spec)
 
 
-def run_lif_recurrent(
-    input_data: Tensor,
-    state: Dict[str, Tensor],
-    params: LIFParams,
-    rec_connect: torch.nn.Module,
-    record_states: bool = False,
-    spec: Optional[KernelSpec] = None,
-) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor]]:
+def run_lif_recurrent(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
+                      rec_connect: torch.nn.Module, record_states: bool = False,
+                      spec: Optional[KernelSpec] = None
+                      ) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor]]:
     """:func:`lif_recurrent` on the neuron's parameters as one value (what the layers call)."""
     alpha_mem, alpha_syn, spike_fn = params.alpha_mem, params.alpha_syn, params.spike_fn
     if spec is None:

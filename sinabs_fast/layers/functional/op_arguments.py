@@ -10,7 +10,7 @@ Broadcasting: every parameter 0-dim, or broadcast against the state and flattene
 (batch, neurons).
 """
 
-from functools import reduce
+from functools import lru_cache, reduce
 from typing import NamedTuple, Optional, Tuple, Union
 
 import math
@@ -90,7 +90,15 @@ def step_dtypes(v, i, x, alpha_mem, alpha_syn, norm_input, threshold, amount, mi
 
 def steady_dtypes(v, i, **kwargs) -> Tuple[StepDtypes, bool]:
     """Iterates the step until the state dtypes stop changing. Returns the steady step and whether
-    the given state already had the steady dtypes (else the first step changes them)."""
+    the given state already had the steady dtypes (else the first step changes them). A pure
+    function of dtypes and flags, so eager calls work each combination out once per process
+    (torch.compile traces it uncached: it would only ignore the cache)."""
+    if torch.compiler.is_compiling():
+        return _steady_dtypes(v, i, **kwargs)
+    return _cached_steady_dtypes(v, i, **kwargs)
+
+
+def _steady_dtypes(v, i, **kwargs) -> Tuple[StepDtypes, bool]:
     first = step_dtypes(v, i, **kwargs)
     unchanged = first.v_mem == v and (i is None or first.i_syn == i)
     if unchanged:  # the step maps the state's dtypes onto themselves: already steady
@@ -102,6 +110,9 @@ def steady_dtypes(v, i, **kwargs) -> Tuple[StepDtypes, bool]:
             break
         step = nxt
     return step, False
+
+
+_cached_steady_dtypes = lru_cache(maxsize=1024)(_steady_dtypes)
 
 
 def device_scalar(value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
