@@ -1,5 +1,7 @@
 #include "op_arguments.h"
 
+#include <ATen/Dispatch.h>
+
 #include "device.h"
 
 #include <cmath>
@@ -76,18 +78,36 @@ NeuronParams prepare_params(const Tensor& input, const Tensor& alpha_mem,
   return p;
 }
 
+namespace {
+
+// Whether every threshold is a positive power of two (mantissa 0.5) whose reciprocal is finite
+// and exact, read value by value: a handful of tensor ops would cost more than a tiny call's
+// kernels.
+template <typename T>
+bool exact_reciprocals(const T* thr, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) {
+    int exponent = 0;
+    if (std::frexp(thr[k], &exponent) != T(0.5)) return false;
+    const T inverse = T(1) / thr[k];
+    if (!std::isfinite(inverse) || inverse * thr[k] != T(1)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void use_exact_reciprocal(NeuronOptions& opt, NeuronParams& prm) {
   if (opt.spike != SpikeKind::Multi || !prm.threshold.is_cpu() || prm.threshold.numel() == 0) {
     return;
   }
-  // A positive power of two has mantissa 0.5; its reciprocal must be finite and exact too.
-  const Tensor inverse = at::reciprocal(prm.threshold);
-  const bool exact = (std::get<0>(at::frexp(prm.threshold)) == 0.5).all().item<bool>() &&
-                     at::isfinite(inverse).all().item<bool>() &&
-                     (inverse * prm.threshold == 1).all().item<bool>();
+  const Tensor thr = prm.threshold.contiguous();  // in the compute dtype (prepare_params)
+  bool exact = false;
+  AT_DISPATCH_FLOATING_TYPES(thr.scalar_type(), "use_exact_reciprocal", [&] {
+    exact = exact_reciprocals(thr.data_ptr<scalar_t>(), thr.numel());
+  });
   if (exact) {
     opt.spike = SpikeKind::MultiByReciprocal;
-    prm.spike_threshold = inverse;
+    prm.spike_threshold = at::reciprocal(prm.threshold);
   }
 }
 
@@ -131,11 +151,13 @@ Tensor optional_like(const std::optional<Tensor>& t, const Tensor& like, const c
   return t->to(like.scalar_type()).contiguous();
 }
 
-RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const char* name) {
+RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const char* name,
+                     Tensor& zero_row) {
   const int64_t N = like.size(-1);
   RowSource src;
   if (!t.has_value() || !t->defined() || t->numel() == 0) {
-    src.storage = at::zeros({N}, like.options());
+    if (!zero_row.defined()) zero_row = at::zeros({N}, like.options());
+    src.storage = zero_row;
     return src;
   }
   TORCH_CHECK(t->sizes() == like.sizes(), "sinabs_fast: ", name, " must have shape ",
@@ -154,6 +176,10 @@ RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const c
   src.b_stride = dense.stride(0);
   src.t_stride = dense.dim() == 3 ? dense.stride(1) : 0;
   return src;
+}
+
+Tensor adjoint_start(const Tensor& g, const Tensor& state_like) {
+  return g.defined() ? g.clone() : at::zeros(state_like.sizes(), state_like.options());
 }
 
 SurrogateParams<double> make_surrogate(int64_t kind, at::ArrayRef<double> params) {

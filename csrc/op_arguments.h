@@ -95,8 +95,14 @@ struct RowSource {
 };
 
 // `like` gives the shape ((B, T, N) or (B, N)), dtype and device; the tensor may be None or
-// empty (absent).
-RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const char* name);
+// empty (absent). Absent gradients read `zero_row`, one row of N zeros that the gradients of a
+// call share (made here at the first absent one).
+RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const char* name,
+                     Tensor& zero_row);
+
+// An adjoint state's start, shaped like `state_like` (B, N): a copy of the final state's gradient
+// `g` (the kernels update it in place), or zeros where `g` is undefined (absent).
+Tensor adjoint_start(const Tensor& g, const Tensor& state_like);
 
 SurrogateParams<double> make_surrogate(int64_t kind, at::ArrayRef<double> params);
 
