@@ -42,7 +42,13 @@ Tensor broadcast_param(const Tensor& p, const Tensor& input, const char* name, i
                      (p.size(1) == 1 || p.size(1) == N));
   TORCH_CHECK(fits, "sinabs_fast: ", name, " must broadcast to (batch, neurons) = (", B, ", ", N,
               "), got shape ", p.sizes());
-  return p.to(input.scalar_type()).expand({rows, cols}).contiguous();
+  // Each step only where it changes something: a tiny call's host time is mostly such ops.
+  const Tensor typed = p.scalar_type() == input.scalar_type() ? p : p.to(input.scalar_type());
+  if (typed.dim() == 2 && typed.size(0) == rows && typed.size(1) == cols &&
+      typed.is_contiguous()) {
+    return typed;
+  }
+  return typed.expand({rows, cols}).contiguous();
 }
 
 NeuronParams prepare_params(const Tensor& input, const Tensor& alpha_mem,

@@ -185,8 +185,8 @@ class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
             self._kernel_spec)
         # The mean of the spikes, from the kernel's counts rather than another pass over them
         # (equal to output.mean() while the spike total is exact in float32, below 2^24).
-        self._keep(state, recordings, alpha_syn, spike_counts=counts,
-                   firing_rate=output.mean() if counts is None else counts.sum() / output.numel())
+        rate = output.mean() if counts is None else counts.sum().div_(output.numel())
+        self._keep(state, recordings, alpha_syn, spike_counts=counts, firing_rate=rate)
         return output
 
     @property

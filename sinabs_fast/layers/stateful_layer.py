@@ -127,7 +127,7 @@ class StatefulLayer(torch.nn.Module):
         forward."""
         if not self.is_state_initialised():
             return
-        for name, buffer in self.named_buffers():
+        for name, buffer in self._states().items():
             if randomize:
                 low, high = (value_ranges or {}).get(name, (0.0, 1.0))
                 torch.nn.init.uniform_(buffer)

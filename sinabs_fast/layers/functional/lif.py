@@ -11,7 +11,8 @@ from ... import ops, reference
 from ...ops.lif import LIF_FORWARD, forward_on_args
 from ...neuron_params import LIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
-from .op_arguments import CallShape, Param, along_time, operand, per_neuron, steady_dtypes
+from .op_arguments import (CallShape, Param, along_time, eager_cache, operand, per_neuron,
+                           steady_dtypes)
 
 # (output, final state, recordings, spike counts or None)
 LIFResult = Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Optional[Tensor]]
@@ -79,12 +80,11 @@ def fused_plan(call: CallShape, state: Dict[str, Tensor], params: LIFParams,
     if spiking:
         # s * amount rounds in float32 unless amount is a float64 tensor with dimensions.
         amount_t = per_neuron(amount, "subtract_value", **per)
-        if not (isinstance(amount, Tensor) and amount.dim() > 0):
+        dimensioned = isinstance(amount, Tensor) and amount.dim() > 0
+        if amount_t.dtype != torch.float32 and not dimensioned:
             amount_t = amount_t.to(torch.float32)
-        surrogate_kind, surrogate_params = spec.surrogate
     else:
         thr = amount_t = torch.ones((), dtype=compute, device=call.device)
-        surrogate_kind, surrogate_params = ops.SurrogateKind.SINGLE_EXPONENTIAL, ()
     return FusedPlan(
         compute=compute,
         prescale=prescale,
@@ -94,16 +94,31 @@ def fused_plan(call: CallShape, state: Dict[str, Tensor], params: LIFParams,
         amount=amount_t,
         amount_param=amount,
         min_v_mem=m,
-        options=dict(
-            norm_input=norm_input and not prescale,
-            spike_kind=int(spikes_spec[0]),
-            max_spikes=float(spikes_spec[1]),
-            reset_kind=int(resets.kind if spiking else ops.ResetKind.SUBTRACT),
-            reset_value=float(resets.value if spiking else 0.0),
-            surrogate_kind=int(surrogate_kind),
-            surrogate_params=[float(p) for p in surrogate_params],
-        ),
+        options=_op_options(spec, spiking, norm_input and not prescale),
     )
+
+
+@eager_cache
+def _op_options(spec: KernelSpec, spiking: bool, norm_input: bool) -> Dict[str, object]:
+    """The op's keyword arguments for a kernel spec, in the schema's types: one dict per
+    combination, shared by the calls (which only read it)."""
+    spike_kind, max_spikes = spec.spike
+    surrogate_kind, surrogate_params = (spec.surrogate if spiking else
+                                        (ops.SurrogateKind.SINGLE_EXPONENTIAL, ()))
+    return dict(
+        norm_input=norm_input,
+        spike_kind=int(spike_kind),
+        max_spikes=float(max_spikes),
+        reset_kind=int(spec.reset.kind if spiking else ops.ResetKind.SUBTRACT),
+        reset_value=float(spec.reset.value if spiking else 0.0),
+        surrogate_kind=int(surrogate_kind),
+        surrogate_params=[float(p) for p in surrogate_params],
+    )
+
+
+def _shaped(t: Tensor, shape: Tuple[int, ...]) -> Tensor:
+    """``t.reshape(shape)``, or ``t`` itself when it has that shape (no view per call)."""
+    return t if t.shape == shape else t.reshape(shape)
 
 
 def lif_forward(
@@ -153,7 +168,8 @@ def run_lif(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
         return output, new_state, recordings, output.sum(1) if spiking else None
 
     x = (1 - alpha_mem) * input_data if plan.prescale else input_data
-    x = x.reshape(batch, steps, neurons).to(plan.compute)
+    x = _shaped(x, (batch, steps, neurons))
+    x = x if x.dtype == plan.compute else x.to(plan.compute)
     grad = torch.is_grad_enabled() and any(
         isinstance(t, Tensor) and t.requires_grad
         for t in (x, state["v_mem"], state.get("i_syn"), alpha_mem, alpha_syn)
@@ -173,7 +189,7 @@ def run_lif(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
     )
     out = ops.LIFOutputs(*forward_on_args(args, params.surrogate_grad_fn))
     shape = (batch, steps, *trailing)
-    output = out.spikes.reshape(shape) if spiking else out.v_hat.reshape(shape)
+    output = _shaped(out.spikes if spiking else out.v_hat, shape)
     new_state = {"v_mem": out.v_mem}  # (B, *trailing) and not a view: reset_states detaches it
     if syn:
         new_state["i_syn"] = out.i_syn
@@ -192,5 +208,5 @@ def run_lif(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
         recordings["v_mem"] = v.reshape(shape)
         if syn:
             recordings["i_syn"] = out.i_seq.reshape(shape)
-    counts = out.spike_counts.reshape(batch, *trailing) if spiking else None
+    counts = _shaped(out.spike_counts, (batch, *trailing)) if spiking else None
     return output, new_state, recordings, counts

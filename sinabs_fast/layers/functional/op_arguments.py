@@ -10,8 +10,8 @@ Broadcasting: every parameter 0-dim, or broadcast against the state and flattene
 (batch, neurons).
 """
 
-from functools import lru_cache, reduce
-from typing import NamedTuple, Optional, Tuple, Union
+from functools import lru_cache, reduce, wraps
+from typing import Callable, NamedTuple, Optional, Tuple, Union
 
 import math
 
@@ -88,17 +88,25 @@ def step_dtypes(v, i, x, alpha_mem, alpha_syn, norm_input, threshold, amount, mi
     return StepDtypes(v, new_i, current, spike_div)
 
 
+def eager_cache(fn: Callable) -> Callable:
+    """``functools.lru_cache`` for eager calls of a pure function of hashable arguments;
+    torch.compile traces ``fn`` itself (it would only ignore the cache, with a warning)."""
+    cached = lru_cache(maxsize=1024)(fn)
+
+    @wraps(fn)
+    def call(*args, **kwargs):
+        if torch.compiler.is_compiling():
+            return fn(*args, **kwargs)
+        return cached(*args, **kwargs)
+
+    return call
+
+
+@eager_cache
 def steady_dtypes(v, i, **kwargs) -> Tuple[StepDtypes, bool]:
     """Iterates the step until the state dtypes stop changing. Returns the steady step and whether
     the given state already had the steady dtypes (else the first step changes them). A pure
-    function of dtypes and flags, so eager calls work each combination out once per process
-    (torch.compile traces it uncached: it would only ignore the cache)."""
-    if torch.compiler.is_compiling():
-        return _steady_dtypes(v, i, **kwargs)
-    return _cached_steady_dtypes(v, i, **kwargs)
-
-
-def _steady_dtypes(v, i, **kwargs) -> Tuple[StepDtypes, bool]:
+    function of dtypes and flags: each combination is worked out once per process."""
     first = step_dtypes(v, i, **kwargs)
     unchanged = first.v_mem == v and (i is None or first.i_syn == i)
     if unchanged:  # the step maps the state's dtypes onto themselves: already steady
@@ -110,9 +118,6 @@ def _steady_dtypes(v, i, **kwargs) -> Tuple[StepDtypes, bool]:
             break
         step = nxt
     return step, False
-
-
-_cached_steady_dtypes = lru_cache(maxsize=1024)(_steady_dtypes)
 
 
 def device_scalar(value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -132,7 +137,7 @@ def per_neuron(value: Param, name: str, batch: int, trailing: Tuple[int, ...],
     if value.dim() == 0:
         if value.device != device and not value.requires_grad:  # e.g. ALIF's b0 stays on the CPU
             return device_scalar(value.item(), value.dtype, device)
-        return value.to(device)
+        return value if value.device == device else value.to(device)
     try:
         full = torch.broadcast_to(value, (batch, *trailing))
     except RuntimeError:
