@@ -1,9 +1,17 @@
 """StatefulLayer: neuron states kept as buffers across forward calls (sinabs 3.1.3 semantics)."""
 
-from typing import Dict, Iterable, List, Optional, Tuple
+from functools import lru_cache
+from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 import torch
 from torch.nn.modules.module import _global_buffer_registration_hooks
+
+
+@lru_cache(maxsize=None)
+def _class_attributes(cls: type) -> FrozenSet[str]:
+    """The attribute names a class defines or inherits (a missed ``hasattr`` on a deep class
+    hierarchy raises and catches an AttributeError: microseconds per forward call)."""
+    return frozenset(dir(cls))
 
 
 class StatefulLayer(torch.nn.Module):
@@ -86,6 +94,10 @@ class StatefulLayer(torch.nn.Module):
         or buffer into an instance attribute that no class attribute (a property) covers, each
         without nn.Module.__setattr__'s generic path (several microseconds per attribute).
         Anything else goes through ``setattr``."""
+        if torch.compiler.is_compiling():  # what torch.compile traces: the generic path
+            for name, value in values.items():
+                setattr(self, name, value)
+            return
         buffers = self._buffers
         plain_buffers = not _global_buffer_registration_hooks and (
             type(self).register_buffer is torch.nn.Module.register_buffer)
@@ -96,7 +108,7 @@ class StatefulLayer(torch.nn.Module):
                     buffers[name] = value
                     continue
             elif (name not in self._parameters and name not in self._modules
-                  and not hasattr(type(self), name)  # no property or other class attribute
+                  and name not in _class_attributes(type(self))  # no property, say
                   # a plain tensor, or anything but a tensor (a Parameter, a Buffer) or module
                   and (type(value) is torch.Tensor
                        or not isinstance(value, (torch.Tensor, torch.nn.Module)))):

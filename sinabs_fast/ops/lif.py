@@ -129,15 +129,18 @@ def _lif_backward_fake(*args):
 # Autograd: the backward is itself a custom op, so torch.compile keeps it in the graph.
 
 
+_ALPHA_MEM, _ALPHA_SYN = LIF_FORWARD.names.index("alpha_mem"), LIF_FORWARD.names.index("alpha_syn")
+
+
 def _setup_context(ctx, inputs, output, needs_input_grad=None):
     a = LIF_FORWARD.bind(inputs)
     ctx.set_materialize_grads(False)
-    needs = LIF_FORWARD.bind(needs_input_grad or ctx.needs_input_grad)
-    ctx.alpha_mem_grad = bool(needs["alpha_mem"])
-    ctx.alpha_syn_grad = bool(needs["alpha_syn"])
+    needs = needs_input_grad or ctx.needs_input_grad  # one flag per argument, in schema order
+    ctx.alpha_mem_grad = bool(needs[_ALPHA_MEM])
+    ctx.alpha_syn_grad = bool(needs[_ALPHA_SYN])
     ctx.state_shape = a["v_mem"].shape
     ctx.options = {k: a[k] for k in _OPTIONS}
-    ctx.empty_problem = LIF_FORWARD.empty_problem(inputs, needs_input_grad or ctx.needs_input_grad)
+    ctx.empty_problem = LIF_FORWARD.empty_problem(inputs, needs)
     # Saved: the pre-spike membrane (one value per neuron-step) and small per-neuron tensors;
     # i_seq only for the alpha gradients with synaptic current; the input for the alpha_mem
     # gradient with norm_input and no synaptic current. Without a kept v_hat (keep_v_hat=False)
