@@ -15,29 +15,31 @@ from torch import Tensor
 from .neuron_params import ALIFParams, LIFParams
 
 
-def lif_step(x: Tensor, state: Dict[str, Tensor],
-             params: LIFParams) -> Tuple[Tensor, Dict[str, Tensor]]:
-    """One time step. Returns (output, new state); the output is the spikes, or the pre-clamp
-    membrane when ``spike_fn`` is None (ExpLeak)."""
-    p = params
+def lif_step(x: Tensor, state: Dict[str, Tensor], alpha_mem: Tensor, alpha_syn: Optional[Tensor],
+             spike_threshold: Optional[Tensor], spike_fn: Optional[Callable],
+             reset_fn: Optional[Callable], surrogate_grad_fn: Optional[Callable],
+             min_v_mem: Optional[Tensor], norm_input: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+    """One time step (the parameters in :class:`~sinabs_fast.neuron_params.LIFParams`' order,
+    so ``lif_step(x, state, *params)``). Returns (output, new state); the output is the spikes,
+    or the pre-clamp membrane when ``spike_fn`` is None (ExpLeak)."""
     state = dict(state)
-    if p.alpha_syn is not None:
-        state["i_syn"] = p.alpha_syn * (state["i_syn"] + x)  # the input decays in its own step
+    if alpha_syn is not None:
+        state["i_syn"] = alpha_syn * (state["i_syn"] + x)  # the input decays in its own step
     else:
         state["i_syn"] = x
-    current = (1 - p.alpha_mem) * state["i_syn"] if p.norm_input else state["i_syn"]
-    state["v_mem"] = p.alpha_mem * state["v_mem"] + current  # two roundings, never an FMA
-    if p.spike_fn is not None:
-        spikes = p.spike_fn.apply(
-            *[state[name] for name in p.spike_fn.required_states], p.spike_threshold,
-            p.surrogate_grad_fn,
+    current = (1 - alpha_mem) * state["i_syn"] if norm_input else state["i_syn"]
+    state["v_mem"] = alpha_mem * state["v_mem"] + current  # two roundings, never an FMA
+    if spike_fn is not None:
+        spikes = spike_fn.apply(
+            *[state[name] for name in spike_fn.required_states], spike_threshold,
+            surrogate_grad_fn,
         )
-        state = p.reset_fn(spikes, state, p.spike_threshold)
+        state = reset_fn(spikes, state, spike_threshold)
     else:
         spikes = state["v_mem"].clone()
-    if p.min_v_mem is not None:
+    if min_v_mem is not None:
         # relu(v - m) + m, which rounds differently from max(v, m)
-        state["v_mem"] = torch.nn.functional.relu(state["v_mem"] - p.min_v_mem) + p.min_v_mem
+        state["v_mem"] = torch.nn.functional.relu(state["v_mem"] - min_v_mem) + min_v_mem
     return spikes, state
 
 
@@ -49,7 +51,7 @@ def lif_forward(
     names = list(state)
     outputs, recordings = [], {name: [] for name in names}
     for t in range(input_data.shape[1]):
-        out, state = lif_step(input_data[:, t], state, params)
+        out, state = lif_step(input_data[:, t], state, *params)
         outputs.append(out)
         if record_states:
             for name in names:
@@ -59,34 +61,36 @@ def lif_forward(
     return torch.stack(outputs, 1), state, recorded
 
 
-def alif_step(
-    x: Tensor, state: Dict[str, Tensor], params: ALIFParams,
-) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor]]:
-    """One step of the adaptive LIF neuron (docs/semantics.md, section 2). Returns (spikes, new state,
-    pre-reset state): the last holds the step's synaptic current, pre-spike membrane and
-    threshold, which sinabs' recordings show one step late (see :func:`alif_forward`)."""
-    p = params
+def alif_step(x: Tensor, state: Dict[str, Tensor], alpha_mem: Tensor, alpha_adapt: Tensor,
+              alpha_syn: Optional[Tensor], adapt_scale, b0, spike_fn: Callable, reset_fn: Callable,
+              surrogate_grad_fn: Callable, min_v_mem, norm_input: bool
+              ) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor]]:
+    """One step of the adaptive LIF neuron (docs/semantics.md, section 2), the parameters in
+    :class:`~sinabs_fast.neuron_params.ALIFParams`' order (``alif_step(x, state, *params)``).
+    Returns (spikes, new state, pre-reset state): the last holds the step's synaptic current,
+    pre-spike membrane and threshold, which sinabs' recordings show one step late (see
+    :func:`alif_forward`)."""
     state = dict(state)
-    if p.alpha_syn is not None:
-        state["i_syn"] = p.alpha_syn * (state["i_syn"] + x)
+    if alpha_syn is not None:
+        state["i_syn"] = alpha_syn * (state["i_syn"] + x)
     else:
         state["i_syn"] = x
-    if p.norm_input:
+    if norm_input:
         # Unlike LIF, the rescaled current is what the state keeps (and carries to the next step)
-        state["i_syn"] = (1 - p.alpha_mem) * state["i_syn"]
-    state["v_mem"] = p.alpha_mem * state["v_mem"] + state["i_syn"]
-    state["spike_threshold"] = p.b0 + p.adapt_scale * state["b"]
+        state["i_syn"] = (1 - alpha_mem) * state["i_syn"]
+    state["v_mem"] = alpha_mem * state["v_mem"] + state["i_syn"]
+    state["spike_threshold"] = b0 + adapt_scale * state["b"]
     pre_reset = dict(state)
-    spikes = p.spike_fn.apply(
-        *[state[name] for name in p.spike_fn.required_states], state["spike_threshold"],
-        p.surrogate_grad_fn,
+    spikes = spike_fn.apply(
+        *[state[name] for name in spike_fn.required_states], state["spike_threshold"],
+        surrogate_grad_fn,
     )
     # The reset subtracts the adaptive threshold (or subtract_value).
-    state = p.reset_fn(spikes, state, state["spike_threshold"])
-    state["b"] = p.alpha_adapt * state["b"] + (1 - p.alpha_adapt) * spikes
-    state["spike_threshold"] = p.b0 + p.adapt_scale * state["b"]
-    if p.min_v_mem is not None:
-        state["v_mem"] = torch.nn.functional.relu(state["v_mem"] - p.min_v_mem) + p.min_v_mem
+    state = reset_fn(spikes, state, state["spike_threshold"])
+    state["b"] = alpha_adapt * state["b"] + (1 - alpha_adapt) * spikes
+    state["spike_threshold"] = b0 + adapt_scale * state["b"]
+    if min_v_mem is not None:
+        state["v_mem"] = torch.nn.functional.relu(state["v_mem"] - min_v_mem) + min_v_mem
     return spikes, state, pre_reset
 
 
@@ -111,7 +115,7 @@ def alif_forward(
     rec_out = torch.zeros((batch, *trailing), device=input_data.device)
     for t in range(steps):
         x = input_data[:, t] if rec_connect is None else input_data[:, t] + rec_out
-        spikes, state, pre_reset = alif_step(x, state, params)
+        spikes, state, pre_reset = alif_step(x, state, *params)
         outputs.append(spikes)
         if record_states:
             if recorded:  # the previous entry sees this step's pre-reset values

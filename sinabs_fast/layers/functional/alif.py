@@ -138,7 +138,7 @@ def _fused_steps(plan: AlifPlan, x: Tensor, state: Dict[str, Tensor], syn: bool,
 
 def _reference_step(x: Tensor, state: Dict[str, Tensor], params: ALIFParams) -> _Steps:
     """One step on the pure-PyTorch reference, as a one-step _Steps."""
-    spikes, new_state, pre_reset = reference.alif_step(x, state, params)
+    spikes, new_state, pre_reset = reference.alif_step(x, state, *params)
     flat = (x.shape[0], 1, -1)
     kept = {k: new_state[k] for k in ("v_mem", "b", "i_syn") if k in new_state}
     syn = params.alpha_syn is not None

@@ -83,7 +83,7 @@ def _reference_step(x: Tensor, state: Dict[str, Tensor], params: LIFParams):
 
     spiking = params.spike_fn is not None
     out, new_state = reference.lif_step(
-        x, state, params._replace(reset_fn=reset) if spiking else params)
+        x, state, *(params._replace(reset_fn=reset) if spiking else params))
     v_hat = seen.get("v_hat", out)  # without spikes the output is the pre-clamp membrane
     batch = x.shape[0]
     return out.reshape(batch, 1, -1), v_hat.reshape(batch, 1, -1), new_state
