@@ -18,8 +18,13 @@ class _NoLeak:
     @property
     def alpha_mem_calculated(self) -> torch.Tensor:
         """Always 1, on the layer's device: made there by a fill, since copying a host tensor to
-        a GPU waits for the GPU's queued work (a host-device synchronisation every call)."""
-        return torch.ones((), device=self.spike_threshold.device)
+        a GPU waits for the GPU's queued work (a host-device synchronisation every call); made
+        once per device, as nothing writes to it."""
+        device = self.spike_threshold.device
+        one = self.__dict__.get("_alpha_mem_one")
+        if one is None or one.device != device:
+            one = self.__dict__["_alpha_mem_one"] = torch.ones((), device=device)
+        return one
 
     @property
     def _param_dict(self) -> dict:
