@@ -9,6 +9,15 @@
 
 namespace sinabs_fast {
 
+namespace {
+
+// t in like's dtype; t itself when it has it (a tiny call's host time is mostly such ops).
+Tensor in_dtype_of(const Tensor& t, const Tensor& like) {
+  return t.scalar_type() == like.scalar_type() ? t : t.to(like.scalar_type());
+}
+
+}  // namespace
+
 NeuronOptions make_options(int64_t spike_kind, double max_spikes, int64_t reset_kind,
                            double reset_value) {
   TORCH_CHECK(spike_kind >= 0 && spike_kind <= 2, "sinabs_fast: spike_kind must be 0 (none), ",
@@ -42,8 +51,8 @@ Tensor broadcast_param(const Tensor& p, const Tensor& input, const char* name, i
                      (p.size(1) == 1 || p.size(1) == N));
   TORCH_CHECK(fits, "sinabs_fast: ", name, " must broadcast to (batch, neurons) = (", B, ", ", N,
               "), got shape ", p.sizes());
-  // Each step only where it changes something: a tiny call's host time is mostly such ops.
-  const Tensor typed = p.scalar_type() == input.scalar_type() ? p : p.to(input.scalar_type());
+  // Each step only where it changes something.
+  const Tensor typed = in_dtype_of(p, input);
   if (typed.dim() == 2 && typed.size(0) == rows && typed.size(1) == cols &&
       typed.is_contiguous()) {
     return typed;
@@ -154,7 +163,7 @@ Tensor optional_like(const std::optional<Tensor>& t, const Tensor& like, const c
               like.sizes(), ", got ", t->sizes());
   TORCH_CHECK(t->device() == like.device(), "sinabs_fast: ", name, " is on ", t->device(),
               " but it must be on ", like.device());
-  return t->to(like.scalar_type()).contiguous();
+  return in_dtype_of(*t, like).contiguous();
 }
 
 RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const char* name,
@@ -176,7 +185,7 @@ RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const c
     src.storage = t->reshape(-1).narrow(0, 0, 1).to(like.scalar_type()).expand({N}).contiguous();
     return src;
   }
-  Tensor dense = t->to(like.scalar_type());
+  Tensor dense = in_dtype_of(*t, like);
   if (dense.stride(-1) != 1) dense = dense.contiguous();
   src.storage = dense;
   src.b_stride = dense.stride(0);

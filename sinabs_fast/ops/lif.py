@@ -2,7 +2,7 @@
 ``alpha_mem = 1``, ExpLeak has no spikes) in one fused kernel, and its fused reverse-time
 backward; their fake kernels and both autograd paths (see the package's docstring)."""
 
-from typing import Callable, NamedTuple, Optional, Sequence
+from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -159,6 +159,26 @@ def _setup_context(ctx, inputs, output, needs_input_grad=None):
     )
 
 
+def shaped(t: Tensor, shape: Sequence[int]) -> Tensor:
+    """``t.reshape(shape)``, or ``t`` itself when it has that shape (no view per call)."""
+    return t if t.shape == shape else t.reshape(shape)
+
+
+_EMPTY: Dict[Tuple[torch.dtype, torch.device], Tensor] = {}
+
+
+def _empty(like: Tensor) -> Tensor:
+    """An empty tensor of like's dtype and device, for an absent tensor argument: one per dtype
+    and device (it has no elements to write). Tensor subclasses (torch.compile's fake and
+    functional tensors) get a fresh one."""
+    if type(like) is not Tensor:
+        return like.new_empty((0,))
+    key = (like.dtype, like.device)
+    if key not in _EMPTY:
+        _EMPTY[key] = like.new_empty((0,))
+    return _EMPTY[key]
+
+
 def _backward_kernel(ctx, grads, surrogate_values):
     (v_hat, i_seq, v_mem, i_syn, input, alpha_mem, alpha_syn, threshold, reset_amount,
      min_v_mem) = ctx.saved_tensors
@@ -169,11 +189,11 @@ def _backward_kernel(ctx, grads, surrogate_values):
     g_spikes, g_v_hat, g_i_seq, g_v_mem, g_i_syn, g_counts = grads
     like = v_hat if v_hat.numel() else input
     flat = (like.shape[0], like.shape[2])
-    empty = like.new_empty((0,))
+    empty = _empty(like)
     g_input, g_v0, g_i0, g_alpha_mem, g_alpha_syn = LIF_BACKWARD(
         grad_spikes=g_spikes, grad_v_hat=g_v_hat, grad_i_seq=g_i_seq,
-        grad_v_mem=g_v_mem.reshape(flat) if g_v_mem is not None else None,
-        grad_i_syn=g_i_syn.reshape(flat) if g_i_syn is not None else None,
+        grad_v_mem=shaped(g_v_mem, flat) if g_v_mem is not None else None,
+        grad_i_syn=shaped(g_i_syn, flat) if g_i_syn is not None else None,
         grad_counts=g_counts, v_hat=v_hat, i_seq=i_seq if i_seq is not None else empty,
         v_mem=v_mem if v_mem is not None else empty, i_syn=i_syn, input=input,
         alpha_mem=alpha_mem, alpha_syn=alpha_syn, threshold=threshold,
@@ -181,8 +201,8 @@ def _backward_kernel(ctx, grads, surrogate_values):
         alpha_mem_grad=ctx.alpha_mem_grad, alpha_syn_grad=ctx.alpha_syn_grad, **ctx.options,
     )
     return LIF_FORWARD.gradients(
-        input=g_input, v_mem=g_v0.reshape(ctx.state_shape),
-        i_syn=g_i0.reshape(ctx.state_shape) if alpha_syn is not None else None,
+        input=g_input, v_mem=shaped(g_v0, ctx.state_shape),
+        i_syn=shaped(g_i0, ctx.state_shape) if alpha_syn is not None else None,
         alpha_mem=g_alpha_mem if ctx.alpha_mem_grad else None,
         alpha_syn=g_alpha_syn if ctx.alpha_syn_grad else None,
     )

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from ... import ops, reference
-from ...ops.lif import LIF_FORWARD, forward_on_args
+from ...ops.lif import LIF_FORWARD, forward_on_args, shaped
 from ...neuron_params import LIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
 from .op_arguments import (CallShape, Param, along_time, eager_cache, operand, per_neuron,
@@ -116,11 +116,6 @@ def _op_options(spec: KernelSpec, spiking: bool, norm_input: bool) -> Dict[str, 
     )
 
 
-def _shaped(t: Tensor, shape: Tuple[int, ...]) -> Tensor:
-    """``t.reshape(shape)``, or ``t`` itself when it has that shape (no view per call)."""
-    return t if t.shape == shape else t.reshape(shape)
-
-
 def lif_forward(
     input_data: Tensor,
     alpha_mem: Tensor,
@@ -168,7 +163,7 @@ def run_lif(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
         return output, new_state, recordings, output.sum(1) if spiking else None
 
     x = (1 - alpha_mem) * input_data if plan.prescale else input_data
-    x = _shaped(x, (batch, steps, neurons))
+    x = shaped(x, (batch, steps, neurons))
     x = x if x.dtype == plan.compute else x.to(plan.compute)
     grad = torch.is_grad_enabled() and any(
         isinstance(t, Tensor) and t.requires_grad
@@ -189,7 +184,7 @@ def run_lif(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
     )
     out = ops.LIFOutputs(*forward_on_args(args, params.surrogate_grad_fn))
     shape = (batch, steps, *trailing)
-    output = _shaped(out.spikes if spiking else out.v_hat, shape)
+    output = shaped(out.spikes if spiking else out.v_hat, shape)
     new_state = {"v_mem": out.v_mem}  # (B, *trailing) and not a view: reset_states detaches it
     if syn:
         new_state["i_syn"] = out.i_syn
@@ -208,5 +203,5 @@ def run_lif(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
         recordings["v_mem"] = v.reshape(shape)
         if syn:
             recordings["i_syn"] = out.i_seq.reshape(shape)
-    counts = _shaped(out.spike_counts, (batch, *trailing)) if spiking else None
+    counts = shaped(out.spike_counts, (batch, *trailing)) if spiking else None
     return output, new_state, recordings, counts
