@@ -98,21 +98,22 @@ class StatefulLayer(torch.nn.Module):
             for name, value in values.items():
                 setattr(self, name, value)
             return
-        buffers = self._buffers
+        buffers, params, modules = self._buffers, self._parameters, self._modules
         plain_buffers = not _global_buffer_registration_hooks and (
             type(self).register_buffer is torch.nn.Module.register_buffer)
+        non_persistent = self._non_persistent_buffers_set
+        class_attributes = _class_attributes(type(self))  # properties, say
+        attributes = self.__dict__
         for name, value in values.items():
+            plain_tensor = type(value) is torch.Tensor
             if name in buffers:
-                if (plain_buffers and type(value) is torch.Tensor
-                        and name not in self._non_persistent_buffers_set):
+                if plain_buffers and plain_tensor and name not in non_persistent:
                     buffers[name] = value
                     continue
-            elif (name not in self._parameters and name not in self._modules
-                  and name not in _class_attributes(type(self))  # no property, say
+            elif (name not in params and name not in modules and name not in class_attributes
                   # a plain tensor, or anything but a tensor (a Parameter, a Buffer) or module
-                  and (type(value) is torch.Tensor
-                       or not isinstance(value, (torch.Tensor, torch.nn.Module)))):
-                self.__dict__[name] = value
+                  and (plain_tensor or not isinstance(value, (torch.Tensor, torch.nn.Module)))):
+                attributes[name] = value
                 continue
             setattr(self, name, value)
 
