@@ -51,12 +51,12 @@ Tensor broadcast_param(const Tensor& p, const Tensor& input, const char* name, i
                      (p.size(1) == 1 || p.size(1) == N));
   TORCH_CHECK(fits, "sinabs_fast: ", name, " must broadcast to (batch, neurons) = (", B, ", ", N,
               "), got shape ", p.sizes());
-  // Each step only where it changes something.
+  // Each step only where it changes something. One value for (1, 1) is read as p[0] whatever
+  // its shape.
   const Tensor typed = in_dtype_of(p, input);
-  if (typed.dim() == 2 && typed.size(0) == rows && typed.size(1) == cols &&
-      typed.is_contiguous()) {
-    return typed;
-  }
+  const bool rows_already = typed.dim() == 2 && typed.size(0) == rows && typed.size(1) == cols &&
+                            typed.is_contiguous();
+  if (rows_already || (rows == 1 && cols == 1 && typed.numel() == 1)) return typed;
   return typed.expand({rows, cols}).contiguous();
 }
 

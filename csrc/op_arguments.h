@@ -61,7 +61,8 @@ NeuronOptions make_options(int64_t spike_kind, double max_spikes, int64_t reset_
 bool varies_with_batch(const Tensor& p, int64_t B);
 
 // Broadcasts a parameter to (rows, cols) contiguous in input's dtype (input: (B, T, N)), naming
-// it when it does not broadcast to (B, N).
+// it when it does not broadcast to (B, N); a single value for (1, 1) keeps its own shape (the
+// kernels read element 0).
 Tensor broadcast_param(const Tensor& p, const Tensor& input, const char* name, int64_t rows,
                        int64_t cols);
 
