@@ -1,0 +1,86 @@
+"""What several adapters share: import and device checks, and the runner for a module that
+takes the whole (B, T, N) or (T, B, N) sequence in one call."""
+
+import importlib
+from typing import Any, Callable, Iterable, Optional
+
+import torch
+from torch import Tensor, nn
+
+from .base import Runner
+
+
+def import_reason(module: str, requirement: str) -> Optional[str]:
+    """None when ``module`` imports; else the pip command that installs it, and the error."""
+    try:
+        importlib.import_module(module)
+    except Exception as e:  # a broken install raises more than ImportError
+        return f"pip install {requirement}  ({type(e).__name__}: {e})"
+    return None
+
+
+def device_reason(device: str, cpu: bool = True, cuda: bool = True) -> Optional[str]:
+    """None when the peer runs on ``device`` and this machine has it; else why not."""
+    kind = torch.device(device).type
+    if kind == "cpu":
+        return None if cpu else "runs on CUDA only"
+    if kind == "cuda":
+        if not cuda:
+            return "runs on the CPU only"
+        return None if torch.cuda.is_available() else "no CUDA device on this machine"
+    return f"device {device!r} is not benchmarked (cpu or cuda)"
+
+
+def dtype_reason(dtype: torch.dtype, supported: Iterable[torch.dtype]) -> Optional[str]:
+    supported = tuple(supported)
+    if dtype in supported:
+        return None
+    names = ", ".join(str(d).replace("torch.", "") for d in supported)
+    return f"{str(dtype).replace('torch.', '')} is not supported (only {names})"
+
+
+def installed_version(distribution: str) -> Optional[str]:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
+
+
+def freeze(module: nn.Module, keep: Iterable[nn.Parameter] = ()) -> nn.Module:
+    """Makes the neuron's constants (time constants, thresholds) non-trainable, as they are in
+    every peer's configuration; parameters in ``keep`` (a recurrent weight) stay trainable."""
+    kept = {id(p) for p in keep}
+    for p in module.parameters():
+        if id(p) not in kept:
+            p.requires_grad_(False)
+    return module
+
+
+class SequenceRunner(Runner):
+    """A layer called once on the whole sequence: ``call(native input) -> native output``.
+
+    ``time_major`` peers get the input as a contiguous (T, B, N) copy, made in ``prepare``
+    (untimed), and return (T, B, N)."""
+
+    def __init__(self, module: nn.Module, reset: Callable[[], None], time_major: bool = False,
+                 call: Optional[Callable[[Any], Tensor]] = None):
+        self.module = module
+        self._reset = reset
+        self.time_major = time_major
+        self._call = call if call is not None else module
+
+    def prepare(self, x: Tensor) -> Any:
+        return x.transpose(0, 1).contiguous() if self.time_major else x
+
+    def reset(self) -> None:
+        self._reset()
+
+    def forward(self, prepared: Any) -> Tensor:
+        return self._call(prepared)
+
+    def spikes_btn(self, out: Tensor) -> Tensor:
+        return out.transpose(0, 1) if self.time_major else out
+
+    def parameters(self) -> Iterable[Tensor]:
+        return self.module.parameters()

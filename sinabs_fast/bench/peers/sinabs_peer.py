@@ -1,0 +1,16 @@
+"""sinabs 3.1.3: the layers sinabs_fast reproduces, stepped through time in a Python loop."""
+
+from typing import Optional
+
+from ._common import installed_version
+from ._sinabs_api import SinabsApiPeer
+
+
+class SinabsPeer(SinabsApiPeer):
+    name = "sinabs"
+    requirement = "sinabs==3.1.3"
+    layers_module = "sinabs.layers"
+    activation_module = "sinabs.activation"
+
+    def version(self) -> Optional[str]:
+        return installed_version("sinabs")

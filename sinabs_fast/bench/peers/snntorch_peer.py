@@ -1,0 +1,82 @@
+"""snnTorch 1.0: the single-step ``Leaky`` neuron, looped over time in Python as snnTorch's
+tutorials do (time-major input, one call per step).
+
+The configuration in snnTorch's terms: ``threshold=1``, ``reset_mechanism="subtract"``,
+``beta = alpha_mem`` (1 for IAF) and ``reset_delay=False``. With the default
+``reset_delay=True`` a spike's reset is applied at the *next* step, before the decay, so it
+subtracts ``threshold`` where the configuration subtracts ``alpha * threshold``, and it is
+detached from the graph; with ``reset_delay=False`` the step's own spike is subtracted at once,
+through the graph, which is the configuration's update. (snnTorch still subtracts a detached
+``threshold * [v >= threshold]`` of the stored membrane first: zero unless a membrane is still
+at or above the threshold after its reset, which needs an input of at least the threshold;
+the gate's and the benchmark's inputs stay below it.) The surrogate is a
+``surrogate.custom_surrogate`` with the configuration's ``exp(-2 |v - 1|)``.
+
+lif-syn is not expressible: ``Synaptic``'s current carries membranes past twice the threshold,
+so the extra detached subtraction above fires (the gate fails it: 304 of 2,880 spikes differ).
+"""
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..cases import Shape
+from ._common import (SequenceRunner, device_reason, dtype_reason, import_reason,
+                      installed_version)
+from .base import Peer, Runner
+from .configs import CONFIGS, SURROGATE_DECAY
+
+_LAYERS = ("iaf", "lif")
+
+
+def _exponential_surrogate(input_: Tensor, grad_input: Tensor, spikes: Tensor) -> Tensor:
+    """snnTorch's custom-surrogate signature; ``input_`` is the membrane minus the threshold."""
+    return grad_input * torch.exp(-SURROGATE_DECAY * input_.abs())
+
+
+class _Looped(nn.Module):
+    """Steps one snnTorch neuron through a (T, B, N) sequence from zero state (so there is no
+    state to reset between calls)."""
+
+    def __init__(self, cell: nn.Module):
+        super().__init__()
+        self.cell = cell
+
+    def forward(self, x: Tensor) -> Tensor:
+        mem = torch.zeros_like(x[0])
+        spikes = []
+        for x_t in x:
+            spk, mem = self.cell(x_t, mem)
+            spikes.append(spk)
+        return torch.stack(spikes)
+
+
+class SnnTorchPeer(Peer):
+    name = "snntorch"
+    requirement = "snntorch==1.0.0"
+
+    def unavailable_reason(self, device: str) -> Optional[str]:
+        return import_reason("snntorch", self.requirement) or device_reason(device)
+
+    def unsupported_reason(self, layer: str, dtype: torch.dtype, device: str) -> Optional[str]:
+        if layer == "lif-syn":
+            return ("lif-syn: snnTorch's Synaptic subtracts the threshold a second time where a "
+                    "membrane stays above it after its reset")
+        if layer not in _LAYERS:
+            return (f"{layer}: snnTorch's Leaky does not express it" if layer in CONFIGS
+                    else f"{layer} is not a neuron layer")
+        return dtype_reason(dtype, (torch.float32,))
+
+    def build(self, layer: str, shape: Shape, device: str, dtype: torch.dtype) -> Runner:
+        import snntorch
+        from snntorch import surrogate
+        config = CONFIGS[layer]
+        cell = snntorch.Leaky(beta=config.alpha_mem, threshold=config.threshold,
+                              reset_mechanism="subtract", reset_delay=False,
+                              spike_grad=surrogate.custom_surrogate(_exponential_surrogate))
+        module = _Looped(cell).to(device)
+        return SequenceRunner(module, reset=lambda: None, time_major=True)
+
+    def version(self) -> Optional[str]:
+        return installed_version("snntorch")
