@@ -15,8 +15,8 @@ Rows (``impl``), all timed interleaved in one process:
   ``hooks.register_synops_hooks`` (sinabs' own ``SNNAnalyzer`` and hooks for sinabs' rows): the
   cost of counting is the difference to the plain row.
 
-``--quick`` times sinabs' plain step only (compiling its Python time loop takes minutes, and a
-sinabs step is seconds on a 2-core CPU).
+``--quick`` times sinabs' plain step only, neither compiled nor counted (compiling its Python
+time loop takes minutes, and one sinabs step takes seconds on a 2-core CPU).
 
 The shape's ``N`` is the number of spiking neurons of the network (for one sample and step).
 """
@@ -24,7 +24,7 @@ The shape's ``N`` is the number of spiking neurons of the network (for one sampl
 import importlib
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -34,7 +34,6 @@ from .cases import FWD_BWD, SEED_NETWORK
 from .timing import Budget, Call, make_timer, median_iqr
 
 B, T = 32, 50
-SHAPE = f"B{B}T{T}"
 COUNTERS = ("SNNSynOpCounter", "SNNAnalyzer", "hooks")
 SYNOPS_WEIGHT = 1e-6
 # Calls of a compiled step before its timing: the compilation, and a recompilation once the
@@ -97,28 +96,29 @@ def spiking_neurons(net: nn.Module, x: torch.Tensor) -> int:
     return sum(m.v_mem[0].numel() for m in net.modules() if hasattr(m, "v_mem"))
 
 
-def _steps(impls: List[str], device: str, quick: bool, x: torch.Tensor,
-           labels: torch.Tensor) -> Dict[str, Call]:
+def _steps(impls: List[str], device: str, batch: int, x: torch.Tensor, labels: torch.Tensor,
+           compile_impls: Sequence[str]) -> Dict[str, Call]:
     from ..train.models import seed_network
 
     torch.manual_seed(0)
-    weights = seed_network(B).state_dict()
+    weights = seed_network(batch).state_dict()
     steps = {}
     for impl in impls:
         top, layers, _ = _package(impl)
 
         def net() -> nn.Sequential:
-            model = seed_network(B, layers=layers).to(device)
+            model = seed_network(batch, layers=layers).to(device)
             model.load_state_dict(weights, strict=False)
             return model
 
         steps[impl] = training_step(net(), top.reset_states, x, labels)
-        if quick and impl == "sinabs":
-            continue  # minutes of compiling, and counters sinabs_fast's rows already show
-        compiled = training_step(torch.compile(net()), top.reset_states, x, labels)
-        for _ in range(COMPILE_WARMUP):
-            compiled()
-        steps[f"{impl}+compile"] = compiled
+        if impl in compile_impls:
+            compiled = training_step(torch.compile(net()), top.reset_states, x, labels)
+            for _ in range(COMPILE_WARMUP):
+                compiled()
+            steps[f"{impl}+compile"] = compiled
+        if impl != "sinabs_fast" and impl not in compile_impls:
+            continue  # --quick: sinabs' plain step only (see the module's docstring)
         for counter in COUNTERS:
             if counter == "SNNSynOpCounter" and not hasattr(top, counter):
                 continue  # sinabs 3 removed it
@@ -128,31 +128,37 @@ def _steps(impls: List[str], device: str, quick: bool, x: torch.Tensor,
     return {name: Call(step) for name, step in steps.items()}
 
 
-def run(device: str, budget: Budget, quick: bool, report, progress: bool = True) -> EndToEnd:
-    """Times the seed network's training steps (``report.skip`` says what could not run)."""
+def run(device: str, budget: Budget, report, quick: bool = False, batch: int = B,
+        steps: int = T, compile_impls: Optional[Sequence[str]] = None) -> EndToEnd:
+    """Times the seed network's training steps at ``batch`` x ``steps`` on ``device``
+    (``report.skip`` says what could not run). ``compile_impls``: the runtimes also timed
+    under torch.compile (default: both; sinabs_fast only with ``quick``)."""
     from ..train.models import seed_network
 
+    shape = f"B{batch}T{steps}"
     impls = ["sinabs_fast"]
     try:
         sinabs = importlib.import_module("sinabs")
         impls.append("sinabs")
     except ImportError:
-        report.skip("sinabs", "not installed (pip install sinabs==3.1.3)", SEED_NETWORK, SHAPE)
+        report.skip("sinabs", "not installed (pip install sinabs==3.1.3)", SEED_NETWORK, shape)
         sinabs = None
+    if compile_impls is None:
+        compile_impls = ["sinabs_fast"] if quick else impls
     gen = torch.Generator().manual_seed(0)
-    x = (torch.rand(B, T, 1, 28, 28, generator=gen) < 0.3).float().to(device)
-    labels = torch.randint(0, 10, (B,), generator=gen).to(device)
-    if progress:
-        report.print(f"seed network training steps ({SHAPE}): "
-                     f"{', '.join(impls)}, eager, compiled and with each synops counter")
-    calls = _steps(impls, device, quick, x, labels)
-    # More of the budget than a layer case: a step is 0.1-2 s on a CPU.
+    x = (torch.rand(batch, steps, 1, 28, 28, generator=gen) < 0.3).float().to(device)
+    labels = torch.randint(0, 10, (batch,), generator=gen).to(device)
+    report.print(f"seed network training steps ({shape}): {', '.join(impls)}; compiled: "
+                 f"{', '.join(compile_impls) or 'none'}")
+    calls = _steps(impls, device, batch, x, labels, compile_impls)
+    # More of the budget than a layer case: a step is 0.1-10 s on a CPU.
     slow = Budget(budget.budget_s * 5, budget.min_reps, budget.max_reps, budget.warmup,
                   budget.slice_s)
     times = make_timer(device, slow).measure(calls)
     out = EndToEnd(versions={"sinabs": getattr(sinabs, "__version__", None)} if sinabs else {})
-    out.shapes[SHAPE] = {"B": B, "T": T, "N": spiking_neurons(seed_network(B).to(device), x)}
+    neurons = spiking_neurons(seed_network(batch).to(device), x)
+    out.shapes[shape] = {"B": batch, "T": steps, "N": neurons}
     for name, samples in times.items():
         ms, iqr = median_iqr(samples)
-        out.rows.append(results.make_row(name, SEED_NETWORK, SHAPE, FWD_BWD, "float32", ms, iqr))
+        out.rows.append(results.make_row(name, SEED_NETWORK, shape, FWD_BWD, "float32", ms, iqr))
     return out

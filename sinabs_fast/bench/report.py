@@ -58,7 +58,7 @@ def _index(rows):
     return {(r["impl"], r["layer"], r["shape"], r["mode"], r["dtype"]): r for r in rows}
 
 
-def _table(header: Sequence[str], lines: Sequence[Sequence[str]], right_from: int) -> List[str]:
+def markdown_table(header: Sequence[str], lines: Sequence[Sequence[str]], right_from: int) -> List[str]:
     align = ["---" if i < right_from else "---:" for i in range(len(header))]
     out = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     out += ["| " + " | ".join(line) + " |" for line in lines]
@@ -91,7 +91,7 @@ def layer_table(result: Dict[str, Any], layer: str, dtype: str) -> List[str]:
                 cells.append(cell)
             lines.append([_shape_label(result, shape), mode] + cells
                          + [_percent(ours and ours["bandwidth_fraction"])])
-    return _table(header, lines, right_from=2)
+    return markdown_table(header, lines, right_from=2)
 
 
 def _shape_label(result: Dict[str, Any], shape: str) -> str:
@@ -114,7 +114,7 @@ def seed_network_table(result: Dict[str, Any]) -> List[str]:
         lines.append([r["impl"], r["shape"], fmt_ms(r["ms"]), fmt_ms(r["iqr_ms"]),
                       fmt_ratio(ms[SINABS] / r["ms"]) if SINABS in ms else "—",
                       "—" if over_plain is None else f"{100 * over_plain:+.1f}%"])
-    return _table(["impl", "shape", "ms", "IQR ms", "sinabs / this", "vs. the plain step"],
+    return markdown_table(["impl", "shape", "ms", "IQR ms", "sinabs / this", "vs. the plain step"],
                   lines, right_from=2)
 
 
@@ -137,7 +137,7 @@ def memory_table(result: Dict[str, Any]) -> List[str]:
                 cell += " / " + _bytes(row and row["peak_bytes_per_step"])
             cells.append(cell)
         lines.append([layer, _shape_label(result, shape), dtype] + cells)
-    return _table(["layer", "shape", "dtype"] + impls, lines, right_from=3)
+    return markdown_table(["layer", "shape", "dtype"] + impls, lines, right_from=3)
 
 
 def skipped_lines(result: Dict[str, Any]) -> List[str]:

@@ -33,6 +33,7 @@ _ROW_TEXT = ("impl", "layer", "shape", "mode", "dtype")
 TOP_FIELDS = ("device", "machine", "torch", "versions", "command", "copy_bandwidth", "rows")
 OPTIONAL_TOP_FIELDS = ("date", "shapes", "skipped", "notes")
 DEVICES = ("cpu", "cuda")
+_ONE_PER_LINE = ("rows", "skipped")
 
 
 class ResultFormatError(ValueError):
@@ -98,15 +99,19 @@ def _validate_row(row: Any, where: str) -> None:
 
 
 def save(result: Dict[str, Any], path: Union[str, Path]) -> Path:
-    """Validates ``result`` and writes it as indented JSON (one row per line) to ``path``."""
+    """Validates ``result`` and writes it to ``path`` as JSON, a line per top-level field and
+    per row or skipped entry (so that a diff of two runs reads row by row)."""
     validate(result)
+    lines = []
+    for key, value in result.items():
+        if key in _ONE_PER_LINE and value:
+            inner = ",\n  ".join(json.dumps(item) for item in value)
+            lines.append(f" {json.dumps(key)}: [\n  {inner}\n ]")
+        else:
+            lines.append(f" {json.dumps(key)}: {json.dumps(value)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    head = {k: v for k, v in result.items() if k != "rows"}
-    lines = [json.dumps(row) for row in result["rows"]]
-    text = json.dumps(head, indent=1)[:-2]  # reopen the object to append the rows
-    text += ',\n "rows": [\n  ' + ",\n  ".join(lines) + "\n ]\n}\n"
-    path.write_text(text)
+    path.write_text("{\n" + ",\n".join(lines) + "\n}\n")
     return path
 
 

@@ -189,7 +189,7 @@ class Bench:
             peer = self.registry[name]
             reason = peer.unavailable_reason(self.options.device)
             if reason:
-                self.report.skip(name, f"{reason} (pip install {peer.requirement})")
+                self.report.skip(name, reason)
             else:
                 usable[name] = peer
         return usable
@@ -271,7 +271,7 @@ class Bench:
         versions.update({name: self.registry[name].version() for name in peers})
         described_shapes = {s.label: {"B": s.B, "T": s.T, "N": s.N} for s in shapes}
         if SEED_NETWORK in o.layers:
-            e2e = end_to_end.run(o.device, o.budget, o.quick, self.report, o.progress)
+            e2e = end_to_end.run(o.device, o.budget, self.report, quick=o.quick)
             self.rows.extend(e2e.rows)
             versions.update(e2e.versions)
             described_shapes.update(e2e.shapes)
