@@ -97,7 +97,7 @@ def spiking_neurons(net: nn.Module, x: torch.Tensor) -> int:
 
 
 def _steps(impls: List[str], device: str, batch: int, x: torch.Tensor, labels: torch.Tensor,
-           compile_impls: Sequence[str]) -> Dict[str, Call]:
+           compile_impls: Sequence[str], counter_impls: Sequence[str]) -> Dict[str, Call]:
     from ..train.models import seed_network
 
     torch.manual_seed(0)
@@ -117,9 +117,7 @@ def _steps(impls: List[str], device: str, batch: int, x: torch.Tensor, labels: t
             for _ in range(COMPILE_WARMUP):
                 compiled()
             steps[f"{impl}+compile"] = compiled
-        if impl != "sinabs_fast" and impl not in compile_impls:
-            continue  # --quick: sinabs' plain step only (see the module's docstring)
-        for counter in COUNTERS:
+        for counter in COUNTERS if impl in counter_impls else ():
             if counter == "SNNSynOpCounter" and not hasattr(top, counter):
                 continue  # sinabs 3 removed it
             counted = net()
@@ -129,10 +127,12 @@ def _steps(impls: List[str], device: str, batch: int, x: torch.Tensor, labels: t
 
 
 def run(device: str, budget: Budget, report, quick: bool = False, batch: int = B,
-        steps: int = T, compile_impls: Optional[Sequence[str]] = None) -> EndToEnd:
+        steps: int = T, compile_impls: Optional[Sequence[str]] = None,
+        counter_impls: Optional[Sequence[str]] = None) -> EndToEnd:
     """Times the seed network's training steps at ``batch`` x ``steps`` on ``device``
-    (``report.skip`` says what could not run). ``compile_impls``: the runtimes also timed
-    under torch.compile (default: both; sinabs_fast only with ``quick``)."""
+    (``report.skip`` says what could not run). ``compile_impls`` and ``counter_impls``: the
+    runtimes also timed under torch.compile and with each synops counter (default: both;
+    sinabs_fast only with ``quick``)."""
     from ..train.models import seed_network
 
     shape = f"B{batch}T{steps}"
@@ -143,14 +143,15 @@ def run(device: str, budget: Budget, report, quick: bool = False, batch: int = B
     except ImportError:
         report.skip("sinabs", "not installed (pip install sinabs==3.1.3)", SEED_NETWORK, shape)
         sinabs = None
-    if compile_impls is None:
-        compile_impls = ["sinabs_fast"] if quick else impls
+    default = ["sinabs_fast"] if quick else impls
+    compile_impls = default if compile_impls is None else compile_impls
+    counter_impls = default if counter_impls is None else counter_impls
     gen = torch.Generator().manual_seed(0)
     x = (torch.rand(batch, steps, 1, 28, 28, generator=gen) < 0.3).float().to(device)
     labels = torch.randint(0, 10, (batch,), generator=gen).to(device)
     report.print(f"seed network training steps ({shape}): {', '.join(impls)}; compiled: "
                  f"{', '.join(compile_impls) or 'none'}")
-    calls = _steps(impls, device, batch, x, labels, compile_impls)
+    calls = _steps(impls, device, batch, x, labels, compile_impls, counter_impls)
     # More of the budget than a layer case: a step is 0.1-10 s on a CPU.
     slow = Budget(budget.budget_s * 5, budget.min_reps, budget.max_reps, budget.warmup,
                   budget.slice_s)

@@ -36,7 +36,9 @@ def fmt_ratio(ratio: Optional[float]) -> str:
 
 
 def _percent(fraction: Optional[float]) -> str:
-    return "—" if fraction is None else f"{100 * fraction:.1f}"
+    if fraction is None:
+        return "—"
+    return f"{100 * fraction:.1f}" if fraction >= 0.01 else f"{100 * fraction:.2g}"
 
 
 def _bytes(value: Optional[float]) -> str:
@@ -173,7 +175,8 @@ def markdown(result: Dict[str, Any], heading: str = "###") -> str:
     out = header_lines(result) + [""]
     out.append("Median ms (in brackets: the peer's time over sinabs_fast's); BW %: sinabs_fast's "
                "effective bandwidth on its fewest bytes, as a percentage of the copy bandwidth.")
-    layers = _ordered([r["layer"] for r in result["rows"]], LAYERS)
+    layers = _ordered([r["layer"] for r in result["rows"] if r["layer"] != SEED_NETWORK],
+                      LAYERS)
     dtypes = list(dict.fromkeys(r["dtype"] for r in result["rows"]))
     for layer in layers:
         for dtype in dtypes:
