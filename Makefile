@@ -74,7 +74,7 @@ ctest: $(VENV)/.deps
 test: pytest ctest
 
 bench: build/.ext $(VENV)/.test-deps
-	$(PY) benchmarks/bench_cpu.py
+	$(PY) -m sinabs_fast.cli bench --device cpu --quick
 
 clean:
 	rm -rf build $(VENV) sinabs_fast/*.so *.egg-info

@@ -37,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "sinabs_fast, sinabs, snntorch, spikingjelly-*, norse, exodus)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads (default: torch's default, all cores)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="skip (and report) the cases left once this many seconds are spent")
     p.add_argument("--json", metavar="FILE", help="write the result file (JSON) here")
     p.add_argument("--markdown", metavar="FILE", help="write the tables (markdown) here")
     p.add_argument("--plot", metavar="FILE",
@@ -54,7 +56,8 @@ def run_command(args: argparse.Namespace, argv: Optional[List[str]] = None) -> i
     options = BenchOptions(
         device=args.device, quick=args.quick, layers=args.layers, shapes=args.shapes,
         modes=args.modes, dtype=args.dtype, peers=args.peers, threads=args.threads,
-        command=shlex.join(["sinabs-fast", *shown]), progress=args.progress)
+        time_budget_s=args.time_budget, command=shlex.join(["sinabs-fast", *shown]),
+        progress=args.progress)
     result = Bench(options).run()
     tables = report.markdown(result)
     print(tables)

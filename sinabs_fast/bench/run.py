@@ -13,6 +13,7 @@ rows come from :mod:`sinabs_fast.bench.end_to_end`.
 import datetime
 import os
 import platform
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
@@ -44,6 +45,7 @@ class BenchOptions:
     command: str = "sinabs-fast bench"
     progress: bool = True
     budget: Budget = field(default=None)  # None: Budget.quick() or Budget()
+    time_budget_s: Optional[float] = None  # past it, the cases left are skipped (reported)
 
     def resolved(self, registry: Mapping[str, Peer]) -> "BenchOptions":
         """A copy with defaults filled in; raises ValueError naming a wrong option."""
@@ -63,7 +65,7 @@ class BenchOptions:
         budget = self.budget or (Budget.quick() if self.quick else Budget())
         return BenchOptions(self.device, self.quick, list(self.layers), list(shapes),
                             list(self.modes), self.dtype, list(peers), self.threads,
-                            self.command, self.progress, budget)
+                            self.command, self.progress, budget, self.time_budget_s)
 
 
 def _check_choice(option: str, given: Sequence[str], known) -> None:
@@ -263,14 +265,24 @@ class Bench:
         shapes = [SHAPES[label] for label in o.shapes]
         gated = {layer: self.gated_peers(layer, peers) for layer in layers}
         cases = [(layer, shape) for layer in layers for shape in shapes if gated[layer]]
+        start = time.monotonic()
+
+        def out_of_time(layer: str, shape: str) -> bool:
+            if o.time_budget_s is None or time.monotonic() - start < o.time_budget_s:
+                return False
+            self.report.skip(ALL, f"the time budget ({o.time_budget_s:g} s) was spent",
+                             layer, shape, dtype=o.dtype)
+            return True
+
         bar = tqdm(cases, desc="bench", unit="case", disable=not o.progress)
         for layer, shape in bar:
             bar.set_postfix_str(f"{layer} {shape.label}")
-            self.time_case(layer, shape, gated[layer], timer, copy["gbs"])
+            if not out_of_time(layer, shape.label):
+                self.time_case(layer, shape, gated[layer], timer, copy["gbs"])
         versions = {"sinabs_fast": __version__}
         versions.update({name: self.registry[name].version() for name in peers})
         described_shapes = {s.label: {"B": s.B, "T": s.T, "N": s.N} for s in shapes}
-        if SEED_NETWORK in o.layers:
+        if SEED_NETWORK in o.layers and not out_of_time(SEED_NETWORK, ALL):
             e2e = end_to_end.run(o.device, o.budget, self.report, quick=o.quick)
             self.rows.extend(e2e.rows)
             versions.update(e2e.versions)
