@@ -9,6 +9,7 @@ so this package imports without any of them installed.
 from typing import Dict
 
 from .base import Peer, Runner
+from .exodus_peer import ExodusPeer
 from .norse_peer import NorsePeer
 from .sinabs_fast_peer import SinabsFastPeer
 from .sinabs_peer import SinabsPeer
@@ -25,6 +26,7 @@ PEERS: Dict[str, Peer] = {
         SpikingJellyPeer("spikingjelly-triton", "triton", cpu=False, cuda=True),
         SnnTorchPeer(),
         NorsePeer(),
+        ExodusPeer(),
     )
 }
 

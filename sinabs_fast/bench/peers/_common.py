@@ -1,13 +1,15 @@
-"""What several adapters share: import and device checks, and the runner for a module that
-takes the whole (B, T, N) or (T, B, N) sequence in one call."""
+"""What several adapters share: a peer described by what it imports, where it runs and which
+layers and dtypes it has; and the runner for a module that takes the whole (B, T, N) or
+(T, B, N) sequence in one call."""
 
 import importlib
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
-from .base import Runner
+from .base import Peer, Runner
+from .configs import CONFIGS
 
 
 def import_reason(module: str, requirement: str) -> Optional[str]:
@@ -55,6 +57,30 @@ def freeze(module: nn.Module, keep: Iterable[nn.Parameter] = ()) -> nn.Module:
         if id(p) not in kept:
             p.requires_grad_(False)
     return module
+
+
+class DeclaredPeer(Peer):
+    """A peer whose availability and support follow from class attributes."""
+
+    #: The module whose import says whether the runtime is installed.
+    module: str
+    #: The configured layers (``configs.CONFIGS``) it expresses, and in which input dtypes.
+    layers: Tuple[str, ...] = tuple(CONFIGS)
+    dtypes: Tuple[torch.dtype, ...] = (torch.float32,)
+    cpu = cuda = True
+    #: Why a configured layer it lacks cannot be expressed (default: it has no such layer).
+    inexpressible: Dict[str, str] = {}
+
+    def unavailable_reason(self, device: str) -> Optional[str]:
+        return (import_reason(self.module, self.requirement)
+                or device_reason(device, cpu=self.cpu, cuda=self.cuda))
+
+    def unsupported_reason(self, layer: str, dtype: torch.dtype, device: str) -> Optional[str]:
+        if layer not in CONFIGS:
+            return f"{layer} is not a neuron layer (the harness times it end to end)"
+        if layer not in self.layers:
+            return f"{layer}: " + self.inexpressible.get(layer, f"{self.name} has no such layer")
+        return dtype_reason(dtype, self.dtypes)
 
 
 class SequenceRunner(Runner):

@@ -2,36 +2,22 @@
 the same layers from different modules."""
 
 import importlib
-from typing import Optional
 
 import torch
 from torch import nn
 
 from ..cases import Shape
-from ._common import SequenceRunner, device_reason, dtype_reason, freeze, import_reason
-from .base import Peer, Runner
+from ._common import DeclaredPeer, SequenceRunner, freeze
+from .base import Runner
 from .configs import CONFIGS, SURROGATE_DECAY, NeuronConfig, recurrent_weight
 
 
-class SinabsApiPeer(Peer):
+class SinabsApiPeer(DeclaredPeer):
     """Builds ``<layers>.IAF/LIF/ExpLeak/ALIF/LIFRecurrent`` with ``<activation>``'s
     SingleSpike, MembraneSubtract and SingleExponential set to the configuration."""
 
-    #: The packages holding the layers and the activation classes.
-    layers_module: str
+    #: The package of the activation classes (``module`` is that of the layers).
     activation_module: str
-    #: The dtypes the layers take as input, per device kind.
-    dtypes = {"cpu": (torch.float32,), "cuda": (torch.float32,)}
-    cuda = True
-
-    def unavailable_reason(self, device: str) -> Optional[str]:
-        return (import_reason(self.layers_module, self.requirement)
-                or device_reason(device, cuda=self.cuda))
-
-    def unsupported_reason(self, layer: str, dtype: torch.dtype, device: str) -> Optional[str]:
-        if layer not in CONFIGS:
-            return f"{layer} is not a neuron layer (the harness times it end to end)"
-        return dtype_reason(dtype, self.dtypes[torch.device(device).type])
 
     def build(self, layer: str, shape: Shape, device: str, dtype: torch.dtype) -> Runner:
         module = self.layer_module(CONFIGS[layer], shape.N).to(device)
@@ -39,7 +25,7 @@ class SinabsApiPeer(Peer):
 
     def layer_module(self, config: NeuronConfig, neurons: int) -> nn.Module:
         """The layer of ``config`` with ``neurons`` neurons (float32, on the CPU)."""
-        layers = importlib.import_module(self.layers_module)
+        layers = importlib.import_module(self.module)
         act = importlib.import_module(self.activation_module)
         theta = config.threshold
         # SingleExponential's width is relative to the threshold: (scale / (theta * width)) *

@@ -23,7 +23,7 @@ from typing import Dict, Optional
 import torch
 from torch import Tensor
 
-from ..cases import LAYERS
+from ..cases import LAYERS, Shape
 
 THRESHOLD = 1.0
 ALPHA_MEM = 0.9  # every peer can express it: SpikingJelly's tau=10 gives 1 - 1/tau = 0.9
@@ -31,6 +31,9 @@ ALPHA_SYN = 0.8
 ALPHA_ADAPT = 0.95
 ADAPT_SCALE = 1.8  # sinabs' default
 SURROGATE_DECAY = 2.0  # the surrogate is exp(-SURROGATE_DECAY * |v - threshold| / threshold) / threshold
+# Inputs are uniform in [INPUT_LOW, INPUT_HIGH): below the threshold, which snnTorch's reset
+# needs to equal the configuration's (snntorch_peer.py), and from both sides of zero.
+INPUT_LOW, INPUT_HIGH = -0.5, 1.0
 RECURRENT_SEED = 1234
 RECURRENT_SCALE = 0.5  # the recurrent weights are N(0, 1) * scale / sqrt(N)
 
@@ -91,6 +94,15 @@ def surrogate(v: Tensor, threshold) -> Tensor:
     SingleExponential, whose width scales with the threshold (which matters for ALIF's adaptive
     threshold); at threshold 1 it is exp(-SURROGATE_DECAY |v - 1|)."""
     return torch.exp(-SURROGATE_DECAY * (v - threshold).abs() / threshold) / threshold
+
+
+def make_input(shape: Shape, seed: int, dtype: torch.dtype = torch.float32,
+               device="cpu") -> Tensor:
+    """A (B, T, N) benchmark input, uniform in [INPUT_LOW, INPUT_HIGH), drawn in float64 from
+    its own seeded generator (the same values, up to rounding, in every dtype)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(shape.B, shape.T, shape.N, generator=g, dtype=torch.float64)
+    return (x * (INPUT_HIGH - INPUT_LOW) + INPUT_LOW).to(dtype=dtype, device=device)
 
 
 def recurrent_weight(neurons: int, dtype: torch.dtype = torch.float32,

@@ -13,7 +13,8 @@ the configuration's (``Peer.gradient_reason`` is None): the same surrogate, the 
 detached. The reference back-propagates through the same forced spikes with the
 configuration's surrogate; ``max |g - g_ref| <= GRAD_RTOL[dtype] * max |g_ref|``.
 
-The peer is fed the input rounded to its dtype, and the reference gets exactly those values,
+The input is the benchmark's (``configs.make_input``: uniform in [-0.5, 1), below the
+threshold). The peer is fed it rounded to its dtype, and the reference gets exactly those values,
 so only the peer's arithmetic counts. The layer runs twice with a ``reset()`` in between, and
 both runs must agree (a reset that leaves state behind fails).
 """
@@ -28,7 +29,7 @@ from ... import reference
 from ...activation import MembraneSubtract
 from ..cases import Shape
 from .base import Peer
-from .configs import NeuronConfig, config_for, recurrent_weight, surrogate
+from .configs import NeuronConfig, config_for, make_input, recurrent_weight, surrogate
 
 GATE_SHAPE = Shape("gate", B=3, T=40, N=24)  # three different sizes: a layout mix-up shows
 GATE_SEED = 20261201
@@ -53,10 +54,9 @@ class GateResult:
 
 
 def gate_input(shape: Shape = GATE_SHAPE, seed: int = GATE_SEED) -> Tensor:
-    """(B, T, N) float64 input, uniform in [-0.5, 1): the membranes cross the threshold often,
-    from both sides, for every layer's configuration."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(shape.B, shape.T, shape.N, generator=g, dtype=torch.float64) * 1.5 - 0.5
+    """The benchmark's input distribution (``configs.make_input``) in float64: the membranes
+    cross the threshold often, from both sides, for every layer's configuration."""
+    return make_input(shape, seed, torch.float64)
 
 
 def check(peer: Peer, layer: str, device: str = "cpu", dtype: torch.dtype = torch.float32,
@@ -71,18 +71,11 @@ def check(peer: Peer, layer: str, device: str = "cpu", dtype: torch.dtype = torc
     g_out = torch.randn(x.shape, generator=torch.Generator().manual_seed(GATE_SEED + 1),
                         dtype=torch.float64)
 
-    runner = peer.build(layer, shape, device, dtype)
-    runs = []
-    for _ in range(2):
-        x_peer = x.to(device).requires_grad_(grad_reason is None)
-        runner.reset()
-        out = runner.spikes_btn(runner.forward(runner.prepare(x_peer)))
-        grad = None
-        if grad_reason is None:
-            grad, = torch.autograd.grad(out, x_peer, g_out.to(device=device, dtype=out.dtype))
-            grad = grad.detach().to("cpu", torch.float64)
-        runs.append((out.detach().to("cpu", torch.float64), grad))
-    (out, grad), (out2, grad2) = runs
+    try:
+        (out, grad), (out2, grad2) = _run_twice(peer, layer, shape, device, dtype, x, g_out,
+                                                grad_reason is None)
+    except Exception as e:  # a peer that crashes fails the gate, with the error
+        return GateResult(False, f"the layer raised {type(e).__name__}: {e}")
     if not (torch.equal(out, out2) and (grad is None or torch.equal(grad, grad2))):
         return GateResult(False, "two calls with a reset() in between differ: the reset "
                                  "leaves state behind")
@@ -110,6 +103,24 @@ def check(peer: Peer, layer: str, device: str = "cpu", dtype: torch.dtype = torc
                           gradient_checked=True)
     return GateResult(True, f"{detail}; input gradients within {GRAD_RTOL[dtype]:g} x the "
                             f"largest ({error / scale:.2g})", gradient_checked=True)
+
+
+def _run_twice(peer: Peer, layer: str, shape: Shape, device: str, dtype: torch.dtype, x: Tensor,
+               g_out: Tensor, with_grad: bool) -> List[Tuple[Tensor, Optional[Tensor]]]:
+    """[(output (B, T, N), input gradient or None)] of two calls, each after a ``reset()``,
+    as float64 on the CPU."""
+    runner = peer.build(layer, shape, device, dtype)
+    runs = []
+    for _ in range(2):
+        x_peer = x.to(device).requires_grad_(with_grad)
+        runner.reset()
+        out = runner.spikes_btn(runner.forward(runner.prepare(x_peer)))
+        grad = None
+        if with_grad:
+            grad, = torch.autograd.grad(out, x_peer, g_out.to(device=device, dtype=out.dtype))
+            grad = grad.detach().to("cpu", torch.float64)
+        runs.append((out.detach().to("cpu", torch.float64), grad))
+    return runs
 
 
 class _ForcedSpikes:

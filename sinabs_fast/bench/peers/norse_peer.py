@@ -20,12 +20,10 @@ import torch
 from torch import Tensor, nn
 
 from ..cases import Shape
-from ._common import (SequenceRunner, device_reason, dtype_reason, import_reason,
-                      installed_version)
-from .base import Peer, Runner
+from ._common import DeclaredPeer, SequenceRunner, installed_version
+from .base import Runner
 from .configs import CONFIGS
 
-_LAYERS = ("lif", "expleak")
 DT = 0.001
 
 
@@ -41,18 +39,15 @@ class _ScaledRunner(SequenceRunner):
         return super().prepare(x * self.scale)
 
 
-class NorsePeer(Peer):
+class NorsePeer(DeclaredPeer):
     name = "norse"
     requirement = "norse==1.1.0 (pip install --no-deps; see docs/benchmark-peers.md)"
-
-    def unavailable_reason(self, device: str) -> Optional[str]:
-        return import_reason("norse.torch", self.requirement) or device_reason(device)
-
-    def unsupported_reason(self, layer: str, dtype: torch.dtype, device: str) -> Optional[str]:
-        if layer not in _LAYERS:
-            return (f"{layer}: Norse's cells do not express it (docs/benchmark-peers.md)"
-                    if layer in CONFIGS else f"{layer} is not a neuron layer")
-        return dtype_reason(dtype, (torch.float32,))
+    module = "norse.torch"
+    layers = ("lif", "expleak")
+    inexpressible = {
+        "iaf": "Norse's IAFCell only resets to a value, and LIFBox cannot have alpha = 1",
+        "lif-syn": "Norse's LIFCell feeds the current to the membrane one step later",
+    }
 
     def gradient_reason(self, layer: str) -> Optional[str]:
         if CONFIGS[layer].spiking:

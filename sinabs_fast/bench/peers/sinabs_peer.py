@@ -9,7 +9,7 @@ from ._sinabs_api import SinabsApiPeer
 class SinabsPeer(SinabsApiPeer):
     name = "sinabs"
     requirement = "sinabs==3.1.3"
-    layers_module = "sinabs.layers"
+    module = "sinabs.layers"
     activation_module = "sinabs.activation"
 
     def version(self) -> Optional[str]:

@@ -22,12 +22,9 @@ import torch
 from torch import Tensor, nn
 
 from ..cases import Shape
-from ._common import (SequenceRunner, device_reason, dtype_reason, import_reason,
-                      installed_version)
-from .base import Peer, Runner
+from ._common import DeclaredPeer, SequenceRunner, installed_version
+from .base import Runner
 from .configs import CONFIGS, SURROGATE_DECAY
-
-_LAYERS = ("iaf", "lif")
 
 
 def _exponential_surrogate(input_: Tensor, grad_input: Tensor, spikes: Tensor) -> Tensor:
@@ -52,21 +49,13 @@ class _Looped(nn.Module):
         return torch.stack(spikes)
 
 
-class SnnTorchPeer(Peer):
+class SnnTorchPeer(DeclaredPeer):
     name = "snntorch"
     requirement = "snntorch==1.0.0"
-
-    def unavailable_reason(self, device: str) -> Optional[str]:
-        return import_reason("snntorch", self.requirement) or device_reason(device)
-
-    def unsupported_reason(self, layer: str, dtype: torch.dtype, device: str) -> Optional[str]:
-        if layer == "lif-syn":
-            return ("lif-syn: snnTorch's Synaptic subtracts the threshold a second time where a "
-                    "membrane stays above it after its reset")
-        if layer not in _LAYERS:
-            return (f"{layer}: snnTorch's Leaky does not express it" if layer in CONFIGS
-                    else f"{layer} is not a neuron layer")
-        return dtype_reason(dtype, (torch.float32,))
+    module = "snntorch"
+    layers = ("iaf", "lif")
+    inexpressible = {"lif-syn": "snnTorch's Synaptic subtracts the threshold a second time "
+                                "where a membrane stays above it after its reset"}
 
     def build(self, layer: str, shape: Shape, device: str, dtype: torch.dtype) -> Runner:
         import snntorch

@@ -19,14 +19,12 @@ from typing import Optional
 import torch
 
 from ..cases import Shape
-from ._common import (SequenceRunner, device_reason, dtype_reason, import_reason,
-                      installed_version)
-from .base import Peer, Runner
+from ._common import DeclaredPeer, SequenceRunner, import_reason, installed_version
+from .base import Runner
 from .configs import CONFIGS, SURROGATE_DECAY
 
 # The neuron ops whose CUDA implementation a peer chooses (spikingjelly._ops.<name>).
 _OPS = ("if_", "lif")
-_LAYERS = ("iaf", "lif")
 
 
 def _select_cuda_implementation(name: str) -> None:
@@ -39,8 +37,11 @@ def _select_cuda_implementation(name: str) -> None:
             selection._compiled_selections.clear()
 
 
-class SpikingJellyPeer(Peer):
+class SpikingJellyPeer(DeclaredPeer):
     requirement = "spikingjelly==2.0.0 (pip install --no-deps; see docs/benchmark-peers.md)"
+    module = "spikingjelly.activation_based.neuron"
+    layers = ("iaf", "lif")
+    dtypes = (torch.float32, torch.bfloat16, torch.float16)
 
     def __init__(self, name: str, implementation: str, cpu: bool, cuda: bool):
         self.name = name
@@ -48,8 +49,7 @@ class SpikingJellyPeer(Peer):
         self.cpu, self.cuda = cpu, cuda
 
     def unavailable_reason(self, device: str) -> Optional[str]:
-        reason = (import_reason("spikingjelly.activation_based.neuron", self.requirement)
-                  or device_reason(device, cpu=self.cpu, cuda=self.cuda))
+        reason = super().unavailable_reason(device)
         if reason is None and torch.device(device).type == "cuda":
             if self.implementation == "triton":
                 reason = import_reason("triton", "triton")
@@ -59,13 +59,6 @@ class SpikingJellyPeer(Peer):
                 except (ImportError, AttributeError) as e:
                     reason = f"this SpikingJelly has no selectable CUDA implementations ({e})"
         return reason
-
-    def unsupported_reason(self, layer: str, dtype: torch.dtype, device: str) -> Optional[str]:
-        if layer not in _LAYERS:
-            return (f"{layer}: SpikingJelly's IFNode/LIFNode have no "
-                    + ("synaptic current, adaptive threshold or recurrent input"
-                       if layer in CONFIGS else "end-to-end network here"))
-        return dtype_reason(dtype, (torch.float32, torch.bfloat16, torch.float16))
 
     def build(self, layer: str, shape: Shape, device: str, dtype: torch.dtype) -> Runner:
         from spikingjelly.activation_based import neuron, surrogate
