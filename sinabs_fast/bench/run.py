@@ -25,9 +25,11 @@ from . import bandwidth, end_to_end, memory, results
 from .cases import (BACKWARD, DEFAULT_SHAPES, DTYPES, FWD_BWD, INFERENCE, LAYERS, MODES,
                     NEURON_LAYERS, QUICK_SHAPES, SEED_NETWORK, SHAPES, Shape)
 from .peers.base import Peer, Runner
+from .peers.configs import make_input
 from .timing import Budget, Call, make_timer, median_iqr
 
 ALL = "*"  # a skipped entry's field that covers every value (e.g. every shape)
+INPUT_SEED = 0
 
 
 @dataclass
@@ -105,13 +107,6 @@ def machine_description(device: str) -> Dict[str, Any]:
         described.update(cpu=name, name=torch.cuda.get_device_name(),
                          cuda=torch.version.cuda)
     return described
-
-
-def bench_input(shape: Shape, device: str, dtype: torch.dtype, seed: int = 0) -> Tensor:
-    """The (B, T, N) input of a case: uniform in [0, 1.5) (seeded), so that neurons spike."""
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.rand(shape.B, shape.T, shape.N, generator=gen) * 1.5
-    return x.to(device=device, dtype=dtype)
 
 
 def native_inputs(runner: Runner, x: Tensor):
@@ -217,7 +212,7 @@ class Bench:
                   copy_gbs: Optional[float]) -> None:
         """Every mode of one (layer, shape), all peers interleaved; appends the rows."""
         o = self.options
-        x = bench_input(shape, o.device, self.dtype)
+        x = make_input(shape, INPUT_SEED, self.dtype, o.device)
         runners, saved = {}, {}
         for name, peer in peers.items():
             try:
