@@ -97,7 +97,8 @@ def spiking_neurons(net: nn.Module, x: torch.Tensor) -> int:
 
 
 def _steps(impls: List[str], device: str, batch: int, x: torch.Tensor, labels: torch.Tensor,
-           compile_impls: Sequence[str], counter_impls: Sequence[str]) -> Dict[str, Call]:
+           compile_impls: Sequence[str], counter_impls: Sequence[str], report
+           ) -> Dict[str, Call]:
     from ..train.models import seed_network
 
     torch.manual_seed(0)
@@ -113,10 +114,14 @@ def _steps(impls: List[str], device: str, batch: int, x: torch.Tensor, labels: t
 
         steps[impl] = training_step(net(), top.reset_states, x, labels)
         if impl in compile_impls:
-            compiled = training_step(torch.compile(net()), top.reset_states, x, labels)
-            for _ in range(COMPILE_WARMUP):
-                compiled()
-            steps[f"{impl}+compile"] = compiled
+            try:
+                compiled = training_step(torch.compile(net()), top.reset_states, x, labels)
+                for _ in range(COMPILE_WARMUP):
+                    compiled()
+                steps[f"{impl}+compile"] = compiled
+            except Exception as error:  # noqa: BLE001 (any compiler failure is reported)
+                report.skip(f"{impl}+compile", f"{type(error).__name__}: {error}",
+                            SEED_NETWORK, f"B{batch}T{x.shape[1]}")
         for counter in COUNTERS if impl in counter_impls else ():
             if counter == "SNNSynOpCounter" and not hasattr(top, counter):
                 continue  # sinabs 3 removed it
@@ -151,7 +156,7 @@ def run(device: str, budget: Budget, report, quick: bool = False, batch: int = B
     labels = torch.randint(0, 10, (batch,), generator=gen).to(device)
     report.print(f"seed network training steps ({shape}): {', '.join(impls)}; compiled: "
                  f"{', '.join(compile_impls) or 'none'}")
-    calls = _steps(impls, device, batch, x, labels, compile_impls, counter_impls)
+    calls = _steps(impls, device, batch, x, labels, compile_impls, counter_impls, report)
     # More of the budget than a layer case: a step is 0.1-10 s on a CPU.
     slow = Budget(budget.budget_s * 5, budget.min_reps, budget.max_reps, budget.warmup,
                   budget.slice_s)

@@ -167,7 +167,8 @@ class Bench:
     """One run (see the module's docstring); :meth:`run` returns the result."""
 
     def __init__(self, options: BenchOptions, registry: Optional[Mapping[str, Peer]] = None,
-                 gate: Optional[Callable] = None, print_fn: Callable[[str], None] = print):
+                 gate: Optional[Callable] = None,
+                 print_fn: Optional[Callable[[str], None]] = None):
         if registry is None:
             from .peers import PEERS as registry  # noqa: N811 (the registry, by its name)
         if gate is None:
@@ -175,6 +176,10 @@ class Bench:
         self.registry = registry
         self.options = options.resolved(registry)
         self.gate = gate
+        if print_fn is None:
+            from tqdm import tqdm
+
+            print_fn = tqdm.write  # keeps the progress bar in one piece
         self.report = Report(print_fn)
         self.dtype = DTYPES[self.options.dtype]
         self.rows: List[Dict[str, Any]] = []
@@ -225,8 +230,11 @@ class Bench:
         for mode in o.modes:
             calls = {}
             for name, runner in runners.items():
-                try:
-                    calls[name] = mode_call(runner, mode, x)
+                try:  # one untimed call first: a peer that fails here is reported, not timed
+                    call = mode_call(runner, mode, x)
+                    call.prepare()
+                    call.run()
+                    calls[name] = call
                 except (RuntimeError, ValueError, TypeError, NotImplementedError) as error:
                     self.report.skip(name, f"{type(error).__name__}: {error}", layer,
                                      shape.label, mode, o.dtype)
