@@ -48,6 +48,19 @@ def test_cpu_timer_interleaves_and_respects_the_repetitions():
     assert order == ["a", "b"] + ["a", "b"] * 4
 
 
+def test_a_call_that_raises_is_reported_and_left_out():
+    def broken():
+        raise RuntimeError("boom")
+
+    errors = []
+    times = CpuTimer(TINY_BUDGET).measure({"ok": Call(lambda: None), "broken": Call(broken)},
+                                          on_error=lambda name, e: errors.append((name, str(e))))
+    assert list(times) == ["ok"] and len(times["ok"]) >= TINY_BUDGET.min_reps
+    assert errors == [("broken", "boom")]
+    with pytest.raises(RuntimeError, match="boom"):
+        CpuTimer(TINY_BUDGET).measure({"broken": Call(broken)})
+
+
 # --- the bytes model and the bandwidth fraction -------------------------------------------
 
 def test_min_bytes_per_step():
@@ -169,11 +182,21 @@ class _ExpRunner(Runner):
         return out
 
 
+class _BrokenRunner(_ExpRunner):
+    """Fails in every call with grad (as a peer without a backward would)."""
+
+    def forward(self, prepared):
+        if torch.is_grad_enabled():
+            raise RuntimeError("no backward here")
+        return prepared
+
+
 class _FakePeer(Peer):
     requirement = "nothing"
 
-    def __init__(self, name, unavailable=None, gate_passes=True):
+    def __init__(self, name, unavailable=None, gate_passes=True, runner=_ExpRunner):
         self.name, self.unavailable, self.gate_passes = name, unavailable, gate_passes
+        self.runner = runner
 
     def unavailable_reason(self, device):
         return self.unavailable
@@ -182,7 +205,7 @@ class _FakePeer(Peer):
         return None
 
     def build(self, layer, shape, device, dtype):
-        return _ExpRunner()
+        return self.runner()
 
 
 def _gate(peer, layer, device, dtype):
@@ -198,14 +221,20 @@ def test_smoke_run_on_a_tiny_shape(monkeypatch):
     if HAS_SINABS:
         registry["sinabs"] = PEERS["sinabs"]
     registry.update(exp=_FakePeer("exp"), absent=_FakePeer("absent", unavailable="not here"),
-                    wrong=_FakePeer("wrong", gate_passes=False))
+                    wrong=_FakePeer("wrong", gate_passes=False),
+                    broken=_FakePeer("broken", runner=_BrokenRunner))
     messages = []
     options = run.BenchOptions(layers=["iaf"], shapes=[TINY.label], progress=False,
                                budget=TINY_BUDGET)
     result = run.Bench(options, registry, _gate, messages.append).run()
 
     timed = {"sinabs_fast", "exp"} | ({"sinabs"} if HAS_SINABS else set())
-    assert {r["impl"] for r in result["rows"]} == timed
+    assert {r["impl"] for r in result["rows"]} == timed | {"broken"}
+    # a peer whose calls with grad raise: its inference row only, the rest reported
+    assert [r["mode"] for r in result["rows"] if r["impl"] == "broken"] == ["inference"]
+    assert {s["mode"] for s in result["skipped"] if s["impl"] == "broken"} == {
+        "forward", "backward", "fwd+bwd"}
+    result["rows"] = [r for r in result["rows"] if r["impl"] != "broken"]
     for row in result["rows"]:
         assert tuple(row) == results.ROW_FIELDS
         assert (row["layer"], row["shape"], row["dtype"]) == ("iaf", "tiny", "float32")

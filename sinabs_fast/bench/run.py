@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .._version import __version__
 from . import bandwidth, end_to_end, memory, results
-from .cases import (BACKWARD, DEFAULT_SHAPES, DTYPES, FWD_BWD, INFERENCE, LAYERS, MODES,
+from .cases import (DEFAULT_SHAPES, DTYPES, FORWARD, FWD_BWD, INFERENCE, LAYERS, MODES,
                     NEURON_LAYERS, QUICK_SHAPES, SEED_NETWORK, SHAPES, Shape)
 from .peers.base import Peer, Runner
 from .peers.configs import make_input
@@ -143,17 +143,28 @@ def mode_call(runner: Runner, mode: str, x: Tensor) -> Call:
             with torch.no_grad():
                 return runner.forward(plain)
         return Call(infer, runner.reset)
+    if mode == FORWARD:
+        return Call(lambda: runner.forward(leaf), clear)
+    if mode == FWD_BWD:
+        made = {}  # the output gradient, made in the first (warm-up) call
+
+        def forward_backward() -> None:
+            out = runner.forward(leaf)
+            if "grad" not in made:
+                made["grad"] = output_gradient(out)
+            out.backward(made["grad"])
+        return Call(forward_backward, clear)
     clear()
     out = runner.forward(leaf)
+    inputs = ([leaf] if isinstance(leaf, Tensor) else []) + params
+    grad = output_gradient(out)
+    return Call(lambda: torch.autograd.grad(out, inputs, grad, retain_graph=True))
+
+
+def output_gradient(out: Tensor) -> Tensor:
+    """A fixed random output gradient of ``out``'s shape (seeded: the same for every peer)."""
     gen = torch.Generator().manual_seed(1)
-    grad = torch.randn(out.shape, generator=gen).to(device=out.device, dtype=out.dtype)
-    if mode == BACKWARD:
-        inputs = ([leaf] if isinstance(leaf, Tensor) else []) + params
-        return Call(lambda: torch.autograd.grad(out, inputs, grad, retain_graph=True))
-    del out
-    if mode == FWD_BWD:
-        return Call(lambda: runner.forward(leaf).backward(grad), clear)
-    return Call(lambda: runner.forward(leaf), clear)
+    return torch.randn(out.shape, generator=gen).to(device=out.device, dtype=out.dtype)
 
 
 def saved_bytes_per_step(runner: Runner, x: Tensor, shape: Shape) -> float:
@@ -222,27 +233,29 @@ class Bench:
         for name, peer in peers.items():
             try:
                 runners[name] = peer.build(layer, shape, o.device, self.dtype)
-                saved[name] = saved_bytes_per_step(runners[name], x, shape)
             except (RuntimeError, ValueError, TypeError, NotImplementedError) as error:
                 self.report.skip(name, f"{type(error).__name__}: {error}", layer, shape.label,
                                  dtype=o.dtype)
-                runners.pop(name, None)
+                continue
+            try:
+                saved[name] = saved_bytes_per_step(runners[name], x, shape)
+            except Exception:  # noqa: BLE001 (its modes with grad fail too, and say why)
+                saved[name] = None
         for mode in o.modes:
+            def failed(name: str, error: Exception, mode: str = mode) -> None:
+                self.report.skip(name, f"{type(error).__name__}: {error}", layer, shape.label,
+                                 mode, o.dtype)
+
             calls = {}
             for name, runner in runners.items():
-                try:  # one untimed call first: a peer that fails here is reported, not timed
-                    call = mode_call(runner, mode, x)
-                    call.prepare()
-                    call.run()
-                    calls[name] = call
+                try:
+                    calls[name] = mode_call(runner, mode, x)
                 except (RuntimeError, ValueError, TypeError, NotImplementedError) as error:
-                    self.report.skip(name, f"{type(error).__name__}: {error}", layer,
-                                     shape.label, mode, o.dtype)
-            if not calls:
-                continue
-            times = timer.measure(calls)
-            for name, call in calls.items():
-                ms, iqr = median_iqr(times[name])
+                    failed(name, error)
+            times = timer.measure(calls, on_error=failed)
+            for name, samples in times.items():
+                call = calls[name]
+                ms, iqr = median_iqr(samples)
                 peak = memory.peak_bytes(o.device, call.prepare, call.run)
                 self.rows.append(results.make_row(
                     name, layer, shape.label, mode, o.dtype, ms, iqr,

@@ -72,19 +72,40 @@ def _timed(call: Call) -> float:
     return elapsed * 1e3
 
 
+OnError = Optional[Callable[[str, Exception], None]]
+
+
+def warm_up(calls: Dict[str, Call], timed: Callable[[Call], float], warmup: int,
+            on_error: OnError) -> Dict[str, float]:
+    """Runs each call ``warmup`` times (at least once), untimed for the results; returns the
+    fastest of those times per call, the estimate that sizes its repetitions. A call that
+    raises is left out and passed to ``on_error(name, error)`` when given (else it raises)."""
+    estimates = {}
+    for name, call in calls.items():
+        try:
+            estimates[name] = min(timed(call) for _ in range(max(1, warmup)))
+        except Exception as error:  # noqa: BLE001 (a failing peer is reported, not fatal)
+            if on_error is None:
+                raise
+            on_error(name, error)
+    return estimates
+
+
 class CpuTimer:
     """Round-robin interleaved host timing (see the module's docstring)."""
 
     def __init__(self, budget: Budget):
         self.budget = budget
 
-    def measure(self, calls: Dict[str, Call]) -> Dict[str, List[float]]:
-        """Times every call of ``calls``, interleaved; returns the times (ms) of each."""
+    def measure(self, calls: Dict[str, Call], on_error: OnError = None) -> Dict[str, List[float]]:
+        """Times every call of ``calls``, interleaved; returns the times (ms) of each (see
+        :func:`warm_up` for ``on_error``)."""
         b = self.budget
-        estimate = {}
-        for name, call in calls.items():
-            estimate[name] = min(_timed(call) for _ in range(max(1, b.warmup)))
+        estimate = warm_up(calls, _timed, b.warmup, on_error)
+        calls = {name: calls[name] for name in estimate}
         times: Dict[str, List[float]] = {name: [] for name in calls}
+        if not calls:
+            return times
         start = time.perf_counter()
         while True:
             for name, call in calls.items():
@@ -116,16 +137,20 @@ class CudaTimer:
         del result
         return start, end
 
-    def measure(self, calls: Dict[str, Call]) -> Dict[str, List[float]]:
-        """Times each call of ``calls`` in turn; returns the times (ms) of each."""
+    def _timed(self, call: Call) -> float:
+        start, end = self._once(call)
+        end.synchronize()
+        return start.elapsed_time(end)
+
+    def measure(self, calls: Dict[str, Call], on_error: OnError = None) -> Dict[str, List[float]]:
+        """Times each call of ``calls`` in turn; returns the times (ms) of each (see
+        :func:`warm_up` for ``on_error``)."""
         b = self.budget
+        estimates = warm_up(calls, self._timed, b.warmup, on_error)
         times: Dict[str, List[float]] = {}
-        share = b.budget_s / max(1, len(calls))
-        for name, call in calls.items():
-            for _ in range(max(1, b.warmup)):
-                start, end = self._once(call)
-            end.synchronize()
-            estimate = start.elapsed_time(end)
+        share = b.budget_s / max(1, len(estimates))
+        for name, estimate in estimates.items():
+            call = calls[name]
             reps = int(min(b.max_reps, max(b.min_reps, share * 1e3 / max(estimate, 1e-3))))
             events = []
             for _ in range(reps):
