@@ -4,6 +4,7 @@ values computed independently."""
 
 import importlib.util
 import json
+import time
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from sinabs_fast.bench.cases import MODES, SHAPES, Shape
 from sinabs_fast.bench.peers import PEERS
 from sinabs_fast.bench.peers.base import Peer, Runner
 from sinabs_fast.bench.peers.gate import GateResult, check
-from sinabs_fast.bench.timing import Budget, CpuTimer, Call, median_iqr
+from sinabs_fast.bench.timing import Budget, Call, CpuTimer, median_iqr, repetitions
 
 HAS_SINABS = importlib.util.find_spec("sinabs") is not None
 TINY = Shape("tiny", B=2, T=8, N=16)
@@ -41,11 +42,29 @@ def test_median_iqr_of_one_and_none():
 def test_cpu_timer_interleaves_and_respects_the_repetitions():
     order = []
     calls = {name: Call(lambda name=name: order.append(name)) for name in ("a", "b")}
-    times = CpuTimer(Budget(budget_s=0.0, min_reps=4, max_reps=4, warmup=1,
+    times = CpuTimer(Budget(budget_s=60.0, min_reps=4, max_reps=4, warmup=1,
                             slice_s=0.0)).measure(calls)
     assert [len(t) for t in times.values()] == [4, 4]
     # one warm-up each, then rounds that take turns
     assert order == ["a", "b"] + ["a", "b"] * 4
+
+
+def test_repetitions_fit_the_budget_but_at_least_two():
+    budget = Budget(budget_s=1.0, min_reps=5)
+    assert [repetitions(ms, budget) for ms in (1.0, 250.0, 400.0, 900.0, 5000.0)] == \
+        [5, 4, 3, 2, 2]
+
+
+def test_a_call_slower_than_the_budget_runs_twice_in_all():
+    runs = []
+
+    def slow():
+        runs.append(1)
+        time.sleep(0.02)
+
+    times = CpuTimer(Budget(budget_s=0.01, min_reps=5, warmup=3)).measure({"slow": Call(slow)})
+    # its one warm-up counts as the first repetition, then one more
+    assert len(runs) == 2 and len(times["slow"]) == 2
 
 
 def test_a_call_that_raises_is_reported_and_left_out():

@@ -6,7 +6,9 @@ implementations of one case see the same machine.
   (another job, a frequency change) hits all of them alike. In each round a call repeats about
   ``slice_s`` worth of times (at least once), so a 1 ms layer and a 400 ms one both get their
   repetitions within the same rounds; rounds go on until ``budget_s`` is spent and every call
-  has ``min_reps`` (or all have ``max_reps``).
+  has ``min_reps`` (or all have ``max_reps``). The budget bounds the slow calls too: one that
+  takes longer than ``budget_s`` runs only as often as fits (but at least twice, its single
+  warm-up counted as the first), so sinabs' 0.4-1 s calls do not set the length of a run.
 * CUDA (:class:`CudaTimer`): CUDA events around each call, after a write of ``flush_bytes`` that
   evicts the L2 cache and a device synchronisation (so the host-side cost of a call counts, as a
   user would see it); the calls of a case run one after the other.
@@ -16,6 +18,7 @@ every timed ``run``. Warm-up calls (``warmup``, at least one) are not recorded; 
 first call's one-off costs (allocation, compilation, autotuning).
 """
 
+import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -76,19 +79,29 @@ OnError = Optional[Callable[[str, Exception], None]]
 
 
 def warm_up(calls: Dict[str, Call], timed: Callable[[Call], float], warmup: int,
-            on_error: OnError) -> Dict[str, float]:
-    """Runs each call ``warmup`` times (at least once), untimed for the results; returns the
-    fastest of those times per call, the estimate that sizes its repetitions. A call that
-    raises is left out and passed to ``on_error(name, error)`` when given (else it raises)."""
-    estimates = {}
+            on_error: OnError, slow_ms: float = float("inf")) -> Dict[str, List[float]]:
+    """Runs each call ``warmup`` times (at least once; only once when that first call takes
+    ``slow_ms`` or more); returns the times per call. A call that raises is left out and passed
+    to ``on_error(name, error)`` when given (else it raises)."""
+    warm = {}
     for name, call in calls.items():
         try:
-            estimates[name] = min(timed(call) for _ in range(max(1, warmup)))
+            times = [timed(call)]
+            while len(times) < warmup and times[0] < slow_ms:
+                times.append(timed(call))
+            warm[name] = times
         except Exception as error:  # noqa: BLE001 (a failing peer is reported, not fatal)
             if on_error is None:
                 raise
             on_error(name, error)
-    return estimates
+    return warm
+
+
+def repetitions(estimate_ms: float, budget: Budget) -> int:
+    """How many timed repetitions a call of about ``estimate_ms`` needs: ``min_reps``, or as
+    many as fit in the budget when fewer do, but at least 2 (an interquartile range)."""
+    fit = math.ceil(budget.budget_s * 1e3 / max(estimate_ms, 1e-3))
+    return max(2, min(budget.min_reps, fit))
 
 
 class CpuTimer:
@@ -101,21 +114,29 @@ class CpuTimer:
         """Times every call of ``calls``, interleaved; returns the times (ms) of each (see
         :func:`warm_up` for ``on_error``)."""
         b = self.budget
-        estimate = warm_up(calls, _timed, b.warmup, on_error)
-        calls = {name: calls[name] for name in estimate}
-        times: Dict[str, List[float]] = {name: [] for name in calls}
-        if not calls:
-            return times
+        slow_ms = b.budget_s * 1e3
+        warm = warm_up(calls, _timed, b.warmup, on_error, slow_ms)
+        estimate = {name: min(t) for name, t in warm.items()}
+        need = {name: repetitions(ms, b) for name, ms in estimate.items()}
+        # A call slower than the whole budget keeps its one warm-up as a repetition: its one-off
+        # costs are small next to it, and a second untimed run would double its cost.
+        times = {name: (t if estimate[name] >= slow_ms else []) for name, t in warm.items()}
+
+        def done(name: str, spent: float) -> bool:
+            count = len(times[name])
+            if count >= b.max_reps:
+                return True
+            return count >= need[name] and (spent >= b.budget_s or estimate[name] >= slow_ms)
+
         start = time.perf_counter()
         while True:
-            for name, call in calls.items():
+            active = [name for name in times if not done(name, time.perf_counter() - start)]
+            if not active:
+                return times
+            for name in active:
                 repeat = max(1, int(b.slice_s * 1e3 / max(estimate[name], 1e-3)))
                 repeat = min(repeat, b.max_reps - len(times[name]))
-                times[name].extend(_timed(call) for _ in range(repeat))
-            spent = time.perf_counter() - start
-            fewest = min(len(t) for t in times.values())
-            if fewest >= b.max_reps or (fewest >= b.min_reps and spent >= b.budget_s):
-                return times
+                times[name].extend(_timed(calls[name]) for _ in range(repeat))
 
 
 class CudaTimer:
@@ -146,11 +167,11 @@ class CudaTimer:
         """Times each call of ``calls`` in turn; returns the times (ms) of each (see
         :func:`warm_up` for ``on_error``)."""
         b = self.budget
-        estimates = warm_up(calls, self._timed, b.warmup, on_error)
+        warm = warm_up(calls, self._timed, b.warmup, on_error)
         times: Dict[str, List[float]] = {}
-        share = b.budget_s / max(1, len(estimates))
-        for name, estimate in estimates.items():
-            call = calls[name]
+        share = b.budget_s / max(1, len(warm))
+        for name, warm_times in warm.items():
+            call, estimate = calls[name], min(warm_times)
             reps = int(min(b.max_reps, max(b.min_reps, share * 1e3 / max(estimate, 1e-3))))
             events = []
             for _ in range(reps):
