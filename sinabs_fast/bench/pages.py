@@ -7,7 +7,8 @@ Generated parts, each between a begin and an end marker comment (the rest of eac
 written by hand and left alone):
 
 * ``benchmarks/README.md``: the tables of every result file in ``benchmarks/results/`` (current
-  runs), then of those in ``benchmarks/results/history/`` (earlier runs, kept for comparison);
+  runs; with the plot its run wrote beside it, ``NAME.png``, when there is one), then of those
+  in ``benchmarks/results/history/`` (earlier runs, kept for comparison);
 * ``README.md``: the short speed summary, from the current runs only.
 """
 
@@ -47,7 +48,11 @@ def results_section(root: Path) -> str:
     out = []
     for path in current:
         result = results.load(path)
-        out += [f"## {title(result, path)}", "", report.markdown(result, heading="###")]
+        out += [f"## {title(result, path)}", ""]
+        if path.with_suffix(".png").exists():  # the run's --plot, committed beside it
+            out += [f"![speed-up over sinabs and bandwidth fraction per shape]"
+                    f"(results/{path.with_suffix('.png').name})", ""]
+        out += [report.markdown(result, heading="###")]
     if history:
         out += ["## Earlier runs", "",
                 "Converted from the scripts this suite replaced (their fields that the format "

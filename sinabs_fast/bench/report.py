@@ -211,8 +211,9 @@ def plot(result: Dict[str, Any], path: Union[str, Path]) -> Path:
     rows = [r for r in result["rows"] if r["layer"] != SEED_NETWORK]
     index = _index(rows)
     cases = list(dict.fromkeys((r["layer"], r["shape"], r["dtype"]) for r in rows))
-    labels = [f"{layer}\n{shape}" for layer, shape, _ in cases]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(max(8, 1.3 * len(cases) + 4), 4.5))
+    labels = [f"{layer}\n{shape}" + ("" if dtype == "float32" else f"\n{dtype}")
+              for layer, shape, dtype in cases]
+    fig, (left, right) = plt.subplots(2, 1, figsize=(min(20, max(8, 0.75 * len(cases) + 2)), 8))
     impls = [i for i in impls_of(rows) if i != SINABS]
     width = 0.8 / max(1, len(impls))
     for k, impl in enumerate(impls):
@@ -237,6 +238,7 @@ def plot(result: Dict[str, Any], path: Union[str, Path]) -> Path:
     for ax in (left, right):
         ax.set_xticks(list(range(len(cases))))
         ax.set_xticklabels(labels, fontsize=8)
+        ax.set_xlim(-0.6, len(cases) - 0.4)
         ax.legend(fontsize=8)
     fig.suptitle(f"{result['machine'].get('name', result['device'])}, {result.get('date', '')}")
     fig.tight_layout()
