@@ -135,6 +135,8 @@ class CpuTimer:
                 return times
             for name in active:
                 repeat = max(1, int(b.slice_s * 1e3 / max(estimate[name], 1e-3)))
+                if estimate[name] >= slow_ms:  # only what it needs
+                    repeat = need[name] - len(times[name])
                 repeat = min(repeat, b.max_reps - len(times[name]))
                 times[name].extend(_timed(calls[name]) for _ in range(repeat))
 
