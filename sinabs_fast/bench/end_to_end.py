@@ -34,6 +34,7 @@ from .cases import FWD_BWD, SEED_NETWORK
 from .timing import Budget, Call, make_timer, median_iqr
 
 B, T = 32, 50
+IMPLS = ("sinabs_fast", "sinabs")  # the runtimes whose layers build the seed network
 COUNTERS = ("SNNSynOpCounter", "SNNAnalyzer", "hooks")
 SYNOPS_WEIGHT = 1e-6
 # Calls of a compiled step before its timing: the compilation, and a recompilation once the
@@ -131,24 +132,28 @@ def _steps(impls: List[str], device: str, batch: int, x: torch.Tensor, labels: t
     return {name: Call(step) for name, step in steps.items()}
 
 
-def run(device: str, budget: Budget, report, quick: bool = False, batch: int = B,
+def run(device: str, budget: Budget, report, impls: Sequence[str] = IMPLS,
+        quick: bool = False, batch: int = B,
         steps: int = T, compile_impls: Optional[Sequence[str]] = None,
         counter_impls: Optional[Sequence[str]] = None) -> EndToEnd:
-    """Times the seed network's training steps at ``batch`` x ``steps`` on ``device``
-    (``report.skip`` says what could not run). ``compile_impls`` and ``counter_impls``: the
+    """Times the seed network's training steps at ``batch`` x ``steps`` on ``device``, built
+    from the layers of ``impls`` (``report.skip`` says what could not run). ``compile_impls`` and ``counter_impls``: the
     runtimes also timed under torch.compile and with each synops counter (default: both;
     sinabs_fast only with ``quick``)."""
     from ..train.models import seed_network
 
     shape = f"B{batch}T{steps}"
-    impls = ["sinabs_fast"]
-    try:
-        sinabs = importlib.import_module("sinabs")
-        impls.append("sinabs")
-    except ImportError:
-        report.skip("sinabs", "not installed (pip install sinabs==3.1.3)", SEED_NETWORK, shape)
-        sinabs = None
-    default = ["sinabs_fast"] if quick else impls
+    impls, sinabs = list(impls), None
+    if "sinabs" in impls:
+        try:
+            sinabs = importlib.import_module("sinabs")
+        except ImportError:
+            report.skip("sinabs", "not installed (pip install sinabs==3.1.3)", SEED_NETWORK,
+                        shape)
+            impls.remove("sinabs")
+    if not impls:
+        return EndToEnd()
+    default = [impl for impl in impls if impl == "sinabs_fast" or not quick]
     compile_impls = default if compile_impls is None else compile_impls
     counter_impls = default if counter_impls is None else counter_impls
     gen = torch.Generator().manual_seed(0)
