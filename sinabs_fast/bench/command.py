@@ -39,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="CPU threads (default: torch's default, all cores)")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="skip (and report) the cases left once this many seconds are spent")
+    p.add_argument("--notes", default=None, metavar="TEXT",
+                   help="free text kept in the result file (e.g. the machine's state)")
     p.add_argument("--json", metavar="FILE", help="write the result file (JSON) here")
     p.add_argument("--markdown", metavar="FILE", help="write the tables (markdown) here")
     p.add_argument("--plot", metavar="FILE",
@@ -59,6 +61,8 @@ def run_command(args: argparse.Namespace, argv: Optional[List[str]] = None) -> i
         time_budget_s=args.time_budget, command=shlex.join(["sinabs-fast", *shown]),
         progress=args.progress)
     result = Bench(options).run()
+    if args.notes:
+        result["notes"] = args.notes
     tables = report.markdown(result)
     print(tables)
     if args.json:
