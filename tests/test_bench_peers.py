@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from sinabs_fast.activation import MembraneReset, MultiSpike, SingleExponential
-from sinabs_fast.bench.cases import DTYPES, LAYERS
+from sinabs_fast.bench.cases import DTYPES, LAYERS, Shape
 from sinabs_fast.bench.peers import PEERS
 from sinabs_fast.bench.peers import configs
 from sinabs_fast.bench.peers.gate import check, gate_input
@@ -64,10 +64,14 @@ def test_configuration_time_constants():
         configs.config_for("seed-network")
 
 
-def test_gate_input_is_below_the_threshold():
+def test_benchmark_input_is_below_the_threshold():
     # snnTorch's subtract reset equals the configuration only below it (snntorch_peer.py)
     x = gate_input()
-    assert x.max() < configs.THRESHOLD and x.min() < 0
+    assert x.dtype == torch.float64
+    assert configs.INPUT_LOW <= x.min() < 0 and x.max() < configs.INPUT_HIGH
+    assert configs.INPUT_HIGH <= configs.THRESHOLD
+    small = configs.make_input(Shape("s", 2, 3, 4), seed=1, dtype=torch.bfloat16)
+    assert small.shape == (2, 3, 4) and small.dtype == torch.bfloat16
 
 
 def test_unavailable_peer_names_its_install_command():

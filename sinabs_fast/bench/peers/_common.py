@@ -34,6 +34,7 @@ def device_reason(device: str, cpu: bool = True, cuda: bool = True) -> Optional[
 
 
 def dtype_reason(dtype: torch.dtype, supported: Iterable[torch.dtype]) -> Optional[str]:
+    """None when ``dtype`` is among ``supported``; else which ones are."""
     supported = tuple(supported)
     if dtype in supported:
         return None
@@ -42,6 +43,7 @@ def dtype_reason(dtype: torch.dtype, supported: Iterable[torch.dtype]) -> Option
 
 
 def installed_version(distribution: str) -> Optional[str]:
+    """The installed version of a distribution (a pip package name), or None."""
     from importlib.metadata import PackageNotFoundError, version
     try:
         return version(distribution)
@@ -62,8 +64,10 @@ def freeze(module: nn.Module, keep: Iterable[nn.Parameter] = ()) -> nn.Module:
 class DeclaredPeer(Peer):
     """A peer whose availability and support follow from class attributes."""
 
-    #: The module whose import says whether the runtime is installed.
+    #: The module whose import says whether the runtime is installed, and the distribution
+    #: (pip name) whose version the results record.
     module: str
+    distribution: str
     #: The configured layers (``configs.CONFIGS``) it expresses, and in which input dtypes.
     layers: Tuple[str, ...] = tuple(CONFIGS)
     dtypes: Tuple[torch.dtype, ...] = (torch.float32,)
@@ -82,21 +86,28 @@ class DeclaredPeer(Peer):
             return f"{layer}: " + self.inexpressible.get(layer, f"{self.name} has no such layer")
         return dtype_reason(dtype, self.dtypes)
 
+    def version(self) -> Optional[str]:
+        return installed_version(self.distribution)
+
 
 class SequenceRunner(Runner):
     """A layer called once on the whole sequence: ``call(native input) -> native output``.
 
     ``time_major`` peers get the input as a contiguous (T, B, N) copy, made in ``prepare``
-    (untimed), and return (T, B, N)."""
+    (untimed), and return (T, B, N). A peer whose update scales its input (an Euler step's
+    ``dt / tau``) gets it multiplied by ``input_scale`` there too, to undo that scaling."""
 
     def __init__(self, module: nn.Module, reset: Callable[[], None], time_major: bool = False,
-                 call: Optional[Callable[[Any], Tensor]] = None):
+                 call: Optional[Callable[[Any], Tensor]] = None, input_scale: float = 1.0):
         self.module = module
         self._reset = reset
         self.time_major = time_major
         self._call = call if call is not None else module
+        self.input_scale = input_scale
 
     def prepare(self, x: Tensor) -> Any:
+        if self.input_scale != 1.0:
+            x = x * self.input_scale
         return x.transpose(0, 1).contiguous() if self.time_major else x
 
     def reset(self) -> None:

@@ -8,9 +8,6 @@ nvcc to install: ``pip install --no-build-isolation sinabs-exodus==2.0.0``); wri
 documented API, and checked by the semantics gate on a GPU before it is ever timed.
 """
 
-from typing import Optional
-
-from ._common import installed_version
 from ._sinabs_api import SinabsApiPeer
 
 
@@ -19,9 +16,7 @@ class ExodusPeer(SinabsApiPeer):
     requirement = ("sinabs-exodus==2.0.0 (CUDA only; pip install --no-build-isolation, "
                    "against a CUDA build of torch)")
     module = "sinabs.exodus.layers"
+    distribution = "sinabs-exodus"
     activation_module = "sinabs.activation"
     cpu = False
     layers = ("iaf", "lif", "lif-syn", "expleak")
-
-    def version(self) -> Optional[str]:
-        return installed_version("sinabs-exodus")

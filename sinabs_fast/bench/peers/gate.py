@@ -14,8 +14,8 @@ detached. The reference back-propagates through the same forced spikes with the
 configuration's surrogate; ``max |g - g_ref| <= GRAD_RTOL[dtype] * max |g_ref|``.
 
 The input is the benchmark's (``configs.make_input``: uniform in [-0.5, 1), below the
-threshold). The peer is fed it rounded to its dtype, and the reference gets exactly those values,
-so only the peer's arithmetic counts. The layer runs twice with a ``reset()`` in between, and
+threshold). The peer is fed it, and the output gradient, rounded to its dtype, and the reference
+gets exactly those values, so only the peer's arithmetic counts. The layer runs twice with a ``reset()`` in between, and
 both runs must agree (a reset that leaves state behind fails).
 """
 
@@ -68,8 +68,9 @@ def check(peer: Peer, layer: str, device: str = "cpu", dtype: torch.dtype = torc
     config = config_for(layer)
     grad_reason = peer.gradient_reason(layer)
     x = gate_input(shape).to(dtype)
+    # the output gradient too is rounded to the dtype, for the peer and the reference alike
     g_out = torch.randn(x.shape, generator=torch.Generator().manual_seed(GATE_SEED + 1),
-                        dtype=torch.float64)
+                        dtype=torch.float64).to(dtype).to(torch.float64)
 
     try:
         (out, grad), (out2, grad2) = _run_twice(peer, layer, shape, device, dtype, x, g_out,
@@ -167,18 +168,18 @@ def _reference(config: NeuronConfig, x: Tensor, peer_spikes: Tensor
     state = {"v_mem": zeros}
     if alpha_syn is not None:
         state["i_syn"] = zeros
+    if config.alpha_adapt is not None:
+        alpha_adapt = torch.tensor(config.alpha_adapt, **f64)
+        state.update(b=zeros, spike_threshold=threshold.expand_as(zeros))
     forced = _ForcedSpikes(peer_spikes) if config.spiking else None
     w = recurrent_weight(neurons, torch.float64) if config.recurrent else None
     outputs, previous = [], zeros
     for t in range(steps):
         x_t = x[:, t] if w is None else x[:, t] + previous @ w.T
         if config.alpha_adapt is not None:
-            if t == 0:
-                state.update(b=zeros, spike_threshold=threshold.expand_as(zeros))
             out, state, _ = reference.alif_step(
-                x_t, state, alpha_mem, torch.tensor(config.alpha_adapt, **f64), alpha_syn,
-                config.adapt_scale, threshold, forced, MembraneSubtract(), surrogate, None,
-                False)
+                x_t, state, alpha_mem, alpha_adapt, alpha_syn, config.adapt_scale, threshold,
+                forced, MembraneSubtract(), surrogate, None, False)
         else:
             out, state = reference.lif_step(
                 x_t, state, alpha_mem, alpha_syn, threshold if config.spiking else None,

@@ -14,39 +14,29 @@ the membrane one step later than sinabs does), ALIF, the recurrent layer. Norse'
 exponential, so the gate compares its forward only, and its backward rows use SuperSpike.
 """
 
-from typing import Any, Optional
+from typing import Optional
 
 import torch
-from torch import Tensor, nn
 
 from ..cases import Shape
-from ._common import DeclaredPeer, SequenceRunner, installed_version
+from ._common import DeclaredPeer, SequenceRunner
 from .base import Runner
 from .configs import CONFIGS
 
 DT = 0.001
 
 
-class _ScaledRunner(SequenceRunner):
-    """Time-major, with the input multiplied by ``scale`` in ``prepare`` (untimed)."""
-
-    def __init__(self, module: nn.Module, scale: float):
-        super().__init__(module, reset=lambda: None, time_major=True,
-                         call=lambda x: module(x)[0])  # Lift returns (outputs, final state)
-        self.scale = scale
-
-    def prepare(self, x: Tensor) -> Any:
-        return super().prepare(x * self.scale)
-
-
 class NorsePeer(DeclaredPeer):
     name = "norse"
     requirement = "norse==1.1.0 (pip install --no-deps; see docs/benchmark-peers.md)"
     module = "norse.torch"
+    distribution = "norse"
     layers = ("lif", "expleak")
     inexpressible = {
         "iaf": "Norse's IAFCell only resets to a value, and LIFBox cannot have alpha = 1",
         "lif-syn": "Norse's LIFCell feeds the current to the membrane one step later",
+        "alif": "not adapted: Norse's LSNN adaptation is not sinabs' ALIF",
+        "lif-recurrent": "not adapted: Norse's recurrent cells have their own input weights",
     }
 
     def gradient_reason(self, layer: str) -> Optional[str]:
@@ -68,7 +58,7 @@ class NorsePeer(DeclaredPeer):
         else:
             cell = norse.LIBoxCell(norse.LIBoxParameters(tau_mem_inv=tau_mem_inv, v_leak=zero),
                                    dt=DT)
-        return _ScaledRunner(norse.Lift(cell).to(device), 1.0 / rate)
-
-    def version(self) -> Optional[str]:
-        return installed_version("norse")
+        module = norse.Lift(cell).to(device)
+        return SequenceRunner(module, reset=lambda: None, time_major=True,
+                              call=lambda x: module(x)[0],  # Lift returns (outputs, state)
+                              input_scale=1.0 / rate)

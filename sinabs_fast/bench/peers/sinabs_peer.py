@@ -1,8 +1,5 @@
 """sinabs 3.1.3: the layers sinabs_fast reproduces, stepped through time in a Python loop."""
 
-from typing import Optional
-
-from ._common import installed_version
 from ._sinabs_api import SinabsApiPeer
 
 
@@ -10,7 +7,5 @@ class SinabsPeer(SinabsApiPeer):
     name = "sinabs"
     requirement = "sinabs==3.1.3"
     module = "sinabs.layers"
+    distribution = "sinabs"
     activation_module = "sinabs.activation"
-
-    def version(self) -> Optional[str]:
-        return installed_version("sinabs")

@@ -16,13 +16,11 @@ lif-syn is not expressible: ``Synaptic``'s current carries membranes past twice 
 so the extra detached subtraction above fires (the gate fails it: 304 of 2,880 spikes differ).
 """
 
-from typing import Optional
-
 import torch
 from torch import Tensor, nn
 
 from ..cases import Shape
-from ._common import DeclaredPeer, SequenceRunner, installed_version
+from ._common import DeclaredPeer, SequenceRunner
 from .base import Runner
 from .configs import CONFIGS, SURROGATE_DECAY
 
@@ -53,9 +51,16 @@ class SnnTorchPeer(DeclaredPeer):
     name = "snntorch"
     requirement = "snntorch==1.0.0"
     module = "snntorch"
+    distribution = "snntorch"
     layers = ("iaf", "lif")
-    inexpressible = {"lif-syn": "snnTorch's Synaptic subtracts the threshold a second time "
-                                "where a membrane stays above it after its reset"}
+    inexpressible = {
+        "lif-syn": "snnTorch's Synaptic subtracts the threshold a second time where a membrane "
+                   "stays above it after its reset",
+        "lif-recurrent": "snnTorch's RLeaky: the recurrent input can carry a membrane past "
+                         "twice the threshold, where it subtracts the threshold a second time",
+        "alif": "snnTorch's Leaky has no adaptive threshold",
+        "expleak": "not adapted: snnTorch has no non-spiking Leaky in this form",
+    }
 
     def build(self, layer: str, shape: Shape, device: str, dtype: torch.dtype) -> Runner:
         import snntorch
@@ -66,6 +71,3 @@ class SnnTorchPeer(DeclaredPeer):
                               spike_grad=surrogate.custom_surrogate(_exponential_surrogate))
         module = _Looped(cell).to(device)
         return SequenceRunner(module, reset=lambda: None, time_major=True)
-
-    def version(self) -> Optional[str]:
-        return installed_version("snntorch")
