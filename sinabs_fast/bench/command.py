@@ -12,6 +12,7 @@ import sys
 from typing import List, Optional
 
 from .cases import DTYPES, LAYERS, MODES, SHAPES
+from .peers import PEERS
 
 
 def _names(text: str) -> List[str]:
@@ -33,8 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"comma-separated, from: {','.join(MODES)} (default: all)")
     p.add_argument("--dtype", default="float32", choices=list(DTYPES))
     p.add_argument("--peers", type=_names, default=None, metavar="P1,P2",
-                   help="comma-separated runtimes to time (default: every one installed; "
-                   "sinabs_fast, sinabs, snntorch, spikingjelly-*, norse, exodus)")
+                   help=f"comma-separated, from: {','.join(PEERS)} (default: every one; "
+                   "those not installed are skipped with a message)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads (default: torch's default, all cores)")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
