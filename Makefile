@@ -89,7 +89,7 @@ test: pytest ctest
 bench-deps: build/.ext $(VENV)/.bench-deps
 
 bench: build/.ext $(VENV)/.test-deps
-	$(PY) benchmarks/bench_cpu.py
+	$(PY) -m sinabs_fast.cli bench --device cpu --quick
 
 clean:
 	rm -rf build $(VENV) sinabs_fast/*.so *.egg-info

@@ -13,12 +13,14 @@
 #   2. What comes back lands in the reply's files_at folder (from $OUT on the machine):
 #        log                         everything printed (versions, build, tests, benchmark), ending
 #                                    with a summary of every stage
-#        gpu-<device>.json / .md     the benchmark (e.g. gpu-nvidia-h100-80gb-hbm3.json)
+#        gpu-<device>.json/.md/.png  the benchmark (e.g. gpu-nvidia-h100-80gb-hbm3.json), in the
+#                                    suite's result format (benchmarks/README.md)
 #        diagnostics.txt             wrong-argument calls, build flags, registers per kernel, ncu
 #        build.txt, pytest-cuda.txt, pytest-all.txt (exodus-build.txt with GPU_CHECK_EXODUS=1)
-#   3. Copy the JSON (and the .md) into benchmarks/results/ and commit them with the card named,
-#      e.g.  mkdir -p benchmarks/results && cp <files_at>/gpu-*.{json,md} benchmarks/results/ &&
-#            git add benchmarks/results && git commit -m "GPU benchmark on NVIDIA H100 80GB HBM3"
+#   3. Copy the JSON into benchmarks/results/ (an older file of the same card into
+#      benchmarks/results/history/), regenerate the pages and commit, e.g.
+#        cp <files_at>/gpu-*.json benchmarks/results/ && python -m sinabs_fast.bench.pages &&
+#        git add benchmarks README.md && git commit -m "GPU benchmark on NVIDIA H100 80GB HBM3"
 #      Never mix H100 and H200 numbers in one table.
 #
 # Stages (each under `timeout`, capped by what is left of DEADLINE_S; a failed stage does not stop
@@ -29,9 +31,10 @@
 #   (benchmarks/gpu_diagnostics.sh errors registers -> diagnostics.txt): every op with wrong
 #   arguments must raise a Python exception on CPU and CUDA tensors (the C++-error segfault of
 #   2026-11-27), the build's C++ standard/ABI next to torch's, and registers, spills and G1 waves
-#   per float kernel;  5. tests/test_cuda.py;  6. the short benchmark: bench_gpu.py --quick on
-#   G1, G2, G6 (IAF; LIF on G2 and G6), forward and forward+backward, float32, sinabs_fast vs
-#   SpikingJelly (Triton) vs sinabs, and the seed network's training step;  7. Nsight Compute on
+#   per float kernel;  5. tests/test_cuda.py;  6. the short benchmark: `sinabs-fast bench
+#   --device cuda --quick` on G1, G2, G6 (IAF and LIF, every mode, float32), sinabs_fast vs every
+#   peer whose wheel was carried (sinabs, SpikingJelly torch and Triton, snnTorch, Norse,
+#   sinabs-exodus when built), and the seed network's training step;  7. Nsight Compute on
 #   the G1 kernels (gpu_diagnostics.sh ncu), after the build-setting probe of gpu_diagnostics.sh
 #   when a wrong-argument call crashed;  8. GPU_CHECK_EXTRA;  9. the rest of the tests with
 #   whatever time is left;  10. a summary of every stage.
@@ -106,9 +109,9 @@ if ls "$WHEELS"/*.whl > /dev/null 2>&1; then
 else
   echo "no wheels in $WHEELS (run benchmarks/prepare_gpu_wheels.sh and carry gpu_wheels)"
 fi
-# The repository root too: sinabs_fast is built in place, and the benchmark runs from benchmarks/.
+# The repository root too: sinabs_fast is built in place there.
 export PYTHONPATH="$ROOT:$SITE${PYTHONPATH:+:$PYTHONPATH}"
-"$PY" -c "import sinabs, spikingjelly, snntorch; print('sinabs', sinabs.__file__)" \
+"$PY" -c "import sinabs, spikingjelly, snntorch, norse; print('sinabs', sinabs.__file__)" \
   || echo "peer imports FAILED"
 
 # sinabs-exodus: build its wheel in the background (nvcc, ~1-2 min) while sinabs_fast builds.
@@ -168,16 +171,17 @@ if [[ -n "$EXO_PID" ]]; then
   fi
 fi
 
-stage "bench_gpu.py --quick: G1 G2 G6, forward and forward+backward, float32"
+stage "sinabs-fast bench --device cuda --quick: G1 G2 G6, float32"
 BUDGET=$(( $(left) - 150 ))  # leaves time for Nsight Compute
-(( BUDGET > 150 )) && BUDGET=150
+(( BUDGET > 180 )) && BUDGET=180
 (( BUDGET < 60 )) && BUDGET=60
-echo "benchmark row budget: $BUDGET s"
-run_for $(( BUDGET + 90 )) "$PY" benchmarks/bench_gpu.py --quick --shapes G1 G2 G6 \
-  --impls sinabs_fast spikingjelly sinabs sinabs_exodus --modes forward forward+backward \
-  --dtypes float32 --out "$OUT" --time-budget-s "$BUDGET"
+echo "benchmark budget: $BUDGET s"
+SLUG="$("$PY" -c "import re, torch; print(re.sub('[^a-z0-9]+', '-', torch.cuda.get_device_name().lower()).strip('-'))" 2> /dev/null || echo no-cuda)"
+run_for $(( BUDGET + 90 )) "$PY" -m sinabs_fast.cli bench --device cuda --quick --no-progress \
+  --shapes G1,G2,G6 --layers iaf,lif,seed-network --dtype float32 --time-budget "$BUDGET" \
+  --json "$OUT/gpu-$SLUG.json" --markdown "$OUT/gpu-$SLUG.md" --plot "$OUT/gpu-$SLUG.png"
 BENCH_RC=$?
-echo "bench_gpu exit status: $BENCH_RC ($(elapsed) s)"
+echo "bench exit status: $BENCH_RC ($(elapsed) s)"
 ls -l "$OUT"
 
 if grep -q "CRASHED" "$OUT/diagnostics.txt" 2> /dev/null; then

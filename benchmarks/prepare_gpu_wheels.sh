@@ -7,6 +7,7 @@
 #     (sinabs/__init__.py imports pbr.version); the test oracle and a benchmark peer
 #   spikingjelly==2.0.0 + loguru                  the SpikingJelly peer (Triton backend there)
 #   snntorch                                      the snnTorch peer (pure Python, no deps)
+#   norse==1.1.0 (a source archive on PyPI, built into a pure-Python wheel here)   the Norse peer
 #   sinabs-exodus (source archive only)           built on the GPU machine by gpu_check.sh
 #
 # Everything goes into the git-ignored folder gpu_wheels/ (carried to the device with
@@ -45,6 +46,8 @@ for req in "${PINNED[@]}"; do
   "${DL[@]}" "$req"
 done
 
+echo "prepare_gpu_wheels: norse==1.1.0 (wheel built from its source archive)"
+"$PY" -m pip wheel --quiet --no-deps -w "$DEST" "norse==1.1.0"
 # sinabs-exodus ships only as a source archive. `pip download` runs its setup.py for the metadata,
 # which imports torch and fails with a CPU build of torch ("CUDA_HOME environment variable is not
 # set"), so it runs with the CUDA build of torch of .ci/build_cuda.sh (.venv-cuda) when there is
@@ -85,8 +88,8 @@ import sinabs, sinabs.layers, sinabs.activation  # noqa: E401,F401
 import snntorch  # noqa: F401
 from snntorch import surrogate  # noqa: F401
 from spikingjelly.activation_based import neuron, surrogate as sj_surrogate  # noqa: F401
-
-for mod in ("sinabs", "snntorch", "spikingjelly", "nir", "nirtorch", "pbr", "loguru"):
+import norse.torch  # noqa: F401
+for mod in ("sinabs", "snntorch", "spikingjelly", "norse", "nir", "nirtorch", "pbr", "loguru"):
     path = sys.modules[mod].__file__
     assert path.startswith(site), f"{mod} imported from {path}, not from the wheels"
 
@@ -98,7 +101,7 @@ python-dateutil pyyaml requests charset-normalizer idna urllib3 scipy setuptools
 tensorboard torch torchaudio
 torchvision tqdm triton typing-extensions wheel tzdata pytz
 """.split())
-WHEELS = {"sinabs", "nir", "nirtorch", "pbr", "spikingjelly", "loguru", "snntorch"}
+WHEELS = {"sinabs", "nir", "nirtorch", "pbr", "spikingjelly", "loguru", "snntorch", "norse"}
 norm = lambda s: s.lower().replace("_", "-")  # noqa: E731
 dists = md.packages_distributions()
 tops = {m.split(".")[0] for m in sys.modules} - set(sys.stdlib_module_names)
@@ -110,7 +113,7 @@ for top in sorted(tops):
         if norm(dist) not in PRESENT | WHEELS:
             missing.add(dist)
 print("prepare_gpu_wheels: imports OK from the wheels; versions:",
-      {d: md.version(d) for d in ("sinabs", "spikingjelly", "snntorch", "nir", "nirtorch")})
+      {d: md.version(d) for d in ("sinabs", "spikingjelly", "snntorch", "norse", "nir", "nirtorch")})
 if missing:
     print("prepare_gpu_wheels: ERROR: imported distributions missing on the GPU machine:",
           sorted(missing))

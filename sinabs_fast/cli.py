@@ -1,6 +1,7 @@
 """The ``sinabs-fast`` command (also ``python -m sinabs_fast.cli``).
 
     sinabs-fast train [options]     train a spiking network with and without a synops penalty
+    sinabs-fast bench [options]     benchmark against sinabs and the other runtimes
     sinabs-fast info                version, build and devices
 
 Distributed: ``torchrun --nproc-per-node N -m sinabs_fast.cli train ...``.
@@ -74,6 +75,25 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_parser(sub) -> None:
+    from .bench.command import add_arguments
+
+    p = sub.add_parser(
+        "bench", help="benchmark the layers against sinabs and the other runtimes",
+        description="Times sinabs_fast's layers and the same configuration in every installed "
+        "peer (sinabs, snnTorch, SpikingJelly, Norse, sinabs-exodus) after a semantics gate, "
+        "and the seed network's training step; prints markdown tables and writes the result "
+        "file (benchmarks/README.md describes the protocol).")
+    add_arguments(p)
+    p.set_defaults(command=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench.command import run_command
+
+    return run_command(args)
+
+
 def _info(args: argparse.Namespace) -> int:
     from .build_info import build_info
 
@@ -87,6 +107,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"sinabs-fast {__version__}")
     sub = p.add_subparsers(dest="subcommand", required=True)
     _train_parser(sub)
+    _bench_parser(sub)
     sub.add_parser("info", help="version, build (CPU instruction set, CUDA) and devices"
                    ).set_defaults(command=_info)
     return p

@@ -51,12 +51,17 @@ CUDA_SHAPES: Dict[str, Shape] = {
 }
 
 SHAPES: Dict[str, Shape] = {**CPU_SHAPES, **CUDA_SHAPES}
+# The shapes a run takes when --shapes is not given (--quick leaves out the CPU's B8 T500 N1024).
+DEFAULT_SHAPES = {"cpu": ("C1", "C2", "C3", "B8T500N1024"), "cuda": tuple(CUDA_SHAPES)}
+QUICK_SHAPES = {"cpu": ("C1", "C2", "C3"), "cuda": tuple(CUDA_SHAPES)}
 
 # Neuron layers, by the name used on the command line and in result rows; "seed-network" is the
 # end-to-end training step of a small convolutional network, not a single layer.
+SEED_NETWORK = "seed-network"
 LAYERS: Tuple[str, ...] = (
-    "iaf", "lif", "lif-syn", "expleak", "alif", "lif-recurrent", "seed-network",
+    "iaf", "lif", "lif-syn", "expleak", "alif", "lif-recurrent", SEED_NETWORK,
 )
+NEURON_LAYERS: Tuple[str, ...] = tuple(layer for layer in LAYERS if layer != SEED_NETWORK)
 
 INFERENCE = "inference"  # forward under torch.no_grad()
 FORWARD = "forward"      # forward with grad enabled (builds the graph, saves for backward)

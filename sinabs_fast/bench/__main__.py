@@ -1,0 +1,7 @@
+"""``python -m sinabs_fast.bench``: the same as ``sinabs-fast bench``."""
+
+import sys
+
+from .command import main
+
+sys.exit(main())
