@@ -28,27 +28,25 @@ class Shape:
         return f"{self.label} (B{self.B} T{self.T} N{self.N})"
 
 
-CPU_SHAPES: Dict[str, Shape] = {
-    s.label: s
-    for s in (
-        Shape("C1", B=16, T=500, N=512),
-        Shape("C2", B=8, T=100, N=1024),
-        Shape("C3", B=32, T=16, N=4096),
-        Shape("B8T500N1024", B=8, T=500, N=1024),
-    )
-}
+def _by_label(*shapes: Shape) -> Dict[str, Shape]:
+    return {s.label: s for s in shapes}
 
-CUDA_SHAPES: Dict[str, Shape] = {
-    s.label: s
-    for s in (
-        Shape("G1", B=16, T=500, N=16384),
-        Shape("G2", B=64, T=32, N=65536),
-        Shape("G3", B=64, T=4, N=131072),
-        Shape("G4", B=32, T=256, N=32768),
-        Shape("G5", B=32, T=1000, N=256),
-        Shape("G6", B=16, T=16, N=512),
-    )
-}
+
+CPU_SHAPES: Dict[str, Shape] = _by_label(
+    Shape("C1", B=16, T=500, N=512),
+    Shape("C2", B=8, T=100, N=1024),
+    Shape("C3", B=32, T=16, N=4096),
+    Shape("B8T500N1024", B=8, T=500, N=1024),
+)
+
+CUDA_SHAPES: Dict[str, Shape] = _by_label(
+    Shape("G1", B=16, T=500, N=16384),
+    Shape("G2", B=64, T=32, N=65536),
+    Shape("G3", B=64, T=4, N=131072),
+    Shape("G4", B=32, T=256, N=32768),
+    Shape("G5", B=32, T=1000, N=256),
+    Shape("G6", B=16, T=16, N=512),
+)
 
 SHAPES: Dict[str, Shape] = {**CPU_SHAPES, **CUDA_SHAPES}
 # The shapes a run takes when --shapes is not given (--quick leaves out the CPU's B8 T500 N1024).
