@@ -12,17 +12,15 @@ from . import functional
 from .reshape import SqueezedLayer
 from .stateful_layer import StatefulLayer
 from .time_constants import TimeConstants
+from .validation import require_positive
 
 _INPUT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def _positive_threshold(spike_threshold) -> nn.Parameter:
     # A fresh copy: sinabs shares the default threshold's storage between layers (changed on purpose: docs/semantics.md, section 5).
-    value = torch.as_tensor(spike_threshold).detach().clone()
-    if value.is_floating_point() or not value.is_complex():
-        if value.numel() and bool((~(value > 0)).any()):
-            raise ValueError(f"spike_threshold must be positive, got {spike_threshold}")
-    return nn.Parameter(value, requires_grad=False)
+    require_positive(spike_threshold, "spike_threshold")
+    return nn.Parameter(torch.as_tensor(spike_threshold).detach().clone(), requires_grad=False)
 
 
 def check_input(input_data: torch.Tensor, layer: str) -> None:
@@ -152,6 +150,8 @@ class LIF(KernelInputs, TimeConstants, StatefulLayer):
         record_states: bool = False,
     ):
         super().__init__(state_names=["v_mem", "i_syn"] if tau_syn is not None else ["v_mem"])
+        require_positive(tau_mem, "tau_mem")
+        require_positive(tau_syn, "tau_syn")
         as_f32 = lambda tau: torch.as_tensor(tau, dtype=torch.float32)  # noqa: E731
         if train_alphas:
             self.alpha_mem = nn.Parameter(torch.exp(-1.0 / as_f32(tau_mem)))
