@@ -120,7 +120,7 @@ class ALIF(KernelInputs, TimeConstants, StatefulLayer):
 
     def _prepare(self, input_data: torch.Tensor) -> dict:
         """Checks the input, (re)initialises the states and returns the functional arguments."""
-        check_input(input_data, type(self).__name__)
+        check_input(input_data, self)
         batch_size, _, *trailing = input_data.shape
         shape = (batch_size, *trailing)
         if not self.is_state_initialised() or not self.state_has_shape(shape):

@@ -9,6 +9,7 @@ import torch.nn as nn
 from ..activation import MembraneSubtract, MultiSpike, SingleExponential
 from ..neuron_spec import kernel_spec
 from . import functional
+from .ddp_guard import check_states_not_broadcast
 from .reshape import SqueezedLayer
 from .stateful_layer import StatefulLayer
 from .time_constants import TimeConstants
@@ -23,8 +24,10 @@ def _positive_threshold(spike_threshold) -> nn.Parameter:
     return nn.Parameter(torch.as_tensor(spike_threshold).detach().clone(), requires_grad=False)
 
 
-def check_input(input_data: torch.Tensor, layer: str) -> None:
-    """Raises a clear error for what the neuron layers can't take."""
+def check_input(input_data: torch.Tensor, module: nn.Module) -> None:
+    """Raises a clear error for what the neuron layer ``module`` can't take, and for states that
+    DistributedDataParallel has just overwritten (ddp_guard.py)."""
+    layer = type(module).__name__
     if not isinstance(input_data, torch.Tensor):
         raise TypeError(f"{layer}: input_data must be a torch.Tensor, got {type(input_data)}")
     if input_data.dim() < 2:
@@ -38,6 +41,7 @@ def check_input(input_data: torch.Tensor, layer: str) -> None:
         )
     if input_data.shape[1] == 0:
         raise ValueError(f"{layer}: input_data has no time steps (shape {tuple(input_data.shape)})")
+    check_states_not_broadcast(module)
 
 
 def firing_params(layer: nn.Module, spike_threshold) -> dict:
@@ -214,7 +218,7 @@ class LIF(KernelInputs, TimeConstants, StatefulLayer):
 
     def forward(self, input_data: torch.Tensor) -> torch.Tensor:
         """Args: input_data of shape (batch, time, ...). Returns the spikes, same shape."""
-        check_input(input_data, type(self).__name__)
+        check_input(input_data, self)
         batch_size, _, *trailing = input_data.shape
         self._prepare_states(batch_size, trailing)
         alpha_syn = self.alpha_syn_calculated
@@ -302,7 +306,7 @@ class LIFRecurrent(LIF):
 
     def forward(self, input_data: torch.Tensor) -> torch.Tensor:
         """Args: input_data of shape (batch, time, ...). Returns the spikes, same shape."""
-        check_input(input_data, type(self).__name__)
+        check_input(input_data, self)
         batch_size, _, *trailing = input_data.shape
         shape = (batch_size, *trailing)
         if not self.is_state_initialised() or not self.state_has_shape(shape):
