@@ -17,7 +17,7 @@ CMAKE_BUILD := build/cmake
 # Runs a pip command into the log; on failure shows the log's end.
 QUIET = >> $(LOG) 2>&1 || { tail -n 30 $(LOG); echo "(full pip log: $(LOG))"; exit 1; }
 
-.PHONY: train demo test pytest ctest bench clean
+.PHONY: train demo test pytest ctest bench fuzz clean
 
 $(VENV)/.torch:
 	@$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ $(VENV)/.deps: $(VENV)/.torch Makefile
 
 $(VENV)/.test-deps: $(VENV)/.deps
 	@echo "installing the test dependencies (pip log: $(LOG))"
-	@$(PIP) install "$(TORCH)" pytest pandas sinabs==3.1.3 nir nirtorch tonic loguru $(QUIET)
+	@$(PIP) install "$(TORCH)" pytest hypothesis pandas sinabs==3.1.3 nir nirtorch tonic loguru $(QUIET)
 	@$(PIP) install --no-deps spikingjelly==2.0.0 $(QUIET)
 	@touch $@
 
@@ -72,6 +72,13 @@ ctest: $(VENV)/.deps
 	ctest --test-dir $(CMAKE_BUILD) --output-on-failure
 
 test: pytest ctest
+
+# A long hypothesis campaign of tests/test_fuzz.py (the test run tries 40 examples);
+# FUZZ_EXAMPLES=20000 took about N minutes on 2 cores. Not in CI.
+FUZZ_EXAMPLES ?= 20000
+fuzz: build/.ext $(VENV)/.test-deps
+	SINABS_FAST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -x tests/test_fuzz.py \
+	  --hypothesis-show-statistics
 
 bench: build/.ext $(VENV)/.test-deps
 	$(PY) benchmarks/bench_cpu.py
