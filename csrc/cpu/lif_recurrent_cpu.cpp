@@ -231,7 +231,9 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
   // are not), so each thread runs the whole reverse time loop for its own rows, with its own
   // single-threaded products: no synchronisation per step. (The forward cannot do the same: its
   // products must round as nn.Linear's over the whole batch.)
-  const int64_t chunks = at::in_parallel_region() ? 1 : std::min<int64_t>(B, at::get_num_threads());
+  // At least one (an empty chunk for a batch of 0: B / chunks below must not divide by zero).
+  const int64_t chunks = std::max<int64_t>(
+      1, at::in_parallel_region() ? 1 : std::min<int64_t>(B, at::get_num_threads()));
   // W once, in the padded rows row_products reads (the same for every step and thread).
   const int64_t ld = padded_columns(N);
   Tensor w_packed = pooled_empty({N, ld}, opts.dtype(at::kFloat));
