@@ -17,7 +17,7 @@ CMAKE_BUILD := build/cmake
 # Runs a pip command into the log; on failure shows the log's end.
 QUIET = >> $(LOG) 2>&1 || { tail -n 30 $(LOG); echo "(full pip log: $(LOG))"; exit 1; }
 
-.PHONY: train demo test pytest ctest bench fuzz clean
+.PHONY: train demo test pytest ctest bench fuzz sanitize clean
 
 $(VENV)/.torch:
 	@$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,11 @@ FUZZ_EXAMPLES ?= 20000
 fuzz: build/.ext $(VENV)/.test-deps
 	SINABS_FAST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -x tests/test_fuzz.py \
 	  --hypothesis-show-statistics
+
+# The extension built with AddressSanitizer and UndefinedBehaviorSanitizer into build/sanitize
+# (not the in-place one) and the kernel-heavy tests run against it: tools/sanitize.sh. Not in CI.
+sanitize: $(VENV)/.deps $(VENV)/.test-deps
+	PYTHON=$(PY) bash tools/sanitize.sh
 
 bench: build/.ext $(VENV)/.test-deps
 	$(PY) benchmarks/bench_cpu.py

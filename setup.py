@@ -10,7 +10,8 @@ library under ``CUDA_HOME`` (sinabs_fast/_cuda_toolkit.py); otherwise the build 
 says why in one line. ``SINABS_FAST_CUDA=0|1|auto`` overrides that (``1`` fails loudly when CUDA is
 unavailable). Where the ``nvcc`` on PATH is a wrapper, point ``CUDA_HOME`` at the toolkit
 (e.g. ``/usr/local/cuda``). ``TORCH_CUDA_ARCH_LIST`` defaults to ``8.0;8.6;9.0``; ``MAX_JOBS``
-limits parallel compilation.
+limits parallel compilation. ``SINABS_FAST_SANITIZE=address,undefined`` adds those sanitizers
+(tools/sanitize.sh builds so into build/sanitize, not in place).
 
 Both builds keep IEEE semantics: no fast-math, and no fused multiply-add contraction in the
 neuron update (``-ffp-contract=off`` / ``-fmad=false``), which bit-exactness with sinabs needs.
@@ -50,12 +51,21 @@ def extensions():
         torch.compiled_with_cxx11_abi(), os.environ)
     cxx = ["-O3", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno", "-fopenmp"]
     cxx += language
+    link = ["-fopenmp"]
     if os.environ.get("SINABS_FAST_VEC_REPORT"):
         cxx.append("-fopt-info-vec-optimized")
+    sanitize = os.environ.get("SINABS_FAST_SANITIZE")
+    if sanitize:
+        # tools/sanitize.sh's separate build (never the in-place one): reports instead of
+        # aborting, so one run lists every finding; no vptr check (torch's classes have hidden
+        # type info, a false positive); -O1 as the sanitizers' documentation recommends.
+        cxx += [f"-fsanitize={sanitize}", f"-fsanitize-recover={sanitize}", "-fno-sanitize=vptr",
+                "-fno-omit-frame-pointer", "-g", "-O1"]
+        link += [f"-fsanitize={sanitize}"]
     args = dict(
         include_dirs=[os.path.join(ROOT, "csrc", "include")],
         extra_compile_args={"cxx": cxx},
-        extra_link_args=["-fopenmp"],
+        extra_link_args=link,
     )
     if with_cuda:
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;8.6;9.0")
