@@ -11,7 +11,8 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
-PY=$(realpath "${PYTHON:-.venv/bin/python}")
+PY=${PYTHON:-.venv/bin/python}
+PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")  # absolute, the venv's link kept
 SANITIZERS=${SANITIZERS:-address,undefined}
 OUT=build/sanitize
 # The ops, every layer kind against sinabs, bad and empty input, layouts, thread counts and
