@@ -1,6 +1,7 @@
 """Non-contiguous inputs (a transposed (T, B, N) view, a slice, a broadcast view, channels-last
 after a convolution) give exactly the results of their contiguous copies and of sinabs' layers;
-NaN and Inf inputs give exactly sinabs' outputs and states."""
+NaN and Inf inputs give exactly sinabs' outputs and states; so does a very long sequence of a few
+neurons."""
 
 from typing import Callable, Dict
 
