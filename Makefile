@@ -3,6 +3,7 @@
 #   make train  torch (a CPU build where one can be had), the training extras, the extension;
 #               then `sinabs-fast train` with its defaults
 #   make test   the same, plus the test dependencies (sinabs 3.1.3 as the oracle, ...); the tests
+#   make bench-deps  the same as train's set-up, plus the benchmark's peers
 # The extension is rebuilt incrementally with ninja when csrc/ changes.
 PYTHON ?= python3
 VENV := .venv
@@ -17,7 +18,7 @@ CMAKE_BUILD := build/cmake
 # Runs a pip command into the log; on failure shows the log's end.
 QUIET = >> $(LOG) 2>&1 || { tail -n 30 $(LOG); echo "(full pip log: $(LOG))"; exit 1; }
 
-.PHONY: train demo test pytest ctest bench fuzz sanitize clean
+.PHONY: train demo test pytest ctest bench bench-deps fuzz sanitize clean
 
 $(VENV)/.torch:
 	@$(PYTHON) -m venv $(VENV)
@@ -32,10 +33,22 @@ $(VENV)/.deps: $(VENV)/.torch Makefile
 	@$(PIP) install "$(TORCH)" numpy ninja pybind11 setuptools wheel tqdm matplotlib scikit-learn nir nirtorch $(QUIET)
 	@touch $@
 
-$(VENV)/.test-deps: $(VENV)/.deps
+# The benchmark's peers (pyproject.toml's bench extra, then the two whose declared dependencies
+# would replace torch: spikingjelly wants torchvision, torchaudio, tensorboard, ...; norse wants
+# torchvision, which pulls another torch; neither imports them). The semantics gate's tests
+# (tests/test_bench_peers.py) run against them, so the test set-up installs them too.
+BENCH_PEERS := sinabs==3.1.3 snntorch==1.0.0 loguru nir nirtorch matplotlib tqdm
+BENCH_NO_DEPS := spikingjelly==2.0.0 norse==1.1.0
+
+$(VENV)/.bench-deps: $(VENV)/.deps
+	@echo "installing the benchmark's peers (pip log: $(LOG))"
+	@$(PIP) install "$(TORCH)" $(BENCH_PEERS) $(QUIET)
+	@$(PIP) install --no-deps $(BENCH_NO_DEPS) $(QUIET)
+	@touch $@
+
+$(VENV)/.test-deps: $(VENV)/.deps $(VENV)/.bench-deps
 	@echo "installing the test dependencies (pip log: $(LOG))"
-	@$(PIP) install "$(TORCH)" pytest hypothesis pandas sinabs==3.1.3 nir nirtorch tonic loguru $(QUIET)
-	@$(PIP) install --no-deps spikingjelly==2.0.0 $(QUIET)
+	@$(PIP) install "$(TORCH)" pytest hypothesis pandas tonic $(QUIET)
 	@touch $@
 
 $(VENV)/.installed: $(VENV)/.deps setup.py pyproject.toml
@@ -84,6 +97,8 @@ fuzz: build/.ext $(VENV)/.test-deps
 # (not the in-place one) and the kernel-heavy tests run against it: tools/sanitize.sh. Not in CI.
 sanitize: $(VENV)/.deps $(VENV)/.test-deps
 	PYTHON=$(PY) bash tools/sanitize.sh
+
+bench-deps: build/.ext $(VENV)/.bench-deps
 
 bench: build/.ext $(VENV)/.test-deps
 	$(PY) benchmarks/bench_cpu.py

@@ -62,6 +62,12 @@ class Peer(abc.ABC):
     def build(self, layer: str, shape: Shape, device: str, dtype: torch.dtype) -> Runner:
         """A fresh layer for one case; only called when both reasons above are None."""
 
+    def gradient_reason(self, layer: str) -> Optional[str]:
+        """None when the peer's backward for ``layer`` is the configuration's (its surrogate,
+        the reset not detached), so the semantics gate compares input gradients too; else
+        why not (the gate then checks the forward only)."""
+        return None
+
     def version(self) -> Optional[str]:
         """The installed version, for the result file's ``versions``."""
         return None
