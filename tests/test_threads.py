@@ -43,15 +43,17 @@ def _work(layers, seed: int):
 
 def test_distinct_instances_in_threads_give_their_results_alone():
     expected = [_work(_layers(), seed) for seed in range(THREADS)]
+    # Built here: the random initialisation draws from torch's global generator, which threads
+    # building at once would interleave.
+    layers = [_layers() for _ in range(THREADS)]
     got = [None] * THREADS
     errors = []
     start = threading.Barrier(THREADS)
 
     def run(index):
         try:
-            layers = _layers()
             start.wait()
-            got[index] = _work(layers, index)
+            got[index] = _work(layers[index], index)
         except Exception as error:  # noqa: BLE001  (reported below)
             errors.append(error)
 
@@ -61,8 +63,12 @@ def test_distinct_instances_in_threads_give_their_results_alone():
     for thread in threads:
         thread.join()
     assert not errors, errors
-    for mine, alone in zip(got, expected):
-        for (outs, v_mem, grads), (ref_outs, ref_v_mem, ref_grads) in zip(mine, alone):
+    for thread, (mine, alone) in enumerate(zip(got, expected)):
+        for layer, ((outs, v_mem, grads), (ref_outs, ref_v_mem, ref_grads)) in enumerate(
+                zip(mine, alone)):
             assert sum(o.sum() for o in ref_outs) != 0
-            for a, b in zip(outs + [v_mem] + grads, ref_outs + [ref_v_mem] + ref_grads):
-                assert torch.equal(a, b)
+            names = [f"output {r}" for r in range(ROUNDS)] + ["v_mem"] + [
+                f"grad {r}" for r in range(ROUNDS)]
+            for name, a, b in zip(names, outs + [v_mem] + grads,
+                                  ref_outs + [ref_v_mem] + ref_grads):
+                assert torch.equal(a, b), f"thread {thread}, layer {layer}: {name} differs"
