@@ -36,9 +36,11 @@ rm -f "$OUT"/tree/sinabs_fast/_C*.so
 cp "$OUT"/lib/sinabs_fast/_C*.so "$OUT/tree/sinabs_fast/"
 
 # Python and torch are not built with the sanitizers: the ASan runtime must be loaded first, and
-# their own leaks at exit are not ours (detect_leaks=0).
+# their own leaks at exit are not ours (detect_leaks=0). libstdc++ is preloaded too: Python does
+# not link it, and ASan's __cxa_throw interceptor must find it at start-up, or the first C++
+# exception (an op's argument error) aborts in the interceptor.
 if [[ $SANITIZERS == *address* ]]; then
-  export LD_PRELOAD=$("${CXX:-c++}" -print-file-name=libasan.so)
+  export LD_PRELOAD="$("${CXX:-c++}" -print-file-name=libasan.so) $("${CXX:-c++}" -print-file-name=libstdc++.so)"
 fi
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=0:log_path=$ROOT/$OUT/logs/asan
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0:log_path=$ROOT/$OUT/logs/ubsan
