@@ -94,7 +94,8 @@ fuzz: build/.ext $(VENV)/.test-deps
 	  --hypothesis-show-statistics
 
 # The extension built with AddressSanitizer and UndefinedBehaviorSanitizer into build/sanitize
-# (not the in-place one) and the kernel-heavy tests run against it: tools/sanitize.sh. Not in CI.
+# (not the in-place one) and the kernel-heavy tests run against it: tools/sanitize.sh. Not in CI:
+# the sanitized build alone took 32 minutes on the busy 2-core development machine.
 sanitize: $(VENV)/.deps $(VENV)/.test-deps
 	PYTHON=$(PY) bash tools/sanitize.sh
 
