@@ -56,23 +56,17 @@ struct AdaptiveRows {
 };
 
 template <typename T>
-struct AlifForwardArgs {
-  const T* x;                // (B, T, N)
-  float* spikes;             // (B, T, N)
-  T *v_hat, *i_seq, *b_seq;  // (B, T, N) each, or nullptr when not kept (i_seq: with syn only)
-  T *v, *i, *b;              // (B, N): initial states on entry, final ones on exit (i: or null)
-  float* counts;             // (B, N) spikes summed over T
+struct AlifForwardArgs : SequenceArgs<T> {
+  T* b_seq;  // (B, T, N) adaptation state after every step; nullptr: not kept
+  T* b;      // (B, N): the initial adaptation state on entry, the final one on exit
   AdaptiveRows<T> prm;
-  int64_t batch, steps, N;
 };
 
-struct AlifForwardCall {
+struct AlifForwardCall : SequenceCall {
   NeuronOptions opt;
   AdaptiveTensors prm;
-  Tensor x;
-  int64_t batch, steps, N;
   bool syn;
-  Tensor spikes, v_hat, i_seq, b_seq, v_out, i_out, b_out, counts;
+  Tensor b_seq, b_out;
 
   template <typename T>
   AlifForwardArgs<T> args() const;
@@ -93,34 +87,39 @@ AdaptiveTensors prepare_adaptive(const Tensor& like, const Tensor& alpha_mem,
 void check_state(const Tensor& state, const Tensor& like, const char* name);
 
 template <typename T>
-struct AlifBackwardArgs {
-  Rows<T> g_spikes, g_v_hat, g_i_seq, g_b_seq, g_counts;  // incoming (zeros where absent)
-  const T *v_hat, *i_seq, *b_seq;                         // saved by the forward (i_seq: with syn)
-  const T *x, *v0, *i0, *b_init;  // input and initial states (x, v0, i0: alpha gradients only)
+struct AlifBackwardArgs : AdjointArgs<T> {
+  Rows<T> g_b_seq;                 // incoming (zeros where absent)
+  const T *v_hat, *i_seq, *b_seq;  // saved by the forward (i_seq: with syn)
+  const T *x, *v0, *i0, *b_init;   // input and initial states (x, v0, i0: alpha gradients only)
   AdaptiveRows<T> prm;
-  bool norm_input;
-  SurrogateParams<T> surrogate;
-  T* g_input;
-  T *lambda_v, *lambda_i, *lambda_b;  // (B, N): final states' gradients in, initial ones' out
-  double *g_alpha_mem, *g_alpha_syn, *g_rho;  // (B, N) sums over time, or nullptr
-  int64_t batch, steps, N;
+  T* lambda_b;    // (B, N): the final adaptation state's gradient in, the initial one's out
+  double* g_rho;  // (B, N) sum over time, or nullptr
 };
 
-struct AlifBackwardCall {
+struct AlifBackwardCall : AdjointCall {
   NeuronOptions opt;
   AdaptiveTensors prm;
-  SurrogateParams<double> surrogate;
-  bool syn, norm_input, alpha_grads;
+  bool alpha_grads;
   Tensor v_hat, i_seq, b_seq, x, v0, i0, b_init;
-  int64_t batch, steps, N;
-  RowSource g_spikes, g_v_hat, g_i_seq, g_b_seq, g_counts;
-  Tensor g_input, lambda_v, lambda_i, lambda_b, g_alpha_mem, g_alpha_syn, g_rho;
+  RowSource g_b_seq;
+  Tensor lambda_b, g_rho;
   Tensor alpha_mem, alpha_syn, alpha_adapt;  // as given, for the gradients' shapes
 
   template <typename T>
   AlifBackwardArgs<T> args() const;
   AlifBackwardResult result() const;
 };
+
+// The one dispatch of an ALIF call's launch, on either device: as with_lif_kernel (lif_op.h),
+// with the AdaptiveTraits of the call's kernel instantiation.
+template <const char* Name, typename Call, typename F>
+void with_alif_kernel(const Call& c, const Tensor& like, F&& f) {
+  AT_DISPATCH_FLOATING_TYPES(like.scalar_type(), Name, [&] {
+    auto p = c.template args<scalar_t>();
+    dispatch_adaptive(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
+                      !c.prm.amount_is_threshold, [&](auto traits) { f(p, traits); });
+  });
+}
 
 // ------------------------------------------------------------------------------------------------
 // The host entries (the schemas' argument lists, csrc/sinabs_fast.cpp). The surrogate arguments
@@ -141,24 +140,12 @@ decltype(auto) alif_forward(const Tensor& input, const Tensor& v_mem,
   check_state(b, v_mem, "b");
   AlifForwardCall c;
   c.opt = make_options(spike_kind, max_spikes, reset_kind, reset_value);
-  c.x = input.contiguous();
+  c.syn = alpha_syn.has_value();
+  c.start<Device>(input, v_mem, i_syn, /*spiking=*/true, keep_sequences, keep_sequences && c.syn);
   c.prm = prepare_adaptive(c.x, alpha_mem, alpha_syn, alpha_adapt, norm_input, b0, adapt_scale,
                            subtract_value, min_v_mem, c.opt);
-  c.batch = c.x.size(0);
-  c.steps = c.x.size(1);
-  c.N = c.x.size(2);
-  c.syn = alpha_syn.has_value();
-  const auto f32 = c.x.options().dtype(at::kFloat);
-  const auto none = [&] { return at::empty({0}, c.x.options()); };
-  c.spikes = Device::empty(c.x.sizes(), f32);
-  c.v_hat = keep_sequences ? Device::empty(c.x.sizes(), c.x.options()) : none();
-  c.i_seq = keep_sequences && c.syn ? Device::empty(c.x.sizes(), c.x.options()) : none();
-  c.b_seq = keep_sequences ? Device::empty(c.x.sizes(), c.x.options()) : none();
-  // The final states keep the states' shapes: they become the layer's buffers, not views.
-  c.v_out = v_mem.contiguous().clone();
-  c.i_out = c.syn ? i_syn->contiguous().clone() : none();
+  c.b_seq = keep_sequences ? Device::empty(c.x.sizes(), c.x.options()) : at::empty({0}, c.x.options());
   c.b_out = b.contiguous().clone();
-  c.counts = at::empty({c.batch, c.N}, f32);
   return Device::launch(c);
 }
 
@@ -189,9 +176,7 @@ decltype(auto) alif_backward(
   c.syn = alpha_syn.has_value();
   c.norm_input = norm_input;
   c.alpha_grads = alpha_grads;
-  c.batch = c.v_hat.size(0);
-  c.steps = c.v_hat.size(1);
-  c.N = c.v_hat.size(2);
+  c.set_extent(extent_of(c.v_hat));
   c.alpha_mem = alpha_mem;
   c.alpha_adapt = alpha_adapt;
   if (c.syn) c.alpha_syn = *alpha_syn;
@@ -216,16 +201,14 @@ decltype(auto) alif_backward(
     c.v0 = flat_state(v_mem, "v_mem");
     if (c.syn) c.i0 = flat_state(*i_syn, "i_syn");
   }
-  c.g_spikes = row_source(grad_spikes, c.v_hat, "grad_spikes");
-  c.g_v_hat = row_source(grad_v_hat, c.v_hat, "grad_v_hat");
-  c.g_i_seq = row_source(grad_i_seq, c.v_hat, "grad_i_seq");
-  c.g_b_seq = row_source(grad_b_seq, c.v_hat, "grad_b_seq");
-  c.g_counts = row_source(grad_counts, state_like, "grad_counts");
-  auto start_from = [&](const std::optional<Tensor>& grad, const char* name) {
-    const Tensor g = grad.has_value() && grad->defined() && grad->numel()
-                         ? optional_like(grad->reshape({c.batch, c.N}), state_like, name)
-                         : Tensor();
-    return g.defined() ? g.clone() : at::zeros({c.batch, c.N}, c.v_hat.options());
+  c.read_gradients(grad_spikes, grad_v_hat, grad_i_seq, grad_counts, c.v_hat, state_like);
+  c.g_b_seq = row_source(grad_b_seq, c.v_hat, "grad_b_seq", c.zero_row);
+  // The final states' gradients come in the states' shapes.
+  const auto start_from = [&](const std::optional<Tensor>& grad, const char* name) {
+    const bool given = grad.has_value() && grad->defined() && grad->numel();
+    return adjoint_start(
+        given ? optional_like(grad->reshape({c.batch, c.N}), state_like, name) : Tensor(),
+        state_like);
   };
   c.g_input = Device::empty(c.v_hat.sizes(), c.v_hat.options());
   c.lambda_v = start_from(grad_v_mem, "grad_v_mem");
@@ -265,30 +248,18 @@ AdaptiveRows<T> adaptive_rows(const AdaptiveTensors& t) {
 template <typename T>
 AlifForwardArgs<T> AlifForwardCall::args() const {
   AlifForwardArgs<T> p;
-  p.x = x.data_ptr<T>();
-  p.spikes = spikes.data_ptr<float>();
-  p.v_hat = v_hat.numel() ? v_hat.data_ptr<T>() : nullptr;
-  p.i_seq = i_seq.numel() ? i_seq.data_ptr<T>() : nullptr;
-  p.b_seq = b_seq.numel() ? b_seq.data_ptr<T>() : nullptr;
-  p.v = v_out.data_ptr<T>();
-  p.i = syn ? i_out.data_ptr<T>() : nullptr;
+  fill(p);
+  p.b_seq = data_if_any<T>(b_seq);
   p.b = b_out.data_ptr<T>();
-  p.counts = counts.data_ptr<float>();
   p.prm = adaptive_rows<T>(prm);
-  p.batch = batch;
-  p.steps = steps;
-  p.N = N;
   return p;
 }
 
 template <typename T>
 AlifBackwardArgs<T> AlifBackwardCall::args() const {
   AlifBackwardArgs<T> p;
-  p.g_spikes = rows_of<T>(g_spikes);
-  p.g_v_hat = rows_of<T>(g_v_hat);
-  p.g_i_seq = rows_of<T>(g_i_seq);
+  fill(p);
   p.g_b_seq = rows_of<T>(g_b_seq);
-  p.g_counts = rows_of<T>(g_counts);
   p.v_hat = v_hat.data_ptr<T>();
   p.i_seq = data_or_null<T>(i_seq);
   p.b_seq = b_seq.data_ptr<T>();
@@ -297,18 +268,8 @@ AlifBackwardArgs<T> AlifBackwardCall::args() const {
   p.i0 = data_or_null<T>(i0);
   p.b_init = data_or_null<T>(b_init);  // undefined for an empty problem (no kernel runs)
   p.prm = adaptive_rows<T>(prm);
-  p.norm_input = norm_input;
-  p.surrogate = surrogate_as<T>(surrogate);
-  p.g_input = g_input.data_ptr<T>();
-  p.lambda_v = lambda_v.data_ptr<T>();
-  p.lambda_i = syn ? lambda_i.data_ptr<T>() : nullptr;
   p.lambda_b = lambda_b.data_ptr<T>();
-  p.g_alpha_mem = data_or_null<double>(g_alpha_mem);
-  p.g_alpha_syn = data_or_null<double>(g_alpha_syn);
   p.g_rho = data_or_null<double>(g_rho);
-  p.batch = batch;
-  p.steps = steps;
-  p.N = N;
   return p;
 }
 

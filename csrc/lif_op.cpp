@@ -2,6 +2,17 @@
 
 namespace sinabs_fast {
 
+void AdjointCall::read_gradients(const std::optional<Tensor>& grad_spikes,
+                                 const std::optional<Tensor>& grad_v_hat,
+                                 const std::optional<Tensor>& grad_i_seq,
+                                 const std::optional<Tensor>& grad_counts, const Tensor& like,
+                                 const Tensor& state_like) {
+  g_spikes = row_source(grad_spikes, like, "grad_spikes", zero_row);
+  g_v_hat = row_source(grad_v_hat, like, "grad_v_hat", zero_row);
+  g_i_seq = row_source(grad_i_seq, like, "grad_i_seq", zero_row);
+  g_counts = row_source(grad_counts, state_like, "grad_counts", zero_row);
+}
+
 BackwardResult BackwardCall::result() const {
   // Parameters without a gradient get an empty tensor (the schema has no optional returns).
   // A new empty tensor each: outputs must not alias.

@@ -5,9 +5,13 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+
+#include <type_traits>
 
 #include "device.h"
 #include "op_arguments.h"
+#include "sinabs_fast/dispatch.h"
 
 namespace sinabs_fast {
 
@@ -36,35 +40,84 @@ struct NeuronArgs {
 template <typename T>
 NeuronArgs<T> neuron_args(const NeuronOptions& opt, const NeuronParams& prm);
 
+// What every forward kernel reads and writes: the input, the (B, T, N) sequences (nullptr where
+// not kept or absent) and the (B, N) states, updated in place.
 template <typename T>
-struct ForwardArgs {
+struct SequenceArgs : Extent {
   const T* x;     // (B, T, N)
   float* spikes;  // (B, T, N); nullptr without spikes
-  T* v_hat;       // (B, T, N); nullptr: not kept
-  T* i_seq;       // (B, T, N); nullptr: not kept
+  T* v_hat;       // (B, T, N) pre-spike membrane; nullptr: not kept
+  T* i_seq;       // (B, T, N) synaptic current; nullptr: not kept
   T* v;           // (B, N): the initial state on entry, the final state on exit
   T* i;           // (B, N) synaptic current, likewise; nullptr without
   float* counts;  // (B, N) spikes summed over T; nullptr without spikes
-  NeuronArgs<T> prm;
-  int64_t batch, steps, N;
 };
 
-struct ForwardCall {
+// A forward call's input and the outputs every forward op has.
+struct SequenceCall : Extent {
+  Tensor x, spikes, v_hat, i_seq, v_out, i_out, counts;
+
+  // Takes the input (B, T, N) and allocates the outputs: the spikes and their counts when
+  // `spiking`, v_hat and i_seq when kept (absent ones empty), and the final states as copies of
+  // the initial ones, in their shapes (they become the layer's states, not views).
+  template <typename Device>
+  void start(const Tensor& input, const Tensor& v_mem, const std::optional<Tensor>& i_syn,
+             bool spiking, bool keep_v_hat, bool keep_i_seq);
+
+  template <typename T>
+  void fill(SequenceArgs<T>& p) const;
+};
+
+template <typename T>
+struct ForwardArgs : SequenceArgs<T> {
+  NeuronArgs<T> prm;
+};
+
+struct ForwardCall : SequenceCall {
   NeuronOptions opt;
   NeuronParams prm;
-  Tensor x;
-  int64_t batch, steps, N;
   bool syn, spiking;
-  Tensor spikes, v_hat, i_seq, v_out, i_out, counts;
 
   template <typename T>
   ForwardArgs<T> args() const;
   ForwardResult result() const { return {spikes, v_hat, i_seq, v_out, i_out, counts}; }
 };
 
+// What every backward kernel reads and writes besides its neuron's own: the incoming gradients
+// by rows, the surrogate, the input gradient, the adjoint states and the alpha gradients' sums.
 template <typename T>
-struct BackwardArgs {
+struct AdjointArgs : Extent {
   Rows<T> g_spikes, g_v_hat, g_i_seq, g_counts;  // incoming gradients (zeros where absent)
+  bool norm_input;
+  SurrogateParams<T> surrogate;
+  T* g_input;
+  T* lambda_v;  // (B, N): the final state's gradient on entry, the initial state's on exit
+  T* lambda_i;  // likewise for the synaptic current; nullptr without
+  double* g_alpha_mem;  // (B, N) sums over time, or nullptr
+  double* g_alpha_syn;
+};
+
+struct AdjointCall : Extent {
+  SurrogateParams<double> surrogate;
+  bool norm_input, syn;
+  RowSource g_spikes, g_v_hat, g_i_seq, g_counts;
+  Tensor g_input, lambda_v, lambda_i, g_alpha_mem, g_alpha_syn;
+  Tensor zero_row;  // the one row of zeros that absent incoming gradients share
+
+  // The incoming gradients of the outputs both neuron kinds have, read by rows of sequences
+  // like `like` (B, T, N) and states like `state_like` (B, N).
+  void read_gradients(const std::optional<Tensor>& grad_spikes,
+                      const std::optional<Tensor>& grad_v_hat,
+                      const std::optional<Tensor>& grad_i_seq,
+                      const std::optional<Tensor>& grad_counts, const Tensor& like,
+                      const Tensor& state_like);
+
+  template <typename T>
+  void fill(AdjointArgs<T>& p) const;
+};
+
+template <typename T>
+struct BackwardArgs : AdjointArgs<T> {
   // recompute: v_hat (and i_seq) were not kept; the backward runs the forward again, segment by
   // segment, from the input and the initial states (v0, i0) into scratch that stays in cache.
   bool recompute;
@@ -75,33 +128,44 @@ struct BackwardArgs {
   const T* i0;     // initial synaptic current (recomputation), or nullptr
   const T* sigma;  // precomputed surrogate (B, T, N), or nullptr
   NeuronArgs<T> prm;
-  bool norm_input;
-  SurrogateParams<T> surrogate;
-  T* g_input;
   bool stream_g_input = false;  // CPU: write g_input past the cache (nothing reads it soon)
-  T* lambda_v;  // (B, N): the final state's gradient on entry, the initial state's on exit
-  T* lambda_i;
-  double* g_alpha_mem;  // (B, N) sums over time, or nullptr
-  double* g_alpha_syn;
-  int64_t batch, steps, N;
 };
 
-struct BackwardCall {
+struct BackwardCall : AdjointCall {
   NeuronOptions opt;
   NeuronParams prm;
-  SurrogateParams<double> surrogate;
-  bool norm_input, syn, spiking, recompute;
+  bool spiking, recompute;
   Tensor v_hat;  // undefined when recomputing
-  int64_t batch, steps, N;
-  RowSource g_spikes, g_v_hat, g_i_seq, g_counts;
   Tensor sigma, i_seq, input, v0, i0;  // undefined where not needed
-  Tensor g_input, lambda_v, lambda_i, g_alpha_mem, g_alpha_syn;
   Tensor alpha_mem, alpha_syn;  // the parameters as given, for the gradients' shapes
 
   template <typename T>
   BackwardArgs<T> args() const;
   BackwardResult result() const;
 };
+
+// The compute type T of kernel arguments such as ForwardArgs<T>.
+template <typename Args>
+struct ScalarOf;
+template <template <typename> class Args, typename T>
+struct ScalarOf<Args<T>> {
+  using type = T;
+};
+template <typename Args>
+using scalar_of = typename ScalarOf<std::decay_t<Args>>::type;
+
+// The one dispatch of a LIF call's launch, on either device: f(args, traits) with the call's
+// kernel arguments in the compute type (the dtype of `like`) and the LifTraits of its kernel
+// instantiation (sinabs_fast/dispatch.h). The kernel's compute type is scalar_of<args>; Name is
+// the launch's name in the error for an unsupported dtype.
+template <const char* Name, typename Call, typename F>
+void with_lif_kernel(const Call& c, const Tensor& like, F&& f) {
+  AT_DISPATCH_FLOATING_TYPES(like.scalar_type(), Name, [&] {
+    auto p = c.template args<scalar_t>();
+    dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(), c.prm.per_neuron,
+                    [&](auto traits) { f(p, traits); });
+  });
+}
 
 // ------------------------------------------------------------------------------------------------
 // The host entries (the schemas' argument lists, csrc/sinabs_fast.cpp). The surrogate arguments
@@ -123,20 +187,9 @@ decltype(auto) lif_forward(const Tensor& input, const Tensor& v_mem,
   c.prm =
       prepare_params(input, alpha_mem, alpha_syn, norm_input, threshold, reset_amount, min_v_mem);
   use_exact_reciprocal(c.opt, c.prm);
-  c.x = input.contiguous();
-  c.batch = c.x.size(0);
-  c.steps = c.x.size(1);
-  c.N = c.x.size(2);
   c.syn = alpha_syn.has_value();
   c.spiking = c.opt.spike != SpikeKind::None;
-  const auto f32 = c.x.options().dtype(at::kFloat);
-  const auto none = [&](const at::TensorOptions& o) { return at::empty({0}, o); };
-  c.spikes = c.spiking ? Device::empty(c.x.sizes(), f32) : none(f32);
-  c.v_hat = keep_v_hat ? Device::empty(c.x.sizes(), c.x.options()) : none(c.x.options());
-  c.i_seq = (c.syn && keep_i_syn) ? Device::empty(c.x.sizes(), c.x.options()) : none(c.x.options());
-  c.v_out = v_mem.contiguous().clone();  // keeps v_mem's shape: the layer's state, not a view
-  c.i_out = c.syn ? i_syn->contiguous().clone() : none(c.x.options());
-  c.counts = c.spiking ? at::empty({c.batch, c.N}, f32) : none(f32);
+  c.start<Device>(input, v_mem, i_syn, c.spiking, keep_v_hat, c.syn && keep_i_syn);
   return Device::launch(c);
 }
 
@@ -178,16 +231,11 @@ decltype(auto) lif_backward(
   c.norm_input = norm_input;
   c.spiking = c.opt.spike != SpikeKind::None;
   c.v_hat = c.recompute ? Tensor() : like;
-  c.batch = like.size(0);
-  c.steps = like.size(1);
-  c.N = like.size(2);
+  c.set_extent(extent_of(like));
   c.alpha_mem = alpha_mem;
   if (c.syn) c.alpha_syn = *alpha_syn;
   const Tensor state_like = at::empty({c.batch, c.N}, like.options());
-  c.g_spikes = row_source(grad_spikes, like, "grad_spikes");
-  c.g_v_hat = row_source(grad_v_hat, like, "grad_v_hat");
-  c.g_i_seq = row_source(grad_i_seq, like, "grad_i_seq");
-  c.g_counts = row_source(grad_counts, state_like, "grad_counts");
+  c.read_gradients(grad_spikes, grad_v_hat, grad_i_seq, grad_counts, like, state_like);
   c.sigma = optional_like(surrogate_values, like, "surrogate_values");
   TORCH_CHECK(c.surrogate.kind != SurrogateKind::Precomputed || !c.spiking || c.sigma.defined(),
               "sinabs_fast: surrogate_kind 5 (precomputed) needs surrogate_values");
@@ -212,14 +260,10 @@ decltype(auto) lif_backward(
   if (c.recompute && c.syn) {
     c.i0 = optional_like(i_syn->reshape({c.batch, c.N}), state_like, "i_syn");
   }
-  // The adjoint states start at the gradients of the final states and end at the initial ones.
-  auto start_from = [&](const std::optional<Tensor>& grad, const char* name) {
-    const Tensor g = optional_like(grad, state_like, name);
-    return g.defined() ? g.clone() : at::zeros({c.batch, c.N}, like.options());
-  };
   c.g_input = Device::empty(like.sizes(), like.options());
-  c.lambda_v = start_from(grad_v_mem, "grad_v_mem");
-  c.lambda_i = c.syn ? start_from(grad_i_syn, "grad_i_syn") : at::empty({0}, like.options());
+  c.lambda_v = adjoint_start(optional_like(grad_v_mem, state_like, "grad_v_mem"), state_like);
+  c.lambda_i = c.syn ? adjoint_start(optional_like(grad_i_syn, state_like, "grad_i_syn"), state_like)
+                     : at::empty({0}, like.options());
   const auto f64 = like.options().dtype(at::kDouble);
   if (alpha_mem_grad) c.g_alpha_mem = at::empty({c.batch, c.N}, f64);
   if (c.syn && alpha_syn_grad) c.g_alpha_syn = at::empty({c.batch, c.N}, f64);
@@ -233,10 +277,63 @@ T* data_or_null(const Tensor& t) {
   return t.defined() ? t.data_ptr<T>() : nullptr;
 }
 
+// An output's data, or nullptr when it has no elements (not kept, or absent).
+template <typename T>
+T* data_if_any(const Tensor& t) {
+  return t.numel() ? t.data_ptr<T>() : nullptr;
+}
+
 // A RowSource as the kernels read it.
 template <typename T>
 Rows<T> rows_of(const RowSource& src) {
   return Rows<T>{src.storage.data_ptr<T>(), src.b_stride, src.t_stride};
+}
+
+template <typename Device>
+void SequenceCall::start(const Tensor& input, const Tensor& v_mem,
+                         const std::optional<Tensor>& i_syn, bool spiking, bool keep_v_hat,
+                         bool keep_i_seq) {
+  x = input.contiguous();
+  set_extent(extent_of(x));
+  const auto f32 = x.options().dtype(at::kFloat);
+  const auto none = [&](const at::TensorOptions& o) { return at::empty({0}, o); };
+  const auto sequence = [&](bool kept) {
+    return kept ? Device::empty(x.sizes(), x.options()) : none(x.options());
+  };
+  spikes = spiking ? Device::empty(x.sizes(), f32) : none(f32);
+  v_hat = sequence(keep_v_hat);
+  i_seq = sequence(keep_i_seq);
+  v_out = v_mem.contiguous().clone();
+  i_out = i_syn.has_value() ? i_syn->contiguous().clone() : none(x.options());
+  counts = spiking ? at::empty({batch, N}, f32) : none(f32);
+}
+
+template <typename T>
+void SequenceCall::fill(SequenceArgs<T>& p) const {
+  p.set_extent(*this);
+  p.x = x.data_ptr<T>();
+  p.spikes = data_if_any<float>(spikes);
+  p.v_hat = data_if_any<T>(v_hat);
+  p.i_seq = data_if_any<T>(i_seq);
+  p.v = v_out.data_ptr<T>();
+  p.i = data_if_any<T>(i_out);
+  p.counts = data_if_any<float>(counts);
+}
+
+template <typename T>
+void AdjointCall::fill(AdjointArgs<T>& p) const {
+  p.set_extent(*this);
+  p.g_spikes = rows_of<T>(g_spikes);
+  p.g_v_hat = rows_of<T>(g_v_hat);
+  p.g_i_seq = rows_of<T>(g_i_seq);
+  p.g_counts = rows_of<T>(g_counts);
+  p.norm_input = norm_input;
+  p.surrogate = surrogate_as<T>(surrogate);
+  p.g_input = g_input.data_ptr<T>();
+  p.lambda_v = lambda_v.data_ptr<T>();
+  p.lambda_i = syn ? lambda_i.data_ptr<T>() : nullptr;
+  p.g_alpha_mem = data_or_null<double>(g_alpha_mem);
+  p.g_alpha_syn = data_or_null<double>(g_alpha_syn);
 }
 
 template <typename T>
@@ -259,27 +356,15 @@ NeuronArgs<T> neuron_args(const NeuronOptions& opt, const NeuronParams& prm) {
 template <typename T>
 ForwardArgs<T> ForwardCall::args() const {
   ForwardArgs<T> p;
-  p.x = x.data_ptr<T>();
-  p.spikes = spiking ? spikes.data_ptr<float>() : nullptr;
-  p.v_hat = v_hat.numel() ? v_hat.data_ptr<T>() : nullptr;
-  p.i_seq = i_seq.numel() ? i_seq.data_ptr<T>() : nullptr;
-  p.v = v_out.data_ptr<T>();
-  p.i = syn ? i_out.data_ptr<T>() : nullptr;
-  p.counts = spiking ? counts.data_ptr<float>() : nullptr;
+  fill(p);
   p.prm = neuron_args<T>(opt, prm);
-  p.batch = batch;
-  p.steps = steps;
-  p.N = N;
   return p;
 }
 
 template <typename T>
 BackwardArgs<T> BackwardCall::args() const {
   BackwardArgs<T> p;
-  p.g_spikes = rows_of<T>(g_spikes);
-  p.g_v_hat = rows_of<T>(g_v_hat);
-  p.g_i_seq = rows_of<T>(g_i_seq);
-  p.g_counts = rows_of<T>(g_counts);
+  fill(p);
   p.recompute = recompute;
   p.v_hat = data_or_null<T>(v_hat);
   p.i_seq = data_or_null<T>(i_seq);
@@ -289,16 +374,6 @@ BackwardArgs<T> BackwardCall::args() const {
   p.sigma =
       (spiking && surrogate.kind == SurrogateKind::Precomputed) ? sigma.data_ptr<T>() : nullptr;
   p.prm = neuron_args<T>(opt, prm);
-  p.norm_input = norm_input;
-  p.surrogate = surrogate_as<T>(surrogate);
-  p.g_input = g_input.data_ptr<T>();
-  p.lambda_v = lambda_v.data_ptr<T>();
-  p.lambda_i = syn ? lambda_i.data_ptr<T>() : nullptr;
-  p.g_alpha_mem = data_or_null<double>(g_alpha_mem);
-  p.g_alpha_syn = data_or_null<double>(g_alpha_syn);
-  p.batch = batch;
-  p.steps = steps;
-  p.N = N;
   return p;
 }
 

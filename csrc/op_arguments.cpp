@@ -1,11 +1,22 @@
 #include "op_arguments.h"
 
+#include <ATen/Dispatch.h>
+
 #include "device.h"
 
 #include <cmath>
 #include <limits>
 
 namespace sinabs_fast {
+
+namespace {
+
+// t in like's dtype; t itself when it has it (a tiny call's host time is mostly such ops).
+Tensor in_dtype_of(const Tensor& t, const Tensor& like) {
+  return t.scalar_type() == like.scalar_type() ? t : t.to(like.scalar_type());
+}
+
+}  // namespace
 
 NeuronOptions make_options(int64_t spike_kind, double max_spikes, int64_t reset_kind,
                            double reset_value) {
@@ -40,7 +51,13 @@ Tensor broadcast_param(const Tensor& p, const Tensor& input, const char* name, i
                      (p.size(1) == 1 || p.size(1) == N));
   TORCH_CHECK(fits, "sinabs_fast: ", name, " must broadcast to (batch, neurons) = (", B, ", ", N,
               "), got shape ", p.sizes());
-  return p.to(input.scalar_type()).expand({rows, cols}).contiguous();
+  // Each step only where it changes something. One value for (1, 1) is read as p[0] whatever
+  // its shape.
+  const Tensor typed = in_dtype_of(p, input);
+  const bool rows_already = typed.dim() == 2 && typed.size(0) == rows && typed.size(1) == cols &&
+                            typed.is_contiguous();
+  if (rows_already || (rows == 1 && cols == 1 && typed.numel() == 1)) return typed;
+  return typed.expand({rows, cols}).contiguous();
 }
 
 NeuronParams prepare_params(const Tensor& input, const Tensor& alpha_mem,
@@ -76,18 +93,36 @@ NeuronParams prepare_params(const Tensor& input, const Tensor& alpha_mem,
   return p;
 }
 
+namespace {
+
+// Whether every threshold is a positive power of two (mantissa 0.5) whose reciprocal is finite
+// and exact, read value by value: a handful of tensor ops would cost more than a tiny call's
+// kernels.
+template <typename T>
+bool exact_reciprocals(const T* thr, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) {
+    int exponent = 0;
+    if (std::frexp(thr[k], &exponent) != T(0.5)) return false;
+    const T inverse = T(1) / thr[k];
+    if (!std::isfinite(inverse) || inverse * thr[k] != T(1)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void use_exact_reciprocal(NeuronOptions& opt, NeuronParams& prm) {
   if (opt.spike != SpikeKind::Multi || !prm.threshold.is_cpu() || prm.threshold.numel() == 0) {
     return;
   }
-  // A positive power of two has mantissa 0.5; its reciprocal must be finite and exact too.
-  const Tensor inverse = at::reciprocal(prm.threshold);
-  const bool exact = (std::get<0>(at::frexp(prm.threshold)) == 0.5).all().item<bool>() &&
-                     at::isfinite(inverse).all().item<bool>() &&
-                     (inverse * prm.threshold == 1).all().item<bool>();
+  const Tensor thr = prm.threshold.contiguous();  // in the compute dtype (prepare_params)
+  bool exact = false;
+  AT_DISPATCH_FLOATING_TYPES(thr.scalar_type(), "use_exact_reciprocal", [&] {
+    exact = exact_reciprocals(thr.data_ptr<scalar_t>(), thr.numel());
+  });
   if (exact) {
     opt.spike = SpikeKind::MultiByReciprocal;
-    prm.spike_threshold = inverse;
+    prm.spike_threshold = at::reciprocal(prm.threshold);
   }
 }
 
@@ -128,14 +163,16 @@ Tensor optional_like(const std::optional<Tensor>& t, const Tensor& like, const c
               like.sizes(), ", got ", t->sizes());
   TORCH_CHECK(t->device() == like.device(), "sinabs_fast: ", name, " is on ", t->device(),
               " but it must be on ", like.device());
-  return t->to(like.scalar_type()).contiguous();
+  return in_dtype_of(*t, like).contiguous();
 }
 
-RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const char* name) {
+RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const char* name,
+                     Tensor& zero_row) {
   const int64_t N = like.size(-1);
   RowSource src;
   if (!t.has_value() || !t->defined() || t->numel() == 0) {
-    src.storage = at::zeros({N}, like.options());
+    if (!zero_row.defined()) zero_row = at::zeros({N}, like.options());
+    src.storage = zero_row;
     return src;
   }
   TORCH_CHECK(t->sizes() == like.sizes(), "sinabs_fast: ", name, " must have shape ",
@@ -148,12 +185,16 @@ RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const c
     src.storage = t->reshape(-1).narrow(0, 0, 1).to(like.scalar_type()).expand({N}).contiguous();
     return src;
   }
-  Tensor dense = t->to(like.scalar_type());
+  Tensor dense = in_dtype_of(*t, like);
   if (dense.stride(-1) != 1) dense = dense.contiguous();
   src.storage = dense;
   src.b_stride = dense.stride(0);
   src.t_stride = dense.dim() == 3 ? dense.stride(1) : 0;
   return src;
+}
+
+Tensor adjoint_start(const Tensor& g, const Tensor& state_like) {
+  return g.defined() ? g.clone() : at::zeros(state_like.sizes(), state_like.options());
 }
 
 SurrogateParams<double> make_surrogate(int64_t kind, at::ArrayRef<double> params) {

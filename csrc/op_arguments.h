@@ -16,6 +16,19 @@ namespace sinabs_fast {
 
 using at::Tensor;
 
+// The extent of a call's (B, T, N) sequences. The host calls and the kernels' argument structs
+// derive from it, so that the kernels read p.batch, p.steps and p.N.
+struct Extent {
+  int64_t batch = 0, steps = 0, N = 0;
+  // Sets the extent part of a derived call or argument struct.
+  void set_extent(const Extent& e) { *this = e; }
+};
+
+// The extent of a (B, T, N) tensor.
+inline Extent extent_of(const Tensor& sequence) {
+  return {sequence.size(0), sequence.size(1), sequence.size(2)};
+}
+
 // The neuron's parameters, (rows, N) contiguous in the compute dtype: rows is B when some
 // parameter differs between batch entries, else 1 (then one row serves every batch entry and
 // nothing of size B x N is materialised per call). When every parameter is a single value, they
@@ -48,7 +61,8 @@ NeuronOptions make_options(int64_t spike_kind, double max_spikes, int64_t reset_
 bool varies_with_batch(const Tensor& p, int64_t B);
 
 // Broadcasts a parameter to (rows, cols) contiguous in input's dtype (input: (B, T, N)), naming
-// it when it does not broadcast to (B, N).
+// it when it does not broadcast to (B, N); a single value for (1, 1) keeps its own shape (the
+// kernels read element 0).
 Tensor broadcast_param(const Tensor& p, const Tensor& input, const char* name, int64_t rows,
                        int64_t cols);
 
@@ -82,8 +96,14 @@ struct RowSource {
 };
 
 // `like` gives the shape ((B, T, N) or (B, N)), dtype and device; the tensor may be None or
-// empty (absent).
-RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const char* name);
+// empty (absent). Absent gradients read `zero_row`, one row of N zeros that the gradients of a
+// call share (made here at the first absent one).
+RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const char* name,
+                     Tensor& zero_row);
+
+// An adjoint state's start, shaped like `state_like` (B, N): a copy of the final state's gradient
+// `g` (the kernels update it in place), or zeros where `g` is undefined (absent).
+Tensor adjoint_start(const Tensor& g, const Tensor& state_like);
 
 SurrogateParams<double> make_surrogate(int64_t kind, at::ArrayRef<double> params);
 

@@ -12,21 +12,16 @@ from typing import Callable, Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
+from .neuron_params import ALIFParams, LIFParams
 
-def lif_step(
-    x: Tensor,
-    state: Dict[str, Tensor],
-    alpha_mem: Tensor,
-    alpha_syn: Optional[Tensor],
-    spike_threshold: Optional[Tensor],
-    spike_fn: Optional[Callable],
-    reset_fn: Optional[Callable],
-    surrogate_grad_fn: Optional[Callable],
-    min_v_mem: Optional[Tensor],
-    norm_input: bool,
-) -> Tuple[Tensor, Dict[str, Tensor]]:
-    """One time step. Returns (output, new state); the output is the spikes, or the pre-clamp
-    membrane when ``spike_fn`` is None (ExpLeak)."""
+
+def lif_step(x: Tensor, state: Dict[str, Tensor], alpha_mem: Tensor, alpha_syn: Optional[Tensor],
+             spike_threshold: Optional[Tensor], spike_fn: Optional[Callable],
+             reset_fn: Optional[Callable], surrogate_grad_fn: Optional[Callable],
+             min_v_mem: Optional[Tensor], norm_input: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+    """One time step (the parameters in :class:`~sinabs_fast.neuron_params.LIFParams`' order,
+    so ``lif_step(x, state, *params)``). Returns (output, new state); the output is the spikes,
+    or the pre-clamp membrane when ``spike_fn`` is None (ExpLeak)."""
     state = dict(state)
     if alpha_syn is not None:
         state["i_syn"] = alpha_syn * (state["i_syn"] + x)  # the input decays in its own step
@@ -49,25 +44,14 @@ def lif_step(
 
 
 def lif_forward(
-    input_data: Tensor,
-    alpha_mem: Tensor,
-    alpha_syn: Optional[Tensor],
-    state: Dict[str, Tensor],
-    spike_threshold: Optional[Tensor],
-    spike_fn: Optional[Callable],
-    reset_fn: Optional[Callable],
-    surrogate_grad_fn: Optional[Callable],
-    min_v_mem: Optional[Tensor],
-    norm_input: bool,
-    record_states: bool = False,
+    input_data: Tensor, state: Dict[str, Tensor], params: LIFParams, record_states: bool = False,
 ) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor]]:
     """All steps of ``input_data`` (B, T, ...). Returns (output (B, T, ...), final state,
     recordings): the recordings hold each state after each step (post-reset, post-clamp)."""
     names = list(state)
     outputs, recordings = [], {name: [] for name in names}
     for t in range(input_data.shape[1]):
-        out, state = lif_step(input_data[:, t], state, alpha_mem, alpha_syn, spike_threshold,
-                              spike_fn, reset_fn, surrogate_grad_fn, min_v_mem, norm_input)
+        out, state = lif_step(input_data[:, t], state, *params)
         outputs.append(out)
         if record_states:
             for name in names:
@@ -77,23 +61,15 @@ def lif_forward(
     return torch.stack(outputs, 1), state, recorded
 
 
-def alif_step(
-    x: Tensor,
-    state: Dict[str, Tensor],
-    alpha_mem: Tensor,
-    alpha_adapt: Tensor,
-    alpha_syn: Optional[Tensor],
-    adapt_scale,
-    b0,
-    spike_fn: Callable,
-    reset_fn: Callable,
-    surrogate_grad_fn: Callable,
-    min_v_mem,
-    norm_input: bool,
-) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor]]:
-    """One step of the adaptive LIF neuron (docs/semantics.md, section 2). Returns (spikes, new state,
-    pre-reset state): the last holds the step's synaptic current, pre-spike membrane and
-    threshold, which sinabs' recordings show one step late (see :func:`alif_forward`)."""
+def alif_step(x: Tensor, state: Dict[str, Tensor], alpha_mem: Tensor, alpha_adapt: Tensor,
+              alpha_syn: Optional[Tensor], adapt_scale, b0, spike_fn: Callable, reset_fn: Callable,
+              surrogate_grad_fn: Callable, min_v_mem, norm_input: bool
+              ) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor]]:
+    """One step of the adaptive LIF neuron (docs/semantics.md, section 2), the parameters in
+    :class:`~sinabs_fast.neuron_params.ALIFParams`' order (``alif_step(x, state, *params)``).
+    Returns (spikes, new state, pre-reset state): the last holds the step's synaptic current,
+    pre-spike membrane and threshold, which sinabs' recordings show one step late (see
+    :func:`alif_forward`)."""
     state = dict(state)
     if alpha_syn is not None:
         state["i_syn"] = alpha_syn * (state["i_syn"] + x)
@@ -120,17 +96,8 @@ def alif_step(
 
 def alif_forward(
     input_data: Tensor,
-    alpha_mem: Tensor,
-    alpha_adapt: Tensor,
-    alpha_syn: Optional[Tensor],
-    adapt_scale,
     state: Dict[str, Tensor],
-    spike_fn: Callable,
-    reset_fn: Callable,
-    surrogate_grad_fn: Callable,
-    min_v_mem,
-    b0,
-    norm_input: bool,
+    params: ALIFParams,
     record_states: bool = False,
     rec_connect: Optional[Callable[[Tensor], Tensor]] = None,
 ) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor]]:
@@ -148,10 +115,7 @@ def alif_forward(
     rec_out = torch.zeros((batch, *trailing), device=input_data.device)
     for t in range(steps):
         x = input_data[:, t] if rec_connect is None else input_data[:, t] + rec_out
-        spikes, state, pre_reset = alif_step(
-            x, state, alpha_mem, alpha_adapt, alpha_syn, adapt_scale, b0, spike_fn, reset_fn,
-            surrogate_grad_fn, min_v_mem, norm_input,
-        )
+        spikes, state, pre_reset = alif_step(x, state, *params)
         outputs.append(spikes)
         if record_states:
             if recorded:  # the previous entry sees this step's pre-reset values

@@ -18,6 +18,7 @@ import torch
 import sinabs_fast.activation as fa
 import sinabs_fast.layers as fl
 from sinabs_fast import reference
+from sinabs_fast.neuron_params import ALIFParams
 from conftest import assert_grads_close
 from sinabs_pairs import RESETS, SPIKES, SURROGATES, assert_same_call, weighted_sum
 
@@ -155,10 +156,12 @@ def test_per_neuron_tau_syn_against_the_reference():
     x = torch.rand(2, 20, 4) * 3
     out = layer(x)
     state = {name: torch.zeros(2, 4) for name in ("v_mem", "i_syn", "b", "spike_threshold")}
-    expected, final, _ = reference.alif_forward(
-        x, torch.exp(-1 / torch.tensor(6.0)), torch.exp(-1 / torch.tensor(11.0)),
-        torch.exp(-1 / tau_syn), 1.8, state, fa.SingleSpike, fa.MembraneSubtract(),
-        fa.SingleExponential(), None, torch.tensor(1.0), True)
+    params = ALIFParams(
+        alpha_mem=torch.exp(-1 / torch.tensor(6.0)), alpha_adapt=torch.exp(-1 / torch.tensor(11.0)),
+        alpha_syn=torch.exp(-1 / tau_syn), adapt_scale=1.8, b0=torch.tensor(1.0),
+        spike_fn=fa.SingleSpike, reset_fn=fa.MembraneSubtract(),
+        surrogate_grad_fn=fa.SingleExponential(), min_v_mem=None, norm_input=True)
+    expected, final, _ = reference.alif_forward(x, state, params)
     assert torch.equal(out, expected) and torch.equal(layer.b, final["b"])
 
 

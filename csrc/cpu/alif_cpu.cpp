@@ -155,7 +155,7 @@ SF_MULTIVERSION void alif_backward_row(
         as_sum[k] += g_raw * sum_in;
         raw = prm.alpha_syn * sum_in;
       }
-      am_sum[k] += r.neuron.v_next * next - norm * (g_cur * raw);
+      am_sum[k] += adaptive_alpha_mem_term(r.neuron.v_next, next, norm, g_cur, raw);
     }
   }
 }
@@ -219,33 +219,27 @@ void alif_backward_segment(const AlifBackwardArgs<T>& p, int64_t b, int64_t n0, 
 
 }  // namespace
 
+// The launches' names, in the error for an unsupported dtype.
+constexpr char kAlifForwardCpu[] = "alif_forward_cpu";
+constexpr char kAlifBackwardCpu[] = "alif_backward_cpu";
+
 AlifForwardResult OnCpu::launch(const AlifForwardCall& c) {
-  AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "alif_forward_cpu", [&] {
-    const AlifForwardArgs<scalar_t> p = c.args<scalar_t>();
-    dispatch_adaptive(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
-                      !c.prm.amount_is_threshold, [&](auto traits) {
-                        for_each_segment(
-                            c.batch, c.N, c.steps, [&](int64_t bi, int64_t n0, int64_t L) {
-                              alif_forward_segment<scalar_t, decltype(traits)>(p, bi, n0, L);
-                            });
-                      });
+  with_alif_kernel<kAlifForwardCpu>(c, c.x, [&](const auto& p, auto traits) {
+    for_each_segment(c.batch, c.N, c.steps, [&](int64_t b, int64_t n0, int64_t L) {
+      alif_forward_segment<scalar_of<decltype(p)>, decltype(traits)>(p, b, n0, L);
+    });
   });
   return c.result();
 }
 
 AlifBackwardResult OnCpu::launch(const AlifBackwardCall& c) {
-  AT_DISPATCH_FLOATING_TYPES(c.v_hat.scalar_type(), "alif_backward_cpu", [&] {
-    const AlifBackwardArgs<scalar_t> p = c.args<scalar_t>();
-    dispatch_adaptive(
-        c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(), !c.prm.amount_is_threshold,
-        [&](auto traits) {
-          dispatch_bool(c.alpha_grads, [&](auto sums) {
-            for_each_segment(c.batch, c.N, c.steps, [&](int64_t bi, int64_t n0, int64_t L) {
-              alif_backward_segment<scalar_t, decltype(traits), decltype(sums)::value>(p, bi, n0,
-                                                                                       L);
-            });
-          });
-        });
+  with_alif_kernel<kAlifBackwardCpu>(c, c.v_hat, [&](const auto& p, auto traits) {
+    dispatch_bool(c.alpha_grads, [&](auto sums) {
+      for_each_segment(c.batch, c.N, c.steps, [&](int64_t b, int64_t n0, int64_t L) {
+        alif_backward_segment<scalar_of<decltype(p)>, decltype(traits), decltype(sums)::value>(
+            p, b, n0, L);
+      });
+    });
   });
   return c.result();
 }

@@ -16,33 +16,27 @@ constexpr size_t kStreamBytes = size_t(8) << 20;
 
 }  // namespace
 
+// The launches' names, in the error for an unsupported dtype.
+constexpr char kLifForwardCpu[] = "lif_forward_cpu";
+constexpr char kLifBackwardCpu[] = "lif_backward_cpu";
+
 ForwardResult OnCpu::launch(const ForwardCall& c) {
-  AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "lif_forward_cpu", [&] {
-    const ForwardArgs<scalar_t> p = c.args<scalar_t>();
-    dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(), c.prm.per_neuron,
-                    [&](auto traits) {
-                      for_each_segment(c.batch, c.N, c.steps,
-                                       [&](int64_t b, int64_t n0, int64_t L) {
-                                         forward_segment<scalar_t, decltype(traits)>(p, b, n0, L);
-                                       });
-                    });
+  with_lif_kernel<kLifForwardCpu>(c, c.x, [&](const auto& p, auto traits) {
+    for_each_segment(c.batch, c.N, c.steps, [&](int64_t b, int64_t n0, int64_t L) {
+      forward_segment<scalar_of<decltype(p)>, decltype(traits)>(p, b, n0, L);
+    });
   });
   return c.result();
 }
 
 BackwardResult OnCpu::launch(const BackwardCall& c) {
-  AT_DISPATCH_FLOATING_TYPES(c.g_input.scalar_type(), "lif_backward_cpu", [&] {
-    BackwardArgs<scalar_t> p = c.args<scalar_t>();
+  with_lif_kernel<kLifBackwardCpu>(c, c.g_input, [&](auto& p, auto traits) {
     // A large input gradient is written past the cache (see stream_row); a small one stays
     // there for the layer before, whose backward reads it next.
     p.stream_g_input = c.g_input.nbytes() >= kStreamBytes;
-    dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(), c.prm.per_neuron,
-                    [&](auto traits) {
-                      for_each_segment(c.batch, c.N, c.steps,
-                                       [&](int64_t b, int64_t n0, int64_t L) {
-                                         backward_segment<scalar_t, decltype(traits)>(p, b, n0, L);
-                                       });
-                    });
+    for_each_segment(c.batch, c.N, c.steps, [&](int64_t b, int64_t n0, int64_t L) {
+      backward_segment<scalar_of<decltype(p)>, decltype(traits)>(p, b, n0, L);
+    });
   });
   return c.result();
 }

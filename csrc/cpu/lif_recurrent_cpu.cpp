@@ -218,10 +218,12 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
               "sinabs_fast: the alpha_mem gradient needs v_post_tm");
   const auto opts = v_hat_tm.options();
   const Tensor like = at::empty({1, 1, 1}, opts).expand({B, steps, N});  // shape and options
-  const RowSource g_spikes = row_source(grad_spikes, like, "grad_spikes");
-  const RowSource g_counts = row_source(grad_counts, at::empty({B, N}, opts), "grad_counts");
-  const RowSource g_v_hat = row_source(grad_v_hat_tm, v_hat_tm, "grad_v_hat_tm");
-  const RowSource g_i_seq = row_source(grad_i_seq_tm, v_hat_tm, "grad_i_seq_tm");
+  Tensor zeros_row = at::zeros({N}, opts);  // also what the absent gradients read
+  const RowSource g_spikes = row_source(grad_spikes, like, "grad_spikes", zeros_row);
+  const RowSource g_counts =
+      row_source(grad_counts, at::empty({B, N}, opts), "grad_counts", zeros_row);
+  const RowSource g_v_hat = row_source(grad_v_hat_tm, v_hat_tm, "grad_v_hat_tm", zeros_row);
+  const RowSource g_i_seq = row_source(grad_i_seq_tm, v_hat_tm, "grad_i_seq_tm", zeros_row);
   Tensor g_input_tm = pooled_empty({steps, B, N}, opts);
   Tensor g_spikes_step = at::empty({B, N}, opts);  // output, counts and recurrent gradients
   const auto f64 = opts.dtype(at::kDouble);
@@ -229,7 +231,6 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
   Tensor g_as_total = syn && alpha_syn_grad ? at::zeros({B, N}, f64) : Tensor();
   Tensor g_am_step = alpha_mem_grad ? at::empty({B, N}, f64) : Tensor();
   Tensor g_as_step = syn && alpha_syn_grad ? at::empty({B, N}, f64) : Tensor();
-  const Tensor zeros_row = at::zeros({N}, opts);
   // Batch entries are independent through the recurrence (the weights are shared, the states
   // are not), so each thread runs the whole reverse time loop for its own rows, with its own
   // single-threaded products: no synchronisation per step. (The forward cannot do the same: its

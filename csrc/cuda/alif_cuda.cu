@@ -6,11 +6,11 @@
 #include <ATen/Dispatch.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include "device_args.cuh"
 #include "device_cuda.cuh"
+#include "sinabs_fast/alpha_sums.h"
 #include "sinabs_fast/dispatch.h"
 
 namespace sinabs_fast {
@@ -19,10 +19,8 @@ namespace {
 template <typename T, typename K>
 __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(K::synaptic ? 40 : 32))
     alif_forward_kernel(const AlifForwardArgs<T> p) {
-  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const auto [idx, b, n] = thread_neuron(p.N);
   if (idx >= p.batch * p.N) return;
-  const int64_t b = idx / p.N;
-  const int64_t n = idx - b * p.N;
   const AdaptiveParams<T> prm = p.prm.at(b, n);
   T v = p.v[idx];
   T isyn = K::synaptic ? p.i[idx] : T(0);
@@ -56,22 +54,25 @@ __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(K::synaptic ? 4
 
 // ------------------------------------------------------------------------------------------------
 // Backward: the reverse-time recurrence of cpu/alif_cpu.cpp's alif_backward_row, with the adjoint
-// states and the alpha sums in registers.
+// states and the alpha sums in registers. The alpha sums are the CPU's (sinabs_fast/alpha_sums.h):
+// each step's terms in the compute type into block sums, folded into float64 totals every
+// kSumBlock steps, so that both devices round them alike.
 
 template <typename T, typename K>
 __global__ void __launch_bounds__(kThreads) alif_backward_kernel(const AlifBackwardArgs<T> p) {
-  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const auto [idx, b, n] = thread_neuron(p.N);
   if (idx >= p.batch * p.N) return;
-  const int64_t b = idx / p.N;
-  const int64_t n = idx - b * p.N;
   const AdaptiveParams<T> prm = p.prm.at(b, n);
   const T g_count = ld(p.g_counts.at(b, 0, n));
   const bool sums = p.g_rho != nullptr;
+  const T norm = p.norm_input ? T(1) : T(0);
   T lambda_v = p.lambda_v[idx];
   T lambda_i = K::synaptic ? p.lambda_i[idx] : T(0);
   T lambda_b = p.lambda_b[idx];
-  T g_vh_next = T(0);
+  T g_vh_next = T(0);  // the gradient at v_hat of the step after
+  T am_block = T(0), as_block = T(0), rho_block = T(0);
   double g_am = 0.0, g_as = 0.0, g_rho = 0.0;
+  int64_t in_block = 0;
   int64_t row = (b * p.steps + p.steps - 1) * p.N + n;  // (b, T - 1, n)
   for (int64_t t = p.steps - 1; t >= 0; --t, row -= p.N) {
     const T b_prev = t > 0 ? ld(p.b_seq + row - p.N) : ld(p.b_init + idx);
@@ -95,23 +96,30 @@ __global__ void __launch_bounds__(kThreads) alif_backward_kernel(const AlifBackw
     }
     p.g_input[row] = g_x;
     if (sums) {
-      g_rho += static_cast<double>(a.g_rho);
-      g_am += static_cast<double>(r.neuron.v_next) * static_cast<double>(g_vh_next);
-      g_vh_next = a.g_v_hat;
+      rho_block += a.g_rho;
+      // The current before norm_input's rescaling: alpha_syn * (i_{t-1} + x_t), or x_t.
       T raw = ld(p.x + row);
       if constexpr (K::synaptic) {
         const T sum_in = (t > 0 ? ld(p.i_seq + row - p.N) : ld(p.i0 + idx)) + raw;
-        g_as += static_cast<double>(g_raw) * static_cast<double>(sum_in);
+        as_block += g_raw * sum_in;
         raw = prm.alpha_syn * sum_in;
       }
-      if (p.norm_input) g_am -= static_cast<double>(g_cur) * static_cast<double>(raw);
+      am_block += adaptive_alpha_mem_term(r.neuron.v_next, g_vh_next, norm, g_cur, raw);
+      g_vh_next = a.g_v_hat;
+      if (block_closes(++in_block, t)) {
+        close_block(g_rho, rho_block);
+        close_block(g_am, am_block);
+        close_block(g_as, as_block);
+        in_block = 0;
+      }
     }
   }
   p.lambda_v[idx] = lambda_v;
   if constexpr (K::synaptic) p.lambda_i[idx] = lambda_i;
   p.lambda_b[idx] = lambda_b;
   if (sums) {
-    g_am += static_cast<double>(ld(p.v0 + idx)) * static_cast<double>(g_vh_next);
+    am_block += initial_membrane_term(ld(p.v0 + idx), g_vh_next);  // the step before t = 0
+    close_block(g_am, am_block);
     p.g_alpha_mem[idx] = g_am;
     p.g_rho[idx] = g_rho;
     if constexpr (K::synaptic) p.g_alpha_syn[idx] = g_as;
@@ -120,34 +128,20 @@ __global__ void __launch_bounds__(kThreads) alif_backward_kernel(const AlifBackw
 
 }  // namespace
 
+// The launches' names, in the error for an unsupported dtype.
+constexpr char kAlifForwardCuda[] = "alif_forward_cuda";
+constexpr char kAlifBackwardCuda[] = "alif_backward_cuda";
+
 AlifForwardResult OnCuda::launch(const AlifForwardCall& c) {
-  const int64_t items = c.batch * c.N;
-  if (items == 0) return c.result();
-  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "alif_forward_cuda", [&] {
-    const AlifForwardArgs<scalar_t> p = c.args<scalar_t>();
-    dispatch_adaptive(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
-                      !c.prm.amount_is_threshold, [&](auto traits) {
-                        alif_forward_kernel<scalar_t, decltype(traits)>
-                            <<<num_blocks(items), kThreads, 0, stream>>>(p);
-                        C10_CUDA_KERNEL_LAUNCH_CHECK();
-                      });
+  with_alif_kernel<kAlifForwardCuda>(c, c.x, [&](const auto& p, auto traits) {
+    launch_per_neuron(alif_forward_kernel<scalar_of<decltype(p)>, decltype(traits)>, p);
   });
   return c.result();
 }
 
 AlifBackwardResult OnCuda::launch(const AlifBackwardCall& c) {
-  const int64_t items = c.batch * c.N;
-  if (items == 0) return c.result();
-  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(c.v_hat.scalar_type(), "alif_backward_cuda", [&] {
-    const AlifBackwardArgs<scalar_t> p = c.args<scalar_t>();
-    dispatch_adaptive(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(),
-                      !c.prm.amount_is_threshold, [&](auto traits) {
-                        alif_backward_kernel<scalar_t, decltype(traits)>
-                            <<<num_blocks(items), kThreads, 0, stream>>>(p);
-                        C10_CUDA_KERNEL_LAUNCH_CHECK();
-                      });
+  with_alif_kernel<kAlifBackwardCuda>(c, c.v_hat, [&](const auto& p, auto traits) {
+    launch_per_neuron(alif_backward_kernel<scalar_of<decltype(p)>, decltype(traits)>, p);
   });
   return c.result();
 }

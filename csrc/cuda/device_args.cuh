@@ -1,9 +1,11 @@
-// Helpers shared by the CUDA kernels: launch geometry and read-only loads.
+// Helpers shared by the CUDA kernels: launch geometry, the launch itself and read-only loads.
 #pragma once
 
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>
-
+// at::cuda::getCurrentCUDAStream (at::cuda re-exports c10::cuda). Not ATen/cuda/CUDAContext.h:
+// that one also needs the cuBLAS/cuSPARSE/cuSOLVER headers, which a minimal toolkit lacks.
+#include <c10/cuda/CUDAStream.h>
 
 #include "sinabs_fast/macros.h"
 
@@ -44,5 +46,27 @@ __device__ SF_INLINE T ld(const T* p) {
 }
 
 inline int64_t num_blocks(int64_t items) { return (items + kThreads - 1) / kThreads; }
+
+// A thread's neuron in the grid of launch_per_neuron: flat index idx = b * N + n. The last
+// block's spare threads get an idx past batch * N, which the kernel checks.
+struct ThreadNeuron {
+  int64_t idx, b, n;
+};
+
+__device__ SF_INLINE ThreadNeuron thread_neuron(int64_t N) {
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t b = idx / N;
+  return {idx, b, idx - b * N};
+}
+
+// Launches kernel(p) on the current stream with one thread per (batch, neuron) of p (the
+// kernels' grid); an empty grid launches nothing.
+template <typename Args>
+void launch_per_neuron(void (*kernel)(Args), const Args& p) {
+  const int64_t items = p.batch * p.N;
+  if (items == 0) return;
+  kernel<<<num_blocks(items), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(p);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
 
 }  // namespace sinabs_fast

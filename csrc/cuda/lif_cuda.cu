@@ -7,9 +7,6 @@
 #include <ATen/Dispatch.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
-// at::cuda::getCurrentCUDAStream (at::cuda re-exports c10::cuda). Not ATen/cuda/CUDAContext.h:
-// that one also needs the cuBLAS/cuSPARSE/cuSOLVER headers, which a minimal toolkit lacks.
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include "device_args.cuh"
@@ -46,10 +43,8 @@ __device__ SF_INLINE NeuronValues<T> load_neuron(const NeuronArgs<T>& a, int64_t
 template <typename T, typename K>
 __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(32))
     lif_forward_kernel(const ForwardArgs<T> p) {
-  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const auto [idx, b, n] = thread_neuron(p.N);
   if (idx >= p.batch * p.N) return;
-  const int64_t b = idx / p.N;
-  const int64_t n = idx - b * p.N;
   // The parameters and the states stay in registers for all T steps.
   const auto [alpha, in_scale, thr, amount, spike_thr, alpha_syn, min_v] =
       load_neuron<K>(p.prm, b, n);
@@ -88,10 +83,8 @@ __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(32))
 template <typename T, typename K>
 __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(K::synaptic ? 40 : 32))
     lif_backward_kernel(const BackwardArgs<T> p) {
-  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const auto [idx, b, n] = thread_neuron(p.N);
   if (idx >= p.batch * p.N) return;
-  const int64_t b = idx / p.N;
-  const int64_t n = idx - b * p.N;
   const auto [alpha, in_scale, thr, amount, spike_thr, alpha_syn, min_v] =
       load_neuron<K>(p.prm, b, n);
   const T g_count = ld(p.g_counts.at(b, 0, n));
@@ -180,18 +173,13 @@ __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(K::synaptic ? 4
 
 }  // namespace
 
+// The launches' names, in the error for an unsupported dtype.
+constexpr char kLifForwardCuda[] = "lif_forward_cuda";
+constexpr char kLifBackwardCuda[] = "lif_backward_cuda";
+
 ForwardResult OnCuda::launch(const ForwardCall& c) {
-  const int64_t items = c.batch * c.N;
-  if (items == 0) return c.result();
-  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(c.x.scalar_type(), "lif_forward_cuda", [&] {
-    const ForwardArgs<scalar_t> p = c.args<scalar_t>();
-    dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(), c.prm.per_neuron,
-                    [&](auto traits) {
-                      lif_forward_kernel<scalar_t, decltype(traits)>
-                          <<<num_blocks(items), kThreads, 0, stream>>>(p);
-                      C10_CUDA_KERNEL_LAUNCH_CHECK();
-                    });
+  with_lif_kernel<kLifForwardCuda>(c, c.x, [&](const auto& p, auto traits) {
+    launch_per_neuron(lif_forward_kernel<scalar_of<decltype(p)>, decltype(traits)>, p);
   });
   return c.result();
 }
@@ -200,17 +188,8 @@ BackwardResult OnCuda::launch(const BackwardCall& c) {
   TORCH_CHECK(!c.recompute,
               "sinabs_fast: the CUDA backward reads the saved v_hat (keep_v_hat=True); only the "
               "CPU backward recomputes it");
-  const int64_t items = c.batch * c.N;
-  if (items == 0) return c.result();
-  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(c.v_hat.scalar_type(), "lif_backward_cuda", [&] {
-    const BackwardArgs<scalar_t> p = c.args<scalar_t>();
-    dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(), c.prm.per_neuron,
-                    [&](auto traits) {
-                      lif_backward_kernel<scalar_t, decltype(traits)>
-                          <<<num_blocks(items), kThreads, 0, stream>>>(p);
-                      C10_CUDA_KERNEL_LAUNCH_CHECK();
-                    });
+  with_lif_kernel<kLifBackwardCuda>(c, c.v_hat, [&](const auto& p, auto traits) {
+    launch_per_neuron(lif_backward_kernel<scalar_of<decltype(p)>, decltype(traits)>, p);
   });
   return c.result();
 }

@@ -682,6 +682,10 @@ void test_alpha_sums() {
   const float vg = v * g_next, cg = cur * g;
   CHECK(plain == vg && norm == vg - cg, "alpha_mem_term");
   CHECK(sf::initial_membrane_term(v, g) == v * g, "initial_membrane_term");
+  // The adaptive neuron's term: norm = 0 drops the rescaling's part, norm = 1 subtracts it.
+  CHECK(sf::adaptive_alpha_mem_term(v, g_next, 0.0f, cur, g) == vg - 0.0f * cg &&
+            sf::adaptive_alpha_mem_term(v, g_next, 1.0f, cur, g) == vg - cg,
+        "adaptive_alpha_mem_term");
 }
 
 int main() {

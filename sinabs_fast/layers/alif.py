@@ -6,8 +6,11 @@ import torch
 import torch.nn as nn
 
 from ..activation import MembraneSubtract, SingleExponential, SingleSpike
-from . import functional
-from .lif import KernelInputs, check_input, firing_params
+from ..neuron_params import ALIFParams
+from .functional.alif import run_alif
+from .lif import KernelInputs
+from .neuron_layer import (RecurrentConnection, StateShape, firing_params, passed_on,
+                           rezero_states_for)
 from .reshape import SqueezedLayer
 from .stateful_layer import StatefulLayer
 from .time_constants import TimeConstants
@@ -23,7 +26,7 @@ def _tau_parameter(tau: Tau) -> nn.Parameter:
     return nn.Parameter(tau if tau.is_floating_point() else tau.to(torch.get_default_dtype()))
 
 
-class ALIF(KernelInputs, TimeConstants, StatefulLayer):
+class ALIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
     """Adaptive leaky integrate-and-fire neurons, stepped through time by one fused kernel.
 
     Per step (sinabs 3.1.3's ``alif_forward``, docs/semantics.md, section 2): ``i = alpha_syn * (i + x)``
@@ -102,9 +105,7 @@ class ALIF(KernelInputs, TimeConstants, StatefulLayer):
             self.tau_syn = _tau_parameter(tau_syn) if syn_dynamics else None
         self.adapt_scale = adapt_scale
         self.b0 = spike_threshold
-        self.spike_fn = spike_fn
-        self.reset_fn = reset_fn
-        self.surrogate_grad_fn = surrogate_grad_fn
+        self.set_kernel_inputs(spike_fn, reset_fn, surrogate_grad_fn)
         self.min_v_mem = min_v_mem
         self.train_alphas = train_alphas
         self.norm_input = norm_input
@@ -118,47 +119,28 @@ class ALIF(KernelInputs, TimeConstants, StatefulLayer):
         """alpha_adapt = exp(-1 / tau_adapt)."""
         return self._alpha("adapt")
 
-    def _prepare(self, input_data: torch.Tensor) -> dict:
-        """Checks the input, (re)initialises the states and returns the functional arguments."""
-        check_input(input_data, self)
-        batch_size, _, *trailing = input_data.shape
-        shape = (batch_size, *trailing)
-        if not self.is_state_initialised() or not self.state_has_shape(shape):
-            self.init_state_with_shape(shape)
-        return dict(
-            input_data=input_data,
-            alpha_mem=self.alpha_mem_calculated,
-            alpha_adapt=self.alpha_adapt_calculated,
-            alpha_syn=self.alpha_syn_calculated,
-            adapt_scale=self.adapt_scale,
-            state=dict(self.named_buffers()),
-            spike_fn=self.spike_fn,
-            reset_fn=self.reset_fn,
-            surrogate_grad_fn=self.surrogate_grad_fn,
-            min_v_mem=self.min_v_mem,
-            b0=self.b0,
-            norm_input=self.norm_input,
-            record_states=self.record_states,
-            spec=self._kernel_spec,
-        )
+    def _neuron_params(self) -> ALIFParams:
+        """The neuron's parameters for this call."""
+        return ALIFParams(self.alpha_mem_calculated, self.alpha_adapt_calculated,
+                          self.alpha_syn_calculated, self.adapt_scale, self.b0, self.spike_fn,
+                          self.reset_fn, self.surrogate_grad_fn, self.min_v_mem, self.norm_input)
 
     def _keep(self, spikes, state, recordings, counts) -> torch.Tensor:
         # As sinabs, i_syn is not written back: it restarts from its buffer every call.
-        self.b = state["b"]
-        self.v_mem = state["v_mem"]
-        self.spike_threshold = state["spike_threshold"]
-        self.recordings = recordings
-        self.spike_counts = counts
-        self.firing_rate = counts.sum() / spikes.numel()
+        self._store(b=state["b"], v_mem=state["v_mem"], spike_threshold=state["spike_threshold"],
+                    recordings=recordings, spike_counts=counts,
+                    firing_rate=counts.sum() / spikes.numel())
         return spikes
 
     def forward(self, input_data: torch.Tensor) -> torch.Tensor:
         """Args: input_data of shape (batch, time, ...). Returns the spikes, same shape."""
-        return self._keep(*functional.alif_forward(**self._prepare(input_data)))
+        rezero_states_for(self, input_data)
+        return self._keep(*run_alif(input_data, self._states(), self._neuron_params(),
+                                    self.record_states, self._kernel_spec, self._rec_connect()))
 
-    @property
-    def shape(self):
-        return self.v_mem.shape if self.is_state_initialised() else None
+    def _rec_connect(self) -> Optional[nn.Module]:
+        """The recurrent map of each step's spikes onto the next step's input; none here."""
+        return None
 
     @property
     def _param_dict(self) -> dict:
@@ -178,7 +160,7 @@ class ALIF(KernelInputs, TimeConstants, StatefulLayer):
         return param_dict
 
 
-class ALIFRecurrent(ALIF):
+class ALIFRecurrent(RecurrentConnection, ALIF):
     """ALIF neurons with recurrent connections: each step's input is ``x_t + rec_out``, with
     ``rec_out = rec_connect(spikes_{t-1}).reshape(batch, *trailing)`` (zeros at the first step
     of every call). Time is a Python loop around ``rec_connect``; each step's neuron update,
@@ -203,24 +185,11 @@ class ALIFRecurrent(ALIF):
         norm_input: bool = True,
         record_states: bool = False,
     ):
-        super().__init__(
-            tau_mem=tau_mem, tau_adapt=tau_adapt, tau_syn=tau_syn, adapt_scale=adapt_scale,
-            spike_threshold=spike_threshold, spike_fn=spike_fn, reset_fn=reset_fn,
-            surrogate_grad_fn=surrogate_grad_fn, min_v_mem=min_v_mem, shape=shape,
-            train_alphas=train_alphas, norm_input=norm_input, record_states=record_states,
-        )
+        super().__init__(**passed_on(locals(), "rec_connect"))
         self.rec_connect = rec_connect
 
-    def forward(self, input_data: torch.Tensor) -> torch.Tensor:
-        """Args: input_data of shape (batch, time, ...). Returns the spikes, same shape."""
-        args = self._prepare(input_data)
-        return self._keep(*functional.alif_recurrent(rec_connect=self.rec_connect, **args))
-
-    @property
-    def _param_dict(self) -> dict:
-        param_dict = super()._param_dict
-        param_dict.update(rec_connect=self.rec_connect)
-        return param_dict
+    def _rec_connect(self) -> nn.Module:
+        return self.rec_connect
 
 
 class ALIFSqueeze(SqueezedLayer, ALIF):

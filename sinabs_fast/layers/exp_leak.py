@@ -5,6 +5,7 @@ from typing import Optional, Union
 import torch
 
 from .lif import LIF
+from .neuron_layer import passed_on
 from .reshape import SqueezedLayer
 
 
@@ -26,19 +27,8 @@ class ExpLeak(LIF):
         norm_input: bool = False,
         record_states: bool = False,
     ):
-        super().__init__(
-            tau_mem=tau_mem,
-            tau_syn=None,
-            spike_threshold=None,
-            train_alphas=train_alphas,
-            min_v_mem=min_v_mem,
-            shape=shape,
-            spike_fn=None,
-            reset_fn=None,
-            surrogate_grad_fn=None,
-            norm_input=norm_input,
-            record_states=record_states,
-        )
+        super().__init__(tau_syn=None, spike_threshold=None, spike_fn=None, reset_fn=None,
+                         surrogate_grad_fn=None, **passed_on(locals()))
 
     @property
     def _param_dict(self) -> dict:

@@ -7,6 +7,7 @@ import torch
 
 from ..activation import MembraneSubtract, MultiSpike, SingleExponential
 from .lif import LIF, LIFRecurrent
+from .neuron_layer import passed_on
 from .reshape import SqueezedLayer
 
 
@@ -17,8 +18,13 @@ class _NoLeak:
     @property
     def alpha_mem_calculated(self) -> torch.Tensor:
         """Always 1, on the layer's device: made there by a fill, since copying a host tensor to
-        a GPU waits for the GPU's queued work (a host-device synchronisation every call)."""
-        return torch.ones((), device=self.spike_threshold.device)
+        a GPU waits for the GPU's queued work (a host-device synchronisation every call); made
+        once per device, as nothing writes to it."""
+        device = self.spike_threshold.device
+        one = self.__dict__.get("_alpha_mem_one")
+        if one is None or one.device != device:
+            one = self.__dict__["_alpha_mem_one"] = torch.ones((), device=device)
+        return one
 
     @property
     def _param_dict(self) -> dict:
@@ -58,18 +64,7 @@ class IAF(_NoLeak, LIF):
         shape: Optional[torch.Size] = None,
         record_states: bool = False,
     ):
-        super().__init__(
-            tau_mem=np.inf,
-            tau_syn=tau_syn,
-            spike_threshold=spike_threshold,
-            spike_fn=spike_fn,
-            reset_fn=reset_fn,
-            surrogate_grad_fn=surrogate_grad_fn,
-            min_v_mem=min_v_mem,
-            shape=shape,
-            norm_input=False,
-            record_states=record_states,
-        )
+        super().__init__(tau_mem=np.inf, norm_input=False, **passed_on(locals()))
         self.tau_mem = None  # IAF has no membrane time constant
 
 
@@ -98,19 +93,7 @@ class IAFRecurrent(_NoLeak, LIFRecurrent):
         shape: Optional[torch.Size] = None,
         record_states: bool = False,
     ):
-        super().__init__(
-            rec_connect=rec_connect,
-            tau_mem=np.inf,
-            tau_syn=tau_syn,
-            spike_threshold=spike_threshold,
-            spike_fn=spike_fn,
-            reset_fn=reset_fn,
-            surrogate_grad_fn=surrogate_grad_fn,
-            min_v_mem=min_v_mem,
-            shape=shape,
-            norm_input=False,
-            record_states=record_states,
-        )
+        super().__init__(tau_mem=np.inf, norm_input=False, **passed_on(locals()))
         self.tau_mem = None  # IAF has no membrane time constant
 
 

@@ -7,57 +7,22 @@ import torch
 import torch.nn as nn
 
 from ..activation import MembraneSubtract, MultiSpike, SingleExponential
+from ..neuron_params import LIFParams
 from ..neuron_spec import kernel_spec
-from . import functional
-from .ddp_guard import check_states_not_broadcast
+from .functional.lif import run_lif
+from .functional.lif_recurrent import run_lif_recurrent
+from .neuron_layer import (RecurrentConnection, StateShape, check_input, firing_params,
+                           passed_on, rezero_states_for)
 from .reshape import SqueezedLayer
 from .stateful_layer import StatefulLayer
 from .time_constants import TimeConstants
 from .validation import require_positive
-
-_INPUT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def _positive_threshold(spike_threshold) -> nn.Parameter:
     # A fresh copy: sinabs shares the default threshold's storage between layers (changed on purpose: docs/semantics.md, section 5).
     require_positive(spike_threshold, "spike_threshold")
     return nn.Parameter(torch.as_tensor(spike_threshold).detach().clone(), requires_grad=False)
-
-
-def check_input(input_data: torch.Tensor, module: nn.Module) -> None:
-    """Raises a clear error for what the neuron layer ``module`` can't take, and for states that
-    DistributedDataParallel has just overwritten (ddp_guard.py)."""
-    layer = type(module).__name__
-    if not isinstance(input_data, torch.Tensor):
-        raise TypeError(f"{layer}: input_data must be a torch.Tensor, got {type(input_data)}")
-    if input_data.dim() < 2:
-        raise ValueError(
-            f"{layer}: input_data must have shape (batch, time, ...), got {tuple(input_data.shape)}"
-        )
-    if input_data.dtype not in _INPUT_DTYPES:
-        raise TypeError(
-            f"{layer}: input_data must be float16, bfloat16, float32 or float64, got "
-            f"{input_data.dtype}"
-        )
-    if input_data.shape[1] == 0:
-        raise ValueError(f"{layer}: input_data has no time steps (shape {tuple(input_data.shape)})")
-    check_states_not_broadcast(module)
-
-
-def firing_params(layer: nn.Module, spike_threshold) -> dict:
-    """The constructor arguments of a fused neuron layer (LIF or ALIF) from ``spike_threshold``
-    on, in the order sinabs lists them (its ``repr`` and ``arg_dict`` follow it)."""
-    return dict(
-        spike_threshold=spike_threshold,
-        spike_fn=layer.spike_fn,
-        reset_fn=layer.reset_fn,
-        surrogate_grad_fn=layer.surrogate_grad_fn,
-        train_alphas=layer.train_alphas,
-        shape=layer.shape,
-        min_v_mem=layer.min_v_mem,
-        norm_input=layer.norm_input,
-        record_states=layer.record_states,
-    )
 
 
 def _kernel_input(name: str):
@@ -93,6 +58,12 @@ class KernelInputs:
     reset_fn = _kernel_input("reset_fn")
     surrogate_grad_fn = _kernel_input("surrogate_grad_fn")
 
+    def set_kernel_inputs(self, spike_fn, reset_fn, surrogate_grad_fn) -> None:
+        """Assigns the three at once, with one kernel-spec lookup (constructors, unpickling)."""
+        for name, value in zip(_KERNEL_INPUTS, (spike_fn, reset_fn, surrogate_grad_fn)):
+            self.__dict__[f"_{name}"] = value
+        self.__dict__["_kernel_spec"] = kernel_spec(spike_fn, reset_fn, surrogate_grad_fn)
+
     def __setstate__(self, state: dict) -> None:
         state = dict(state)
         inputs = {}
@@ -102,11 +73,10 @@ class KernelInputs:
         state.pop("_kernel_spec", None)  # recomputed below, from the objects now loaded
         state.setdefault("spike_counts", None)
         super().__setstate__(state)
-        for name, value in inputs.items():
-            setattr(self, name, value)
+        self.set_kernel_inputs(**inputs)
 
 
-class LIF(KernelInputs, TimeConstants, StatefulLayer):
+class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
     """Leaky integrate-and-fire neurons, stepped through time by one fused kernel.
 
     Per step: ``i = alpha_syn * (i + x)`` (or ``i = x`` without ``tau_syn``);
@@ -165,9 +135,7 @@ class LIF(KernelInputs, TimeConstants, StatefulLayer):
         else:
             self.tau_mem = nn.Parameter(as_f32(tau_mem))
             self.tau_syn = nn.Parameter(as_f32(tau_syn)) if tau_syn is not None else None
-        self.spike_fn = spike_fn
-        self.reset_fn = reset_fn
-        self.surrogate_grad_fn = surrogate_grad_fn
+        self.set_kernel_inputs(spike_fn, reset_fn, surrogate_grad_fn)
         self.train_alphas = train_alphas
         self.norm_input = norm_input
         self.record_states = record_states
@@ -194,27 +162,17 @@ class LIF(KernelInputs, TimeConstants, StatefulLayer):
             else:
                 self.handle_state_batch_size_mismatch(batch_size)
 
-    def _neuron_args(self, alpha_syn: Optional[torch.Tensor]) -> dict:
-        """The functional forms' arguments for this call (alpha_syn computed once by the caller)."""
-        return dict(
-            alpha_mem=self.alpha_mem_calculated,
-            alpha_syn=alpha_syn,
-            state=dict(self.named_buffers()),
-            spike_threshold=self.spike_threshold,
-            spike_fn=self.spike_fn,
-            reset_fn=self.reset_fn,
-            surrogate_grad_fn=self.surrogate_grad_fn,
-            min_v_mem=self.min_v_mem,
-            norm_input=self.norm_input,
-            record_states=self.record_states,
-            spec=self._kernel_spec,
-        )
+    def _neuron_params(self, alpha_syn: Optional[torch.Tensor]) -> LIFParams:
+        """The neuron's parameters for this call (alpha_syn computed once by the caller)."""
+        return LIFParams(self.alpha_mem_calculated, alpha_syn, self.spike_threshold,
+                         self.spike_fn, self.reset_fn, self.surrogate_grad_fn, self.min_v_mem,
+                         self.norm_input)
 
-    def _keep(self, state: dict, recordings: dict, alpha_syn: Optional[torch.Tensor]) -> None:
-        """Stores the final states (with their graph) and the recordings."""
-        self.v_mem = state["v_mem"]
-        self.i_syn = state["i_syn"] if alpha_syn is not None else None
-        self.recordings = recordings
+    def _keep(self, state: dict, recordings: dict, alpha_syn: Optional[torch.Tensor],
+              **more) -> None:
+        """Stores the final states (with their graph), the recordings and ``more``."""
+        self._store(v_mem=state["v_mem"], i_syn=state["i_syn"] if alpha_syn is not None else None,
+                    recordings=recordings, **more)
 
     def forward(self, input_data: torch.Tensor) -> torch.Tensor:
         """Args: input_data of shape (batch, time, ...). Returns the spikes, same shape."""
@@ -222,19 +180,14 @@ class LIF(KernelInputs, TimeConstants, StatefulLayer):
         batch_size, _, *trailing = input_data.shape
         self._prepare_states(batch_size, trailing)
         alpha_syn = self.alpha_syn_calculated
-        output, state, recordings, counts = functional.lif_forward(
-            input_data=input_data, **self._neuron_args(alpha_syn)
-        )
-        self._keep(state, recordings, alpha_syn)
-        self.spike_counts = counts
+        output, state, recordings, counts = run_lif(
+            input_data, self._states(), self._neuron_params(alpha_syn), self.record_states,
+            self._kernel_spec)
         # The mean of the spikes, from the kernel's counts rather than another pass over them
         # (equal to output.mean() while the spike total is exact in float32, below 2^24).
-        self.firing_rate = output.mean() if counts is None else counts.sum() / output.numel()
+        rate = output.mean() if counts is None else counts.sum().div_(output.numel())
+        self._keep(state, recordings, alpha_syn, spike_counts=counts, firing_rate=rate)
         return output
-
-    @property
-    def shape(self):
-        return self.v_mem.shape if self.is_state_initialised() else None
 
     @property
     def _param_dict(self) -> dict:
@@ -248,7 +201,7 @@ class LIF(KernelInputs, TimeConstants, StatefulLayer):
         return param_dict
 
 
-class LIFRecurrent(LIF):
+class LIFRecurrent(RecurrentConnection, LIF):
     """LIF neurons with recurrent connections: each step's input is ``x_t + rec_out``, where
     ``rec_out = rec_connect(spikes_{t-1}).reshape(batch, *trailing)`` (zeros at the first step of
     every call). ``rec_connect`` is any module (e.g. ``nn.Sequential(nn.Flatten(),
@@ -289,41 +242,18 @@ class LIFRecurrent(LIF):
         norm_input: bool = True,
         record_states: bool = False,
     ):
-        super().__init__(
-            tau_mem=tau_mem,
-            tau_syn=tau_syn,
-            spike_threshold=spike_threshold,
-            spike_fn=spike_fn,
-            reset_fn=reset_fn,
-            surrogate_grad_fn=surrogate_grad_fn,
-            min_v_mem=min_v_mem,
-            shape=shape,
-            train_alphas=train_alphas,
-            norm_input=norm_input,
-            record_states=record_states,
-        )
+        super().__init__(**passed_on(locals(), "rec_connect"))
         self.rec_connect = rec_connect
 
     def forward(self, input_data: torch.Tensor) -> torch.Tensor:
         """Args: input_data of shape (batch, time, ...). Returns the spikes, same shape."""
-        check_input(input_data, self)
-        batch_size, _, *trailing = input_data.shape
-        shape = (batch_size, *trailing)
-        if not self.is_state_initialised() or not self.state_has_shape(shape):
-            self.init_state_with_shape(shape)
+        rezero_states_for(self, input_data)
         alpha_syn = self.alpha_syn_calculated
-        spikes, state, recordings = functional.lif_recurrent(
-            input_data=input_data, rec_connect=self.rec_connect, **self._neuron_args(alpha_syn)
-        )
-        self._keep(state, recordings, alpha_syn)
-        self.firing_rate = spikes.sum() / spikes.numel()
+        spikes, state, recordings = run_lif_recurrent(
+            input_data, self._states(), self._neuron_params(alpha_syn), self.rec_connect,
+            self.record_states, self._kernel_spec)
+        self._keep(state, recordings, alpha_syn, firing_rate=spikes.sum() / spikes.numel())
         return spikes
-
-    @property
-    def _param_dict(self) -> dict:
-        param_dict = super()._param_dict
-        param_dict.update(rec_connect=self.rec_connect)
-        return param_dict
 
 
 class LIFSqueeze(SqueezedLayer, LIF):

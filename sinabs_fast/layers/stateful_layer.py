@@ -1,8 +1,17 @@
 """StatefulLayer: neuron states kept as buffers across forward calls (sinabs 3.1.3 semantics)."""
 
-from typing import Dict, List, Optional, Tuple
+from functools import lru_cache
+from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 import torch
+from torch.nn.modules.module import _global_buffer_registration_hooks
+
+
+@lru_cache(maxsize=None)
+def _class_attributes(cls: type) -> FrozenSet[str]:
+    """The attribute names a class defines or inherits (a missed ``hasattr`` on a deep class
+    hierarchy raises and catches an AttributeError: microseconds per forward call)."""
+    return frozenset(dir(cls))
 
 
 class StatefulLayer(torch.nn.Module):
@@ -56,15 +65,57 @@ class StatefulLayer(torch.nn.Module):
                 else:
                     buffer.requires_grad_(False)
 
+    def _all_buffers(self) -> Iterable[torch.Tensor]:
+        """``self.buffers()``: the own buffers directly when there are no submodules (nn.Module's
+        walk over the module tree costs microseconds, several times per forward call)."""
+        if self._modules:
+            return self.buffers()
+        return [b for b in self._buffers.values() if b is not None]
+
+    def _states(self) -> Dict[str, torch.Tensor]:
+        """``dict(self.named_buffers())``, the states as the functional forms take them."""
+        if self._modules:
+            return dict(self.named_buffers())
+        return {name: b for name, b in self._buffers.items() if b is not None}
+
     def is_state_initialised(self) -> bool:
         """True when no state buffer has the placeholder shape ``(0,)``."""
-        return all(buffer.shape != (0,) for buffer in self.buffers())
+        return all(buffer.shape != (0,) for buffer in self._all_buffers())
 
     def state_has_shape(self, shape) -> bool:
-        return all(buffer.shape == shape for buffer in self.buffers())
+        return all(buffer.shape == shape for buffer in self._all_buffers())
 
     def has_trailing_dimension(self, trailing_dim) -> bool:
-        return all(buffer.shape[1:] == torch.Size(trailing_dim) for buffer in self.buffers())
+        return all(buffer.shape[1:] == torch.Size(trailing_dim) for buffer in self._all_buffers())
+
+    def _store(self, **values) -> None:
+        """``setattr(self, name, value)`` for what a forward call stores each time: a plain
+        tensor into an existing persistent state buffer, or a value that is no parameter, module
+        or buffer into an instance attribute that no class attribute (a property) covers, each
+        without nn.Module.__setattr__'s generic path (several microseconds per attribute).
+        Anything else goes through ``setattr``."""
+        if torch.compiler.is_compiling():  # what torch.compile traces: the generic path
+            for name, value in values.items():
+                setattr(self, name, value)
+            return
+        buffers, params, modules = self._buffers, self._parameters, self._modules
+        plain_buffers = not _global_buffer_registration_hooks and (
+            type(self).register_buffer is torch.nn.Module.register_buffer)
+        non_persistent = self._non_persistent_buffers_set
+        class_attributes = _class_attributes(type(self))  # properties, say
+        attributes = self.__dict__
+        for name, value in values.items():
+            plain_tensor = type(value) is torch.Tensor
+            if name in buffers:
+                if plain_buffers and plain_tensor and name not in non_persistent:
+                    buffers[name] = value
+                    continue
+            elif (name not in params and name not in modules and name not in class_attributes
+                  # a plain tensor, or anything but a tensor (a Parameter, a Buffer) or module
+                  and (plain_tensor or not isinstance(value, (torch.Tensor, torch.nn.Module)))):
+                attributes[name] = value
+                continue
+            setattr(self, name, value)
 
     def handle_state_batch_size_mismatch(self, new_batch_size: int) -> None:
         """Resamples each state to ``new_batch_size`` rows, drawn with replacement from the old
@@ -89,7 +140,7 @@ class StatefulLayer(torch.nn.Module):
         forward."""
         if not self.is_state_initialised():
             return
-        for name, buffer in self.named_buffers():
+        for name, buffer in self._states().items():
             if randomize:
                 low, high = (value_ranges or {}).get(name, (0.0, 1.0))
                 torch.nn.init.uniform_(buffer)

@@ -172,7 +172,7 @@ class FusedALIF(torch.autograd.Function):
     # the arguments with inspect.signature on every call.
     @staticmethod
     def forward(ctx, *args):
-        output = ALIF_FORWARD.op(*args)
+        output = ALIF_FORWARD.kernel(*args)
         _alif_setup_context(ctx, args, output)
         return output
 

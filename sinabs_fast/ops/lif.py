@@ -2,7 +2,7 @@
 ``alpha_mem = 1``, ExpLeak has no spikes) in one fused kernel, and its fused reverse-time
 backward; their fake kernels and both autograd paths (see the package's docstring)."""
 
-from typing import Callable, NamedTuple, Optional, Sequence
+from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -58,14 +58,23 @@ def lif_forward(
     A gradient needs ``keep_v_hat`` on CUDA and with ``PRECOMPUTED``; on the CPU without it the
     backward recomputes the forward (less memory traffic: nothing of size (B, T, N) is saved).
     """
-    args = LIF_FORWARD.args_from(locals())
-    precomputed = surrogate_kind == SurrogateKind.PRECOMPUTED
+    return LIFOutputs(*forward_on_args(LIF_FORWARD.args_from(locals()), surrogate_fn))
+
+
+_SURROGATE_KIND = LIF_FORWARD.names.index("surrogate_kind")
+
+
+def forward_on_args(args: tuple,
+                    surrogate_fn: Optional[Callable[[Tensor, Tensor], Tensor]] = None) -> tuple:
+    """:func:`lif_forward` on its schema's positional ``args`` (``LIF_FORWARD.args(...)``, each
+    of the schema's type), with a gradient when any tensor argument needs one."""
+    precomputed = args[_SURROGATE_KIND] == SurrogateKind.PRECOMPUTED
     if precomputed and surrogate_fn is None:
         raise ValueError("surrogate_fn is required when surrogate_kind is PRECOMPUTED")
     needs_grad = torch.is_grad_enabled() and any(
         isinstance(t, Tensor) and t.requires_grad for t in args
     )
-    return LIFOutputs(*call_lif_forward(args, needs_grad, surrogate_fn if precomputed else None))
+    return call_lif_forward(args, needs_grad, surrogate_fn if precomputed else None)
 
 
 def call_lif_forward(args: tuple, needs_grad: bool,
@@ -74,14 +83,16 @@ def call_lif_forward(args: tuple, needs_grad: bool,
     eager mode it runs through :class:`FusedLIF`, which is cheaper per call than the op's
     registered autograd; torch.compile traces the op itself (a callable ``surrogate_fn`` always
     needs the Function)."""
-    if not needs_grad or (torch.compiler.is_compiling() and surrogate_fn is None):
+    if not needs_grad:
+        return LIF_FORWARD.kernel(*args)
+    if torch.compiler.is_compiling() and surrogate_fn is None:
         return LIF_FORWARD.op(*args)
     return FusedLIF.apply(surrogate_fn, *args)
 
 
 def lif_backward(*args) -> tuple:
     """The fused reverse-time BPTT kernel of :func:`lif_forward` (see csrc/sinabs_fast.cpp)."""
-    return LIF_BACKWARD.op(*args)
+    return LIF_BACKWARD.kernel(*args)
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,15 +129,18 @@ def _lif_backward_fake(*args):
 # Autograd: the backward is itself a custom op, so torch.compile keeps it in the graph.
 
 
+_ALPHA_MEM, _ALPHA_SYN = LIF_FORWARD.names.index("alpha_mem"), LIF_FORWARD.names.index("alpha_syn")
+
+
 def _setup_context(ctx, inputs, output, needs_input_grad=None):
     a = LIF_FORWARD.bind(inputs)
     ctx.set_materialize_grads(False)
-    needs = LIF_FORWARD.bind(needs_input_grad or ctx.needs_input_grad)
-    ctx.alpha_mem_grad = bool(needs["alpha_mem"])
-    ctx.alpha_syn_grad = bool(needs["alpha_syn"])
+    needs = needs_input_grad or ctx.needs_input_grad  # one flag per argument, in schema order
+    ctx.alpha_mem_grad = bool(needs[_ALPHA_MEM])
+    ctx.alpha_syn_grad = bool(needs[_ALPHA_SYN])
     ctx.state_shape = a["v_mem"].shape
     ctx.options = {k: a[k] for k in _OPTIONS}
-    ctx.empty_problem = LIF_FORWARD.empty_problem(inputs, needs_input_grad or ctx.needs_input_grad)
+    ctx.empty_problem = LIF_FORWARD.empty_problem(inputs, needs)
     # Saved: the pre-spike membrane (one value per neuron-step) and small per-neuron tensors;
     # i_seq only for the alpha gradients with synaptic current; the input for the alpha_mem
     # gradient with norm_input and no synaptic current. Without a kept v_hat (keep_v_hat=False)
@@ -145,6 +159,26 @@ def _setup_context(ctx, inputs, output, needs_input_grad=None):
     )
 
 
+def shaped(t: Tensor, shape: Sequence[int]) -> Tensor:
+    """``t.reshape(shape)``, or ``t`` itself when it has that shape (no view per call)."""
+    return t if t.shape == shape else t.reshape(shape)
+
+
+_EMPTY: Dict[Tuple[torch.dtype, torch.device], Tensor] = {}
+
+
+def _empty(like: Tensor) -> Tensor:
+    """An empty tensor of like's dtype and device, for an absent tensor argument: one per dtype
+    and device (it has no elements to write). Tensor subclasses (torch.compile's fake and
+    functional tensors) get a fresh one."""
+    if type(like) is not Tensor:
+        return like.new_empty((0,))
+    key = (like.dtype, like.device)
+    if key not in _EMPTY:
+        _EMPTY[key] = like.new_empty((0,))
+    return _EMPTY[key]
+
+
 def _backward_kernel(ctx, grads, surrogate_values):
     (v_hat, i_seq, v_mem, i_syn, input, alpha_mem, alpha_syn, threshold, reset_amount,
      min_v_mem) = ctx.saved_tensors
@@ -155,11 +189,11 @@ def _backward_kernel(ctx, grads, surrogate_values):
     g_spikes, g_v_hat, g_i_seq, g_v_mem, g_i_syn, g_counts = grads
     like = v_hat if v_hat.numel() else input
     flat = (like.shape[0], like.shape[2])
-    empty = like.new_empty((0,))
+    empty = _empty(like)
     g_input, g_v0, g_i0, g_alpha_mem, g_alpha_syn = LIF_BACKWARD(
         grad_spikes=g_spikes, grad_v_hat=g_v_hat, grad_i_seq=g_i_seq,
-        grad_v_mem=g_v_mem.reshape(flat) if g_v_mem is not None else None,
-        grad_i_syn=g_i_syn.reshape(flat) if g_i_syn is not None else None,
+        grad_v_mem=shaped(g_v_mem, flat) if g_v_mem is not None else None,
+        grad_i_syn=shaped(g_i_syn, flat) if g_i_syn is not None else None,
         grad_counts=g_counts, v_hat=v_hat, i_seq=i_seq if i_seq is not None else empty,
         v_mem=v_mem if v_mem is not None else empty, i_syn=i_syn, input=input,
         alpha_mem=alpha_mem, alpha_syn=alpha_syn, threshold=threshold,
@@ -167,8 +201,8 @@ def _backward_kernel(ctx, grads, surrogate_values):
         alpha_mem_grad=ctx.alpha_mem_grad, alpha_syn_grad=ctx.alpha_syn_grad, **ctx.options,
     )
     return LIF_FORWARD.gradients(
-        input=g_input, v_mem=g_v0.reshape(ctx.state_shape),
-        i_syn=g_i0.reshape(ctx.state_shape) if alpha_syn is not None else None,
+        input=g_input, v_mem=shaped(g_v0, ctx.state_shape),
+        i_syn=shaped(g_i0, ctx.state_shape) if alpha_syn is not None else None,
         alpha_mem=g_alpha_mem if ctx.alpha_mem_grad else None,
         alpha_syn=g_alpha_syn if ctx.alpha_syn_grad else None,
     )
@@ -203,7 +237,7 @@ class FusedLIF(torch.autograd.Function):
     # the arguments with inspect.signature on every call.
     @staticmethod
     def forward(ctx, surrogate_fn, *args):
-        output = LIF_FORWARD.op(*args)
+        output = LIF_FORWARD.kernel(*args)
         ctx.surrogate_fn = surrogate_fn
         _setup_context(ctx, args, output, ctx.needs_input_grad[1:])
         return output

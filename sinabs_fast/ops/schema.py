@@ -8,6 +8,8 @@ from torch import Tensor
 
 from ..rebuild_hint import REBUILD
 
+_BelowAutograd = torch._C._AutoDispatchBelowAutograd
+
 _CONVERTERS = {"int": int, "float": float, "List[float]": lambda v: [float(p) for p in v]}
 
 
@@ -54,9 +56,22 @@ class OpSchema:
         return tuple(namespace[name] if convert is None else convert(namespace[name])
                      for name, convert in zip(self.names, self._converters))
 
+    def kernel(self, *args) -> tuple:
+        """The op's device kernel on positional ``args``, dispatched below autograd: for the eager
+        callers that need no autograd or bring their own (:class:`~sinabs_fast.ops.lif.FusedLIF`,
+        :class:`~sinabs_fast.ops.alif.FusedALIF`). Through the Autograd key a forward op would
+        run its registered autograd's Python wrapper, which costs more than a tiny call's kernel
+        even without a gradient. torch.compile traces the op itself (the guard below is eager
+        only)."""
+        if torch.compiler.is_compiling():
+            return self.op(*args)
+        with _BelowAutograd():
+            return self.op(*args)
+
     def __call__(self, **values) -> tuple:
-        """Runs the op on keyword arguments (all of them, by their schema names)."""
-        return self.op(*self.args(**values))
+        """Runs the op's kernel on keyword arguments (all of them, by their schema names): what
+        the backward functions call (see :meth:`kernel`)."""
+        return self.kernel(*self.args(**values))
 
     def empty_problem(self, inputs: Sequence, needs: Sequence[bool]) -> Optional[tuple]:
         """For a call whose sequence has no elements (a batch of 0 or 0 neurons): the shape,

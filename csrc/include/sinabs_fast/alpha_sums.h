@@ -38,6 +38,16 @@ SF_HOST_DEVICE SF_INLINE T alpha_mem_term(T v_out, T g_v_hat_next, T cur, T g_v_
   return term;
 }
 
+// The alpha_mem term of one reverse step t of the adaptive neuron (ALIF), whose norm_input
+// rescales the current it stores: v_t * g_vhat_{t+1} - norm * (g_cur_t * raw_t), where raw_t is
+// the current before the rescaling, g_cur_t the gradient at the rescaled one, and norm 1 with
+// norm_input, else 0 (a multiply rather than a branch, so that the CPU row loop vectorises).
+template <typename T>
+SF_HOST_DEVICE SF_INLINE T adaptive_alpha_mem_term(T v_out, T g_v_hat_next, T norm, T g_cur,
+                                                   T raw) {
+  return v_out * g_v_hat_next - norm * (g_cur * raw);
+}
+
 // The alpha_mem term of the initial membrane v_0 (the state before step 0).
 template <typename T>
 SF_HOST_DEVICE SF_INLINE T initial_membrane_term(T v0, T g_v_hat_0) {

@@ -10,10 +10,14 @@ from torch import Tensor
 
 from ... import ops, reference
 from ...ops.alif import ALIF_FORWARD, FusedALIF
+from ...neuron_params import ALIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
-from .op_arguments import Param, device_scalar, per_neuron
+from .op_arguments import CallShape, Param, device_scalar, per_neuron
 
 _COMPUTE = (torch.float32, torch.float64)
+
+# (spikes, final state, recordings, spike counts)
+ALIFResult = Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Tensor]
 
 
 class AlifPlan(NamedTuple):
@@ -41,31 +45,20 @@ def _keeps_dtype(value: Param, compute: torch.dtype) -> bool:
     return value.dim() == 0 or torch.promote_types(value.dtype, compute) == compute
 
 
-def alif_plan(
-    input_dtype: torch.dtype,
-    batch: int,
-    trailing: Tuple[int, ...],
-    device: torch.device,
-    alpha_mem: Tensor,
-    alpha_adapt: Tensor,
-    alpha_syn: Optional[Tensor],
-    adapt_scale: Param,
-    state: Dict[str, Tensor],
-    reset_fn: Callable,
-    min_v_mem: Param,
-    b0: Param,
-    norm_input: bool,
-    spec: KernelSpec,
-) -> Optional[AlifPlan]:
+def alif_plan(call: CallShape, state: Dict[str, Tensor], params: ALIFParams,
+              spec: KernelSpec) -> Optional[AlifPlan]:
     """The op's arguments, or None when one fused call can't reproduce sinabs exactly: a spike,
     reset or surrogate function the kernel doesn't know, input or states outside one float32 /
     float64 compute dtype (e.g. the first call after a dtype change), or a gradient wanted for
     b0, adapt_scale, subtract_value or min_v_mem (the op gives none)."""
+    alpha_mem, alpha_adapt, alpha_syn = params.alpha_mem, params.alpha_adapt, params.alpha_syn
+    adapt_scale, b0, min_v_mem = params.adapt_scale, params.b0, params.min_v_mem
+    reset_fn, norm_input = params.reset_fn, params.norm_input
     if spec.spike is None or spec.reset is None or spec.spike[0] == ops.SpikeKind.NONE:
         return None
     if spec.surrogate[0] == ops.SurrogateKind.PRECOMPUTED:
         return None
-    compute = input_dtype
+    compute = call.dtype
     syn = alpha_syn is not None
     states = [state["v_mem"], state["b"]] + ([state["i_syn"]] if syn else [])
     if compute not in _COMPUTE or any(s.dtype != compute for s in states):
@@ -83,8 +76,8 @@ def alif_plan(
 
     def op_param(value: Param, name: str) -> Optional[Tensor]:
         if value is None or isinstance(value, Tensor):
-            return per_neuron(value, name, batch, trailing, device)
-        return device_scalar(value, compute, device)
+            return per_neuron(value, name, call.batch, call.trailing, call.device)
+        return device_scalar(value, compute, call.device)
 
     spike_kind, max_spikes = spec.spike
     surrogate_kind, surrogate_params = spec.surrogate
@@ -134,7 +127,7 @@ def _fused_steps(plan: AlifPlan, x: Tensor, state: Dict[str, Tensor], syn: bool,
         keep_sequences=keep or grad, **plan.options,
     )
     # With a gradient: the eager autograd Function (see sinabs_fast/ops/__init__.py).
-    out = ops.ALIFOutputs(*(FusedALIF.apply(*args) if grad else ALIF_FORWARD.op(*args)))
+    out = ops.ALIFOutputs(*(FusedALIF.apply(*args) if grad else ALIF_FORWARD.kernel(*args)))
     new_state = {"v_mem": out.v_mem, "b": out.b}
     if syn:
         new_state["i_syn"] = out.i_syn
@@ -143,24 +136,21 @@ def _fused_steps(plan: AlifPlan, x: Tensor, state: Dict[str, Tensor], syn: bool,
     return steps, out.spike_counts
 
 
-def _reference_step(x: Tensor, state: Dict[str, Tensor], alpha_mem, alpha_adapt, alpha_syn,
-                    adapt_scale, b0, spike_fn, reset_fn, surrogate_grad_fn, min_v_mem,
-                    norm_input) -> _Steps:
+def _reference_step(x: Tensor, state: Dict[str, Tensor], params: ALIFParams) -> _Steps:
     """One step on the pure-PyTorch reference, as a one-step _Steps."""
-    spikes, new_state, pre_reset = reference.alif_step(
-        x, state, alpha_mem, alpha_adapt, alpha_syn, adapt_scale, b0, spike_fn, reset_fn,
-        surrogate_grad_fn, min_v_mem, norm_input)
+    spikes, new_state, pre_reset = reference.alif_step(x, state, *params)
     flat = (x.shape[0], 1, -1)
     kept = {k: new_state[k] for k in ("v_mem", "b", "i_syn") if k in new_state}
-    if alpha_syn is None:
+    syn = params.alpha_syn is not None
+    if not syn:
         kept.pop("i_syn", None)
     return _Steps(spikes.reshape(flat), pre_reset["v_mem"].reshape(flat),
-                  pre_reset["i_syn"].reshape(flat) if alpha_syn is not None else None,
+                  pre_reset["i_syn"].reshape(flat) if syn else None,
                   new_state["b"].reshape(flat), kept)
 
 
 def _recurrent_steps(plan: AlifPlan, input_data: Tensor, state: Dict[str, Tensor], syn: bool,
-                     keep: bool, rec_connect: torch.nn.Module, reference_args: dict
+                     keep: bool, rec_connect: torch.nn.Module, params: ALIFParams
                      ) -> Tuple[_Steps, List[Tensor]]:
     """The recurrent time loop: one op call per step, on a (B, 1, N) slice. A step whose input
     or states leave the plan's dtype (a float64 rec_connect, say) runs on the reference. Returns
@@ -178,7 +168,7 @@ def _recurrent_steps(plan: AlifPlan, input_data: Tensor, state: Dict[str, Tensor
         if total.dtype == plan.compute and all(s.dtype == plan.compute for s in state.values()):
             run, _ = _fused_steps(plan, total.reshape(flat), state, syn, keep)
         else:
-            run = _reference_step(total, state, **reference_args)
+            run = _reference_step(total, state, params)
         runs.append(run)
         state = run.state
         rec_out = rec_connect(run.spikes.reshape(batch, *trailing)).reshape((batch, *trailing))
@@ -228,16 +218,16 @@ def alif_forward(
     norm_input: bool,
     record_states: bool = False,
     spec: Optional[KernelSpec] = None,
-) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Tensor]:
+) -> ALIFResult:
     """Fused drop-in for ``sinabs.layers.functional.alif_forward`` (sinabs 3.1.3).
 
     ``input_data`` is (B, T, *trailing); ``state`` maps ``v_mem``, ``b``, ``spike_threshold``
     (and ``i_syn``) to (B, *trailing) tensors. Returns (spikes, final state, recordings, spike
     counts (B, *trailing)). The recordings are sinabs' (see :func:`reference.alif_forward`).
     """
-    return _alif(input_data, alpha_mem, alpha_adapt, alpha_syn, adapt_scale, state, spike_fn,
-                 reset_fn, surrogate_grad_fn, min_v_mem, b0, norm_input, record_states, spec,
-                 rec_connect=None)
+    params = ALIFParams(alpha_mem, alpha_adapt, alpha_syn, adapt_scale, b0, spike_fn, reset_fn,
+                        surrogate_grad_fn, min_v_mem, norm_input)
+    return run_alif(input_data, state, params, record_states, spec)
 
 
 def alif_recurrent(
@@ -256,33 +246,36 @@ def alif_recurrent(
     norm_input: bool,
     record_states: bool = False,
     spec: Optional[KernelSpec] = None,
-) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Tensor]:
+) -> ALIFResult:
     """Fused-step drop-in for ``sinabs.layers.functional.alif_recurrent`` (sinabs 3.1.3): each
     step's input is ``x_t + rec_connect(spikes_{t-1}).reshape(B, *trailing)`` (float32 zeros at
     the first step); ``rec_connect`` runs after every step, the last included, as in sinabs.
     Each step's neuron update is one fused op call. Returns as :func:`alif_forward`."""
-    return _alif(input_data, alpha_mem, alpha_adapt, alpha_syn, adapt_scale, state, spike_fn,
-                 reset_fn, surrogate_grad_fn, min_v_mem, b0, norm_input, record_states, spec,
-                 rec_connect=rec_connect)
+    params = ALIFParams(alpha_mem, alpha_adapt, alpha_syn, adapt_scale, b0, spike_fn, reset_fn,
+                        surrogate_grad_fn, min_v_mem, norm_input)
+    return run_alif(input_data, state, params, record_states, spec, rec_connect)
 
 
-def _alif(input_data, alpha_mem, alpha_adapt, alpha_syn, adapt_scale, state, spike_fn, reset_fn,
-          surrogate_grad_fn, min_v_mem, b0, norm_input, record_states, spec, rec_connect):
+def run_alif(input_data: Tensor, state: Dict[str, Tensor], params: ALIFParams,
+             record_states: bool = False, spec: Optional[KernelSpec] = None,
+             rec_connect: Optional[torch.nn.Module] = None) -> ALIFResult:
+    """:func:`alif_forward`, or :func:`alif_recurrent` with ``rec_connect``, on the neuron's
+    parameters as one value (what the layers call)."""
+    alpha_mem, alpha_syn, adapt_scale, b0 = (params.alpha_mem, params.alpha_syn,
+                                             params.adapt_scale, params.b0)
+    norm_input = params.norm_input
     if spec is None:
-        spec = kernel_spec(spike_fn, reset_fn, surrogate_grad_fn)
+        spec = kernel_spec(params.spike_fn, params.reset_fn, params.surrogate_grad_fn)
     batch, steps, *trailing = input_data.shape
     trailing = tuple(trailing)
     shape = (batch, steps, *trailing)
     names = list(state)
     syn = alpha_syn is not None
-    plan = alif_plan(input_data.dtype, batch, trailing, input_data.device, alpha_mem,
-                     alpha_adapt, alpha_syn, adapt_scale, state, reset_fn, min_v_mem, b0,
-                     norm_input, spec)
+    plan = alif_plan(CallShape(input_data.dtype, batch, trailing, input_data.device), state,
+                     params, spec)
     if plan is None:
         spikes, new_state, recordings = reference.alif_forward(
-            input_data, alpha_mem, alpha_adapt, alpha_syn, adapt_scale, state, spike_fn,
-            reset_fn, surrogate_grad_fn, min_v_mem, b0, norm_input, record_states, rec_connect,
-        )
+            input_data, state, params, record_states, rec_connect)
         return spikes, new_state, recordings, spikes.sum(1)
 
     if rec_connect is None:
@@ -293,12 +286,8 @@ def _alif(input_data, alpha_mem, alpha_adapt, alpha_syn, adapt_scale, state, spi
         counts = counts.reshape(batch, *trailing)
         totals = None
     else:
-        reference_args = dict(
-            alpha_mem=alpha_mem, alpha_adapt=alpha_adapt, alpha_syn=alpha_syn,
-            adapt_scale=adapt_scale, b0=b0, spike_fn=spike_fn, reset_fn=reset_fn,
-            surrogate_grad_fn=surrogate_grad_fn, min_v_mem=min_v_mem, norm_input=norm_input)
         run, totals = _recurrent_steps(plan, input_data, state, syn, record_states, rec_connect,
-                                       reference_args)
+                                       params)
         counts = run.spikes.sum(1).reshape(batch, *trailing)
     new_state = dict(state)
     new_state.update(run.state)

@@ -2,15 +2,21 @@
 and on the pure-PyTorch reference otherwise."""
 
 import math
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from ... import ops, reference
+from ...ops.lif import LIF_FORWARD, forward_on_args, shaped
+from ...neuron_params import LIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
-from .op_arguments import (Param, along_time, operand, per_neuron,
+from .op_arguments import (CallShape, Param, along_time, eager_cache, operand, per_neuron,
                            steady_dtypes)
+
+# (output, final state, recordings, spike counts or None)
+LIFResult = Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Optional[Tensor]]
+
 
 class FusedPlan(NamedTuple):
     """How the fused op runs one layer call: the compute dtype, and every parameter as the op
@@ -24,33 +30,16 @@ class FusedPlan(NamedTuple):
     amount: Tensor  # the reset's s * amount operand
     amount_param: Param  # the same, as the layer gave it (for the recordings' torch ops)
     min_v_mem: Optional[Tensor]
-    norm_input: bool
-    spike_kind: int
-    max_spikes: float
-    reset_kind: int
-    reset_value: float
-    surrogate_kind: int
-    surrogate_params: List[float]
+    # The op's keyword arguments: norm_input and the spike, reset and surrogate kinds and values.
+    options: Dict[str, object]
 
 
-def fused_plan(
-    input_dtype: torch.dtype,
-    batch: int,
-    trailing: Tuple[int, ...],
-    device: torch.device,
-    alpha_mem: Tensor,
-    alpha_syn: Optional[Tensor],
-    state: Dict[str, Tensor],
-    spike_threshold: Optional[Tensor],
-    spike_fn: Optional[Callable],
-    reset_fn: Optional[Callable],
-    surrogate_grad_fn: Optional[Callable],
-    min_v_mem: Optional[Tensor],
-    norm_input: bool,
-    spec: KernelSpec,
-) -> Optional[FusedPlan]:
-    """The fused op's arguments for input of ``input_dtype`` (dimensioned) into ``state``, or None
-    when one op call can't reproduce sinabs exactly (run :mod:`sinabs_fast.reference` then)."""
+def fused_plan(call: CallShape, state: Dict[str, Tensor], params: LIFParams,
+               spec: KernelSpec) -> Optional[FusedPlan]:
+    """The fused op's arguments for a call's input into ``state``, or None when one op call
+    can't reproduce sinabs exactly (run :mod:`sinabs_fast.reference` then)."""
+    (alpha_mem, alpha_syn, spike_threshold, spike_fn, reset_fn, surrogate_grad_fn, min_v_mem,
+     norm_input) = params
     spikes_spec = spec.spike
     spiking = spike_fn is not None
     resets = spec.reset if spiking else None
@@ -65,7 +54,7 @@ def fused_plan(
     subtract = spiking and resets.kind == ops.ResetKind.SUBTRACT
     steady, unchanged = steady_dtypes(
         operand(state["v_mem"]), operand(state.get("i_syn")) if syn else None,
-        x=(input_dtype, True), alpha_mem=operand(alpha_mem), alpha_syn=operand(alpha_syn),
+        x=(call.dtype, True), alpha_mem=operand(alpha_mem), alpha_syn=operand(alpha_syn),
         norm_input=norm_input, threshold=operand(spike_threshold),
         amount=operand(amount), min_v_mem=operand(min_v_mem), spiking=spiking,
         subtract=subtract,
@@ -83,7 +72,7 @@ def fused_plan(
         return None
     # (1 - alpha) * x rounds in x's lower precision in sinabs: then do that part with torch.
     prescale = norm_input and steady.current[0] != compute
-    per = dict(batch=batch, trailing=trailing, device=device)
+    per = dict(batch=call.batch, trailing=call.trailing, device=call.device)
     a_mem = per_neuron(alpha_mem, "alpha_mem", **per)
     a_syn = per_neuron(alpha_syn, "alpha_syn", **per)
     thr = per_neuron(spike_threshold, "spike_threshold", **per) if spiking else None
@@ -91,12 +80,11 @@ def fused_plan(
     if spiking:
         # s * amount rounds in float32 unless amount is a float64 tensor with dimensions.
         amount_t = per_neuron(amount, "subtract_value", **per)
-        if not (isinstance(amount, Tensor) and amount.dim() > 0):
+        dimensioned = isinstance(amount, Tensor) and amount.dim() > 0
+        if amount_t.dtype != torch.float32 and not dimensioned:
             amount_t = amount_t.to(torch.float32)
-        surrogate_kind, surrogate_params = spec.surrogate
     else:
-        thr = amount_t = torch.ones((), dtype=compute, device=device)
-        surrogate_kind, surrogate_params = ops.SurrogateKind.SINGLE_EXPONENTIAL, ()
+        thr = amount_t = torch.ones((), dtype=compute, device=call.device)
     return FusedPlan(
         compute=compute,
         prescale=prescale,
@@ -106,11 +94,23 @@ def fused_plan(
         amount=amount_t,
         amount_param=amount,
         min_v_mem=m,
-        norm_input=norm_input and not prescale,
-        spike_kind=int(spikes_spec[0]),
-        max_spikes=float(spikes_spec[1]),
-        reset_kind=int(resets.kind if spiking else ops.ResetKind.SUBTRACT),
-        reset_value=float(resets.value if spiking else 0.0),
+        options=_op_options(spec, spiking, norm_input and not prescale),
+    )
+
+
+@eager_cache
+def _op_options(spec: KernelSpec, spiking: bool, norm_input: bool) -> Dict[str, object]:
+    """The op's keyword arguments for a kernel spec, in the schema's types: one dict per
+    combination, shared by the calls (which only read it)."""
+    spike_kind, max_spikes = spec.spike
+    surrogate_kind, surrogate_params = (spec.surrogate if spiking else
+                                        (ops.SurrogateKind.SINGLE_EXPONENTIAL, ()))
+    return dict(
+        norm_input=norm_input,
+        spike_kind=int(spike_kind),
+        max_spikes=float(max_spikes),
+        reset_kind=int(spec.reset.kind if spiking else ops.ResetKind.SUBTRACT),
+        reset_value=float(spec.reset.value if spiking else 0.0),
         surrogate_kind=int(surrogate_kind),
         surrogate_params=[float(p) for p in surrogate_params],
     )
@@ -129,7 +129,7 @@ def lif_forward(
     norm_input: bool,
     record_states: bool = False,
     spec: Optional[KernelSpec] = None,
-) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Optional[Tensor]]:
+) -> LIFResult:
     """Fused drop-in for ``sinabs.layers.functional.lif_forward``.
 
     ``input_data`` is (B, T, *trailing); ``state`` maps ``v_mem`` (and ``i_syn`` with synaptic
@@ -138,26 +138,33 @@ def lif_forward(
     spikes. ``spec`` is ``kernel_spec(spike_fn, reset_fn, surrogate_grad_fn)``, when the caller
     has it already (layers do).
     """
+    params = LIFParams(alpha_mem, alpha_syn, spike_threshold, spike_fn, reset_fn,
+                       surrogate_grad_fn, min_v_mem, norm_input)
+    return run_lif(input_data, state, params, record_states, spec)
+
+
+def run_lif(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
+            record_states: bool = False, spec: Optional[KernelSpec] = None) -> LIFResult:
+    """:func:`lif_forward` on the neuron's parameters as one value (what the layers call)."""
+    alpha_mem, alpha_syn, spike_fn, min_v_mem = (params.alpha_mem, params.alpha_syn,
+                                                 params.spike_fn, params.min_v_mem)
     if spec is None:
-        spec = kernel_spec(spike_fn, reset_fn, surrogate_grad_fn)
+        spec = kernel_spec(spike_fn, params.reset_fn, params.surrogate_grad_fn)
     batch, steps, *trailing = input_data.shape
     trailing = tuple(trailing)
     neurons = math.prod(trailing)
     spiking = spike_fn is not None
     syn = alpha_syn is not None
-    plan = fused_plan(
-        input_data.dtype, batch, trailing, input_data.device, alpha_mem, alpha_syn, state,
-        spike_threshold, spike_fn, reset_fn, surrogate_grad_fn, min_v_mem, norm_input, spec,
-    )
+    plan = fused_plan(CallShape(input_data.dtype, batch, trailing, input_data.device), state,
+                      params, spec)
     if plan is None:
         output, new_state, recordings = reference.lif_forward(
-            input_data, alpha_mem, alpha_syn, state, spike_threshold, spike_fn, reset_fn,
-            surrogate_grad_fn, min_v_mem, norm_input, record_states,
-        )
+            input_data, state, params, record_states)
         return output, new_state, recordings, output.sum(1) if spiking else None
 
     x = (1 - alpha_mem) * input_data if plan.prescale else input_data
-    x = x.reshape(batch, steps, neurons).to(plan.compute)
+    x = shaped(x, (batch, steps, neurons))
+    x = x if x.dtype == plan.compute else x.to(plan.compute)
     grad = torch.is_grad_enabled() and any(
         isinstance(t, Tensor) and t.requires_grad
         for t in (x, state["v_mem"], state.get("i_syn"), alpha_mem, alpha_syn)
@@ -166,23 +173,18 @@ def lif_forward(
                               for t in (alpha_mem, alpha_syn))
     # On the CPU the backward recomputes the forward rather than reading a saved v_hat (half the
     # memory traffic); CUDA and a Python surrogate (evaluated on v_hat) read the saved one.
-    recompute = x.device.type == "cpu" and plan.surrogate_kind != ops.SurrogateKind.PRECOMPUTED
-    out = ops.lif_forward(
-        x, state["v_mem"], state["i_syn"] if syn else None,
-        plan.alpha_mem, plan.alpha_syn, plan.threshold, plan.amount, plan.min_v_mem,
-        norm_input=plan.norm_input,
-        spike_kind=plan.spike_kind,
-        max_spikes=plan.max_spikes,
-        reset_kind=plan.reset_kind,
-        reset_value=plan.reset_value,
-        surrogate_kind=plan.surrogate_kind,
-        surrogate_params=plan.surrogate_params,
-        surrogate_fn=surrogate_grad_fn,
+    recompute = (x.device.type == "cpu"
+                 and plan.options["surrogate_kind"] != ops.SurrogateKind.PRECOMPUTED)
+    args = LIF_FORWARD.args(
+        input=x, v_mem=state["v_mem"], i_syn=state["i_syn"] if syn else None,
+        alpha_mem=plan.alpha_mem, alpha_syn=plan.alpha_syn, threshold=plan.threshold,
+        reset_amount=plan.amount, min_v_mem=plan.min_v_mem, **plan.options,
         keep_v_hat=record_states or not spiking or (grad and not recompute),
         keep_i_syn=syn and (record_states or (alpha_grad and not recompute)),
     )
+    out = ops.LIFOutputs(*forward_on_args(args, params.surrogate_grad_fn))
     shape = (batch, steps, *trailing)
-    output = out.spikes.reshape(shape) if spiking else out.v_hat.reshape(shape)
+    output = shaped(out.spikes if spiking else out.v_hat, shape)
     new_state = {"v_mem": out.v_mem}  # (B, *trailing) and not a view: reset_states detaches it
     if syn:
         new_state["i_syn"] = out.i_syn
@@ -191,15 +193,15 @@ def lif_forward(
         # The post-reset, post-clamp membrane of every step, with the same torch ops as sinabs.
         v = out.v_hat
         if spiking:
-            if plan.reset_kind == ops.ResetKind.SUBTRACT:
+            if plan.options["reset_kind"] == ops.ResetKind.SUBTRACT:
                 v = v - out.spikes * along_time(plan.amount_param, plan.amount)
             else:
-                v = v * (out.spikes == 0).float() + plan.reset_value
+                v = v * (out.spikes == 0).float() + plan.options["reset_value"]
         if min_v_mem is not None:
             m_t = along_time(min_v_mem, plan.min_v_mem)
             v = torch.nn.functional.relu(v - m_t) + m_t
         recordings["v_mem"] = v.reshape(shape)
         if syn:
             recordings["i_syn"] = out.i_seq.reshape(shape)
-    counts = out.spike_counts.reshape(batch, *trailing) if spiking else None
+    counts = shaped(out.spike_counts, (batch, *trailing)) if spiking else None
     return output, new_state, recordings, counts

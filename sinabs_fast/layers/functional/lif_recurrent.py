@@ -17,8 +17,10 @@ from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_h
 
 from ... import ops, reference
 from ...ops.lif import LIF_FORWARD
+from ...neuron_params import LIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
 from .lif import FusedPlan, fused_plan
+from .op_arguments import CallShape
 
 
 def _broadcast_once(plan: Optional[FusedPlan], batch: int, neurons: int) -> Optional[FusedPlan]:
@@ -36,7 +38,8 @@ def _broadcast_once(plan: Optional[FusedPlan], batch: int, neurons: int) -> Opti
         threshold=full(plan.threshold, plan.compute),
         amount=full(plan.amount),  # its dtype sets the rounding of s * amount
         min_v_mem=full(plan.min_v_mem, plan.compute),
-        alpha_mem=full(plan.alpha_mem) if plan.norm_input else full(plan.alpha_mem, plan.compute),
+        alpha_mem=(full(plan.alpha_mem) if plan.options["norm_input"]
+                   else full(plan.alpha_mem, plan.compute)),
         alpha_syn=full(plan.alpha_syn, plan.compute),
     )
 
@@ -59,33 +62,28 @@ def _fused_step(plan: FusedPlan, x: Tensor, state: Dict[str, Tensor], alpha_mem:
                              or _requires_grad(i))
     args = LIF_FORWARD.args(
         input=x, v_mem=v, i_syn=i, alpha_mem=plan.alpha_mem, alpha_syn=plan.alpha_syn,
-        norm_input=plan.norm_input, threshold=plan.threshold, reset_amount=plan.amount,
-        min_v_mem=plan.min_v_mem, spike_kind=plan.spike_kind, max_spikes=plan.max_spikes,
-        reset_kind=plan.reset_kind, reset_value=plan.reset_value,
-        surrogate_kind=plan.surrogate_kind, surrogate_params=plan.surrogate_params,
-        keep_v_hat=grad or record_states or not spiking,
+        threshold=plan.threshold, reset_amount=plan.amount, min_v_mem=plan.min_v_mem,
+        **plan.options, keep_v_hat=grad or record_states or not spiking,
         keep_i_syn=syn and alpha_grad,  # the alpha gradients with synaptic current need it
     )
-    precomputed = plan.surrogate_kind == ops.SurrogateKind.PRECOMPUTED
+    precomputed = plan.options["surrogate_kind"] == ops.SurrogateKind.PRECOMPUTED
     spikes, v_hat, _, v_new, i_new, _ = ops.call_lif_forward(
         args, grad, surrogate_grad_fn if precomputed else None)
     new_state = {"v_mem": v_new, "i_syn": i_new if syn else total}
     return (spikes if spiking else v_hat), v_hat, new_state
 
 
-def _reference_step(x: Tensor, state: Dict[str, Tensor], alpha_mem, alpha_syn, spike_threshold,
-                    spike_fn, reset_fn, surrogate_grad_fn, min_v_mem, norm_input):
+def _reference_step(x: Tensor, state: Dict[str, Tensor], params: LIFParams):
     """One time step on the pure-PyTorch reference, keeping the pre-reset membrane."""
     seen = {}
 
     def reset(spikes, st, threshold):
         seen["v_hat"] = st["v_mem"]
-        return reset_fn(spikes, st, threshold)
+        return params.reset_fn(spikes, st, threshold)
 
+    spiking = params.spike_fn is not None
     out, new_state = reference.lif_step(
-        x, state, alpha_mem, alpha_syn, spike_threshold, spike_fn,
-        reset if spike_fn is not None else reset_fn, surrogate_grad_fn, min_v_mem, norm_input,
-    )
+        x, state, *(params._replace(reset_fn=reset) if spiking else params))
     v_hat = seen.get("v_hat", out)  # without spikes the output is the pre-clamp membrane
     batch = x.shape[0]
     return out.reshape(batch, 1, -1), v_hat.reshape(batch, 1, -1), new_state
@@ -126,10 +124,7 @@ def _fused_recurrent(plan: FusedPlan, input_data: Tensor, state: Dict[str, Tenso
         or linear.weight.requires_grad or _requires_grad(linear.bias))
     out = ops.lif_recurrent_forward(
         x, v, i, plan.alpha_mem, plan.alpha_syn, plan.threshold, plan.amount, plan.min_v_mem,
-        linear.weight, linear.bias, norm_input=plan.norm_input, spike_kind=plan.spike_kind,
-        max_spikes=plan.max_spikes, reset_kind=plan.reset_kind, reset_value=plan.reset_value,
-        surrogate_kind=plan.surrogate_kind, surrogate_params=plan.surrogate_params,
-        keep_sequences=grad or record_states,
+        linear.weight, linear.bias, **plan.options, keep_sequences=grad or record_states,
     )
     new_state = {"v_mem": out.v_mem}
     if syn:
@@ -174,8 +169,19 @@ def lif_recurrent(
     ``recordings["i_syn"][:, t]`` the synaptic current of step ``t + 1``; only the last entry
     is the state after step ``T - 1``.
     """
+    params = LIFParams(alpha_mem, alpha_syn, spike_threshold, spike_fn, reset_fn,
+                       surrogate_grad_fn, min_v_mem, norm_input)
+    return run_lif_recurrent(input_data, state, params, rec_connect, record_states, spec)
+
+
+def run_lif_recurrent(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
+                      rec_connect: torch.nn.Module, record_states: bool = False,
+                      spec: Optional[KernelSpec] = None
+                      ) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor]]:
+    """:func:`lif_recurrent` on the neuron's parameters as one value (what the layers call)."""
+    alpha_mem, alpha_syn, spike_fn = params.alpha_mem, params.alpha_syn, params.spike_fn
     if spec is None:
-        spec = kernel_spec(spike_fn, reset_fn, surrogate_grad_fn)
+        spec = kernel_spec(spike_fn, params.reset_fn, params.surrogate_grad_fn)
     batch, steps, *trailing = input_data.shape
     trailing = tuple(trailing)
     flat = (batch, 1, math.prod(trailing))
@@ -189,11 +195,10 @@ def lif_recurrent(
 
     linear = _linear_map(rec_connect, trailing) if device.type == "cpu" else None
     if linear is not None and spiking:
-        plan = fused_plan(input_data.dtype, batch, trailing, device, alpha_mem, alpha_syn, state,
-                          spike_threshold, spike_fn, reset_fn, surrogate_grad_fn, min_v_mem,
-                          norm_input, spec)
+        plan = fused_plan(CallShape(input_data.dtype, batch, trailing, device), state, params,
+                          spec)
         if (plan is not None and not plan.prescale and plan.compute == input_data.dtype
-                and plan.surrogate_kind != ops.SurrogateKind.PRECOMPUTED
+                and plan.options["surrogate_kind"] != ops.SurrogateKind.PRECOMPUTED
                 and linear.weight.dtype == torch.float32
                 and (linear.bias is None or linear.bias.dtype == torch.float32)):
             return _fused_recurrent(plan, input_data, state, linear, names, alpha_grad,
@@ -209,22 +214,17 @@ def lif_recurrent(
         total = x_t + rec_out
         key = (total.dtype, state["v_mem"].dtype, state["i_syn"].dtype if syn else None)
         if key not in plans:
-            plans[key] = _broadcast_once(fused_plan(
-                total.dtype, batch, trailing, device, alpha_mem, alpha_syn, state,
-                spike_threshold, spike_fn, reset_fn, surrogate_grad_fn, min_v_mem, norm_input,
-                spec,
-            ), batch, math.prod(trailing))
+            plan = fused_plan(CallShape(total.dtype, batch, trailing, device), state, params,
+                              spec)
+            plans[key] = _broadcast_once(plan, batch, math.prod(trailing))
         plan = plans[key]
         if plan is not None:
             out, v_hat, state = _fused_step(
                 plan, total, state, alpha_mem, syn, spiking, alpha_grad, grad_enabled,
-                surrogate_grad_fn, record_states,
+                params.surrogate_grad_fn, record_states,
             )
         else:
-            out, v_hat, state = _reference_step(
-                total, state, alpha_mem, alpha_syn, spike_threshold, spike_fn, reset_fn,
-                surrogate_grad_fn, min_v_mem, norm_input,
-            )
+            out, v_hat, state = _reference_step(total, state, params)
         outputs.append(out)
         if record_states and step > 0:
             # sinabs' recorded dict of step - 1 is mutated by this step before its reset.

@@ -10,13 +10,25 @@ Broadcasting: every parameter 0-dim, or broadcast against the state and flattene
 (batch, neurons).
 """
 
-from functools import reduce
-from typing import NamedTuple, Optional, Tuple, Union
+from functools import lru_cache, reduce, wraps
+from typing import Callable, NamedTuple, Optional, Tuple, Union
 
 import math
 
 import torch
 from torch import Tensor
+
+from ...neuron_params import Param
+
+class CallShape(NamedTuple):
+    """A layer call's input as the plans read it: (batch, time, *trailing) of ``dtype`` on
+    ``device``."""
+
+    dtype: torch.dtype
+    batch: int
+    trailing: Tuple[int, ...]
+    device: torch.device
+
 
 # (dtype, has dimensions) of one operand; Python numbers are (their default dtype, False).
 Operand = Tuple[torch.dtype, bool]
@@ -76,9 +88,25 @@ def step_dtypes(v, i, x, alpha_mem, alpha_syn, norm_input, threshold, amount, mi
     return StepDtypes(v, new_i, current, spike_div)
 
 
+def eager_cache(fn: Callable) -> Callable:
+    """``functools.lru_cache`` for eager calls of a pure function of hashable arguments;
+    torch.compile traces ``fn`` itself (it would only ignore the cache, with a warning)."""
+    cached = lru_cache(maxsize=1024)(fn)
+
+    @wraps(fn)
+    def call(*args, **kwargs):
+        if torch.compiler.is_compiling():
+            return fn(*args, **kwargs)
+        return cached(*args, **kwargs)
+
+    return call
+
+
+@eager_cache
 def steady_dtypes(v, i, **kwargs) -> Tuple[StepDtypes, bool]:
     """Iterates the step until the state dtypes stop changing. Returns the steady step and whether
-    the given state already had the steady dtypes (else the first step changes them)."""
+    the given state already had the steady dtypes (else the first step changes them). A pure
+    function of dtypes and flags: each combination is worked out once per process."""
     first = step_dtypes(v, i, **kwargs)
     unchanged = first.v_mem == v and (i is None or first.i_syn == i)
     if unchanged:  # the step maps the state's dtypes onto themselves: already steady
@@ -90,9 +118,6 @@ def steady_dtypes(v, i, **kwargs) -> Tuple[StepDtypes, bool]:
             break
         step = nxt
     return step, False
-
-
-Param = Union[Tensor, float, None]
 
 
 def device_scalar(value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -112,7 +137,7 @@ def per_neuron(value: Param, name: str, batch: int, trailing: Tuple[int, ...],
     if value.dim() == 0:
         if value.device != device and not value.requires_grad:  # e.g. ALIF's b0 stays on the CPU
             return device_scalar(value.item(), value.dtype, device)
-        return value.to(device)
+        return value if value.device == device else value.to(device)
     try:
         full = torch.broadcast_to(value, (batch, *trailing))
     except RuntimeError:
