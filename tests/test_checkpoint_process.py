@@ -6,6 +6,7 @@ A checkpoint of other shapes gives torch's clear error naming the entry.
 Run as a script (``python tests/test_checkpoint_process.py CHECKPOINT RESULT``), this file is the
 fresh process: it builds the model anew, loads the checkpoint and runs the second chunk."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,7 +80,7 @@ def test_a_fresh_process_continues_bit_identically(tmp_path):
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.run([sys.executable, __file__, str(checkpoint), str(tmp_path / "got.pt")],
                           cwd=root, capture_output=True, text=True, timeout=300,
-                          env={"PYTHONPATH": str(root), "PATH": ""})
+                          env=dict(os.environ, PYTHONPATH=str(root)))
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = torch.load(tmp_path / "got.pt")
     assert got["out"].sum() > 0
