@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sinabs_fast.activation as fa  # noqa: E402
 import sinabs_fast.layers as fl  # noqa: E402
 from sinabs_fast import reference  # noqa: E402
+from sinabs_fast.neuron_params import LIFParams  # noqa: E402
 
 MARGIN_BYTES = 3 << 29
 
@@ -73,9 +74,11 @@ def main() -> None:
     got_v = layer.v_mem[0, cols].unsqueeze(-1)
     del x, out
     state = {"v_mem": torch.zeros(len(cols), 1)}
-    ref_out, ref_state, _ = reference.lif_forward(
-        x_sample, torch.tensor(1.0), None, state, torch.tensor(1.0), fa.MultiSpike,
-        fa.MembraneSubtract(), fa.SingleExponential(), torch.tensor(-1.0), False)
+    params = LIFParams(alpha_mem=torch.tensor(1.0), alpha_syn=None,
+                       spike_threshold=torch.tensor(1.0), spike_fn=fa.MultiSpike,
+                       reset_fn=fa.MembraneSubtract(), surrogate_grad_fn=fa.SingleExponential(),
+                       min_v_mem=torch.tensor(-1.0), norm_input=False)
+    ref_out, ref_state, _ = reference.lif_forward(x_sample, state, params)
     assert got_out.sum() > 0, "no spikes in the sample: not a meaningful check"
     assert torch.equal(got_out, ref_out), "outputs differ from the reference"
     assert torch.equal(got_v, ref_state["v_mem"]), "final membranes differ from the reference"
