@@ -18,7 +18,7 @@ CMAKE_BUILD := build/cmake
 # Runs a pip command into the log; on failure shows the log's end.
 QUIET = >> $(LOG) 2>&1 || { tail -n 30 $(LOG); echo "(full pip log: $(LOG))"; exit 1; }
 
-.PHONY: train demo test pytest ctest bench bench-deps clean
+.PHONY: train demo test pytest ctest bench bench-deps fuzz sanitize clean
 
 $(VENV)/.torch:
 	@$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,7 @@ $(VENV)/.bench-deps: $(VENV)/.deps
 
 $(VENV)/.test-deps: $(VENV)/.deps $(VENV)/.bench-deps
 	@echo "installing the test dependencies (pip log: $(LOG))"
-	@$(PIP) install "$(TORCH)" pytest pandas tonic $(QUIET)
+	@$(PIP) install "$(TORCH)" pytest hypothesis pandas tonic $(QUIET)
 	@touch $@
 
 $(VENV)/.installed: $(VENV)/.deps setup.py pyproject.toml
@@ -85,6 +85,19 @@ ctest: $(VENV)/.deps
 	ctest --test-dir $(CMAKE_BUILD) --output-on-failure
 
 test: pytest ctest
+
+# A long hypothesis campaign of tests/test_fuzz.py (the test run tries 40 examples): 8000
+# examples took 14 minutes on the busy 2-core development machine. Not in CI.
+FUZZ_EXAMPLES ?= 8000
+fuzz: build/.ext $(VENV)/.test-deps
+	SINABS_FAST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -x tests/test_fuzz.py \
+	  --hypothesis-show-statistics
+
+# The extension built with AddressSanitizer and UndefinedBehaviorSanitizer into build/sanitize
+# (not the in-place one) and the kernel-heavy tests run against it: tools/sanitize.sh. Not in CI:
+# the sanitized build alone took 32 minutes on the busy 2-core development machine.
+sanitize: $(VENV)/.deps $(VENV)/.test-deps
+	PYTHON=$(PY) bash tools/sanitize.sh
 
 bench-deps: build/.ext $(VENV)/.bench-deps
 

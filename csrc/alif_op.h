@@ -266,7 +266,7 @@ AlifBackwardArgs<T> AlifBackwardCall::args() const {
   p.x = data_or_null<T>(x);
   p.v0 = data_or_null<T>(v0);
   p.i0 = data_or_null<T>(i0);
-  p.b_init = b_init.data_ptr<T>();
+  p.b_init = data_or_null<T>(b_init);  // undefined for an empty problem (no kernel runs)
   p.prm = adaptive_rows<T>(prm);
   p.lambda_b = lambda_b.data_ptr<T>();
   p.g_rho = data_or_null<double>(g_rho);

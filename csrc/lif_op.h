@@ -209,7 +209,8 @@ decltype(auto) lif_backward(
   BackwardCall c;
   c.syn = alpha_syn.has_value();
   // Without v_hat, the backward recomputes the forward from the input and the initial states.
-  c.recompute = v_hat.numel() == 0;
+  // An empty (batch, time, neurons) v_hat is an empty problem's: nothing to recompute.
+  c.recompute = v_hat.numel() == 0 && v_hat.dim() != 3;
   if (c.recompute) {
     TORCH_CHECK(input.has_value() && input->dim() == 3,
                 "sinabs_fast: without v_hat the backward recomputes the forward and needs the "
@@ -247,7 +248,8 @@ decltype(auto) lif_backward(
   if (need_i_seq) c.i_seq = i_seq.to(like.scalar_type()).contiguous();
   if (c.recompute || (alpha_mem_grad && norm_input && !c.syn)) {
     c.input = optional_like(input, like, "input");
-    TORCH_CHECK(c.input.defined(),
+    // An empty problem's input is empty (read as absent); no kernel reads it.
+    TORCH_CHECK(c.input.defined() || c.batch * c.N == 0,
                 "sinabs_fast: the alpha_mem gradient with norm_input needs the input");
   }
   if (c.recompute || alpha_mem_grad) {

@@ -12,6 +12,8 @@ from warnings import warn
 import torch
 import torch.nn as nn
 
+from ._hooked_counter import check_model
+
 
 def replace_module(model: nn.Module, source_class: type, mapper_fn: Callable):
     """A deep copy of ``model`` in which every submodule whose type is exactly ``source_class``
@@ -115,6 +117,7 @@ def _convert(model: nn.Module, source: Dict[str, str], target: Dict[str, str],
     ``source["layers"]`` is replaced by the class of the same name in ``target["layers"]``,
     with the same attributes (parameters, states, settings, hooks, children), the spike, reset
     and surrogate functions mapped to their twins, and ``translate_state`` applied."""
+    check_model(model)
     memo: dict = {}
 
     def twin_of(module: nn.Module) -> None:

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from . import layers as sl
+from ._hooked_counter import check_model
 from .activation import MembraneSubtract, MultiSpike, SingleExponential
 from .conversion import replace_module
 from .network import Network
@@ -55,6 +56,7 @@ def from_model(
             ``IAFSqueeze``.
         kwargs_backend: further keyword arguments of the neuron layer.
     """
+    check_model(model)
     if backend is not None:
         warn("The 'backend' argument is deprecated; use spike_layer_class instead.")
         if backend not in ("sinabs", "sinabs_fast"):

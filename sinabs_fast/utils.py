@@ -12,7 +12,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ._hooked_counter import check_model
 from .layers import SqueezeMixin, StatefulLayer
+from .layers.reshape import check_squeeze_size
 
 
 def _with_sinabs_twin(cls: type) -> Tuple[type, ...]:
@@ -34,6 +36,7 @@ def squeeze_classes() -> Tuple[type, ...]:
 
 
 def _stateful_layers(model: nn.Module):
+    check_model(model)
     classes = stateful_classes()
     return [module for module in model.modules() if isinstance(module, classes)]
 
@@ -69,6 +72,8 @@ def zero_grad(model: nn.Module) -> None:
 def set_batch_size(model: nn.Module, batch_size: int) -> None:
     """Sets ``batch_size`` on every squeeze layer (:class:`~sinabs_fast.layers.SqueezeMixin`)
     in ``model``, ``model`` included, sinabs' too. States are not reset."""
+    check_model(model)
+    check_squeeze_size(batch_size, "batch_size")
     classes = squeeze_classes()
     for module in model.modules():
         if isinstance(module, classes):

@@ -66,3 +66,29 @@ def test_empty_batch_or_neurons_as_sinabs(name, kwargs, shape):
 def test_zero_time_steps_is_a_clear_error(name, kwargs):
     with pytest.raises(ValueError, match=f"{name}: input_data has no time steps"):
         getattr(fl, name)(**kwargs)(torch.rand(2, 0, 3, requires_grad=True))
+
+
+def _emptied(arg, size: int):
+    """A recorded op argument with every dimension of length ``size`` (the batch or the neuron
+    count of tests/op_error_cases.py's calls) cut to 0; other arguments as they are."""
+    if not isinstance(arg, torch.Tensor):
+        return arg
+    for dim, length in enumerate(arg.shape):
+        if length == size:
+            arg = arg.narrow(dim, 0, 0)
+    return arg
+
+
+@pytest.mark.parametrize("what", ["batch", "neurons"])
+def test_raw_ops_answer_an_empty_problem_with_empty_outputs_and_zero_gradients(what):
+    """Every fused op, called directly (not through a layer, which answers an empty backward
+    itself) on an empty problem: no error, and every output empty or zero (a parameter's
+    gradient is a zero of its shape)."""
+    from op_error_cases import record_calls
+
+    calls = record_calls("cpu")  # B = 2, T = 3, N = 4
+    size = {"batch": 2, "neurons": 4}[what]
+    for name, (func, args) in sorted(calls.items()):
+        outputs = func(*(_emptied(a, size) for a in args))
+        for index, out in enumerate(outputs):
+            assert out.numel() == 0 or not out.any(), (name, index, out)

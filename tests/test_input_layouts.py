@@ -1,6 +1,7 @@
 """Non-contiguous inputs (a transposed (T, B, N) view, a slice, a broadcast view, channels-last
 after a convolution) give exactly the results of their contiguous copies and of sinabs' layers;
-NaN and Inf inputs give exactly sinabs' outputs and states."""
+NaN and Inf inputs give exactly sinabs' outputs and states; so does a very long sequence of a few
+neurons."""
 
 from typing import Callable, Dict
 
@@ -104,3 +105,15 @@ def test_non_finite_input_as_sinabs(layer, value):
     assert not torch.isfinite(v_mem).all()  # the value reached the state
     torch.testing.assert_close(out, ref_out, rtol=0, atol=0, equal_nan=True)
     torch.testing.assert_close(v_mem, ref_v_mem, rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("layer", ["iaf", "lif_syn", "alif"])
+def test_long_sequence_of_few_neurons_as_sinabs(layer):
+    """Huge T with tiny N (2000 steps of 2 x 3 neurons): one work item per row, a long serial
+    time loop; outputs and final states exactly sinabs', input gradients to rounding."""
+    x = torch.rand(2, 2000, 3) * 1.5
+    ours = _run(fl, LAYERS[layer], x)
+    theirs = _run(sl, LAYERS[layer], x)
+    assert ours["output"].sum() > 0
+    assert torch.equal(ours["output"], theirs["output"])
+    assert_grads_close(ours["grad"], theirs["grad"])

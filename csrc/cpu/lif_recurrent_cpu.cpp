@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -170,8 +171,10 @@ Tensor recurrent_weight_grad(const Tensor& g, const Tensor& spikes) {
     }
   }
   Tensor out_t = pooled_empty({N, N}, g.options());  // out_t[j, i] = dL/dW[i, j]
-  std::atomic<bool> sparse{true};
-  at::parallel_for(0, N, grain_for(pairs * B), [&](int64_t j0, int64_t j1) {
+  // The sparse sum numbers its (step, batch) pairs with 32 bits (half the memory of its hit
+  // lists); beyond that the dense product.
+  std::atomic<bool> sparse{pairs * B <= std::numeric_limits<int32_t>::max()};
+  if (sparse) at::parallel_for(0, N, grain_for(pairs * B), [&](int64_t j0, int64_t j1) {
     const auto max_nonzero = static_cast<int64_t>(kDenseSpikes * pairs * B * (j1 - j0));
     if (!sparse_weight_grad(s_rows.data(), g_rows.data(), pairs * B, j0, j1, N, max_nonzero,
                             out_t.data_ptr<float>())) {
@@ -232,7 +235,9 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
   // are not), so each thread runs the whole reverse time loop for its own rows, with its own
   // single-threaded products: no synchronisation per step. (The forward cannot do the same: its
   // products must round as nn.Linear's over the whole batch.)
-  const int64_t chunks = at::in_parallel_region() ? 1 : std::min<int64_t>(B, at::get_num_threads());
+  // At least one (an empty chunk for a batch of 0: B / chunks below must not divide by zero).
+  const int64_t chunks = std::max<int64_t>(
+      1, at::in_parallel_region() ? 1 : std::min<int64_t>(B, at::get_num_threads()));
   // W once, in the padded rows row_products reads (the same for every step and thread).
   const int64_t ld = padded_columns(N);
   Tensor w_packed = pooled_empty({N, ld}, opts.dtype(at::kFloat));

@@ -10,7 +10,20 @@ namespace {
 
 constexpr size_t kMinPooledBytes = size_t(1) << 18;  // smaller ones: torch's allocator
 constexpr size_t kGranule = size_t(1) << 16;         // sizes round up to 64 KiB
-constexpr size_t kMaxCachedBytes = size_t(1) << 30;  // free blocks kept, at most
+constexpr size_t kDefaultMaxCachedMiB = 1024;         // free blocks kept, at most
+
+// The bound on the free blocks kept: SINABS_FAST_CPU_POOL_MB (MiB; 0 keeps none, so every block
+// goes back to the system when its tensor goes), read when the pool is created.
+size_t max_cached_bytes() {
+  const char* env = std::getenv("SINABS_FAST_CPU_POOL_MB");
+  if (env == nullptr || *env == '\0') return kDefaultMaxCachedMiB << 20;
+  char* end = nullptr;
+  const unsigned long long mib = std::strtoull(env, &end, 10);
+  TORCH_CHECK(*end == '\0' && *env != '-' && mib < (1ull << 40),
+              "sinabs_fast: SINABS_FAST_CPU_POOL_MB must be a number of MiB (0 or more), got '",
+              env, "'");
+  return static_cast<size_t>(mib) << 20;
+}
 
 class Pool {
  public:
@@ -33,7 +46,7 @@ class Pool {
   void give_back(void* p, size_t bytes) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (cached_ + bytes <= kMaxCachedBytes) {
+      if (cached_ + bytes <= max_cached_) {
         free_[bytes].push_back(p);
         cached_ += bytes;
         return;
@@ -46,6 +59,7 @@ class Pool {
   std::mutex mutex_;
   std::unordered_map<size_t, std::vector<void*>> free_;
   size_t cached_ = 0;
+  const size_t max_cached_ = max_cached_bytes();
 };
 
 // Never destroyed: tensors that outlive static destruction at exit still return their blocks.

@@ -14,6 +14,7 @@ from .neuron_layer import (RecurrentConnection, StateShape, firing_params, passe
 from .reshape import SqueezedLayer
 from .stateful_layer import StatefulLayer
 from .time_constants import TimeConstants
+from .validation import require_positive
 
 Tau = Union[float, torch.Tensor]
 
@@ -86,6 +87,13 @@ class ALIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
         names = ["v_mem", "i_syn", "b", "spike_threshold"] if tau_syn is not None else [
             "v_mem", "b", "spike_threshold"]
         super().__init__(state_names=names)
+        # sinabs: only a truthy tau_syn is a parameter (tau_syn=0 keeps the i_syn state but has
+        # no synaptic dynamics); a per-neuron tensor, for which sinabs raises, is.
+        syn_dynamics = isinstance(tau_syn, torch.Tensor) and tau_syn.numel() > 1 or bool(tau_syn)
+        for value, name in ((tau_mem, "tau_mem"), (tau_adapt, "tau_adapt"),
+                            (tau_syn if syn_dynamics else None, "tau_syn"),
+                            (spike_threshold, "spike_threshold")):
+            require_positive(value, name)
         if train_alphas:
             alpha = lambda tau: nn.Parameter(torch.exp(-1 / torch.as_tensor(tau)))  # noqa: E731
             self.alpha_mem = alpha(tau_mem)
@@ -94,10 +102,7 @@ class ALIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
         else:
             self.tau_mem = _tau_parameter(tau_mem)
             self.tau_adapt = _tau_parameter(tau_adapt)
-            # sinabs: only a truthy tau_syn is a parameter (tau_syn=0 keeps the i_syn state
-            # but has no synaptic dynamics); a per-neuron tensor, for which sinabs raises, is.
-            per_neuron = isinstance(tau_syn, torch.Tensor) and tau_syn.numel() > 1
-            self.tau_syn = _tau_parameter(tau_syn) if per_neuron or tau_syn else None
+            self.tau_syn = _tau_parameter(tau_syn) if syn_dynamics else None
         self.adapt_scale = adapt_scale
         self.b0 = spike_threshold
         self.set_kernel_inputs(spike_fn, reset_fn, surrogate_grad_fn)

@@ -16,15 +16,13 @@ from .neuron_layer import (RecurrentConnection, StateShape, check_input, firing_
 from .reshape import SqueezedLayer
 from .stateful_layer import StatefulLayer
 from .time_constants import TimeConstants
+from .validation import require_positive
 
 
 def _positive_threshold(spike_threshold) -> nn.Parameter:
     # A fresh copy: sinabs shares the default threshold's storage between layers (changed on purpose: docs/semantics.md, section 5).
-    value = torch.as_tensor(spike_threshold).detach().clone()
-    if value.is_floating_point() or not value.is_complex():
-        if value.numel() and bool((~(value > 0)).any()):
-            raise ValueError(f"spike_threshold must be positive, got {spike_threshold}")
-    return nn.Parameter(value, requires_grad=False)
+    require_positive(spike_threshold, "spike_threshold")
+    return nn.Parameter(torch.as_tensor(spike_threshold).detach().clone(), requires_grad=False)
 
 
 def _kernel_input(name: str):
@@ -126,6 +124,8 @@ class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
         record_states: bool = False,
     ):
         super().__init__(state_names=["v_mem", "i_syn"] if tau_syn is not None else ["v_mem"])
+        require_positive(tau_mem, "tau_mem")
+        require_positive(tau_syn, "tau_syn")
         as_f32 = lambda tau: torch.as_tensor(tau, dtype=torch.float32)  # noqa: E731
         if train_alphas:
             self.alpha_mem = nn.Parameter(torch.exp(-1.0 / as_f32(tau_mem)))
@@ -176,7 +176,7 @@ class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
 
     def forward(self, input_data: torch.Tensor) -> torch.Tensor:
         """Args: input_data of shape (batch, time, ...). Returns the spikes, same shape."""
-        check_input(input_data, type(self).__name__)
+        check_input(input_data, self)
         batch_size, _, *trailing = input_data.shape
         self._prepare_states(batch_size, trailing)
         alpha_syn = self.alpha_syn_calculated

@@ -5,11 +5,15 @@ on to its base class, and ``rec_connect`` among the recurrent layers' arguments.
 import torch
 import torch.nn as nn
 
+from .ddp_guard import check_states_not_broadcast
+
 _INPUT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def check_input(input_data: torch.Tensor, layer: str) -> None:
-    """Raises a clear error for what the neuron layers can't take."""
+def check_input(input_data: torch.Tensor, module: nn.Module) -> None:
+    """Raises a clear error for what the neuron layer ``module`` can't take, and for states that
+    DistributedDataParallel has just overwritten (ddp_guard.py)."""
+    layer = type(module).__name__
     if not isinstance(input_data, torch.Tensor):
         raise TypeError(f"{layer}: input_data must be a torch.Tensor, got {type(input_data)}")
     if input_data.dim() < 2:
@@ -23,13 +27,14 @@ def check_input(input_data: torch.Tensor, layer: str) -> None:
         )
     if input_data.shape[1] == 0:
         raise ValueError(f"{layer}: input_data has no time steps (shape {tuple(input_data.shape)})")
+    check_states_not_broadcast(module)
 
 
 def rezero_states_for(layer: nn.Module, input_data: torch.Tensor) -> None:
     """Checks the input and gives the layer zero states of its shape (batch, *trailing) unless
     they have it already: sinabs' recurrent and adaptive layers re-zero on any state-shape
     change (LIF resamples the batch rows instead)."""
-    check_input(input_data, type(layer).__name__)
+    check_input(input_data, layer)
     batch_size, _, *trailing = input_data.shape
     shape = (batch_size, *trailing)
     if not layer.is_state_initialised() or not layer.state_has_shape(shape):

@@ -40,6 +40,14 @@ class UnflattenTime(nn.Module):
         return x.unflatten(0, (self.batch_size, x.shape[0] // self.batch_size))
 
 
+def check_squeeze_size(value: Optional[int], name: str) -> None:
+    """Raises ValueError for a ``batch_size`` or ``num_timesteps`` of a squeeze layer below -1
+    (sinabs fails later, in a reshape); None, 0 and -1 (as ``arg_dict`` keeps it) mean
+    "inferred"."""
+    if value is not None and int(value) < -1:
+        raise ValueError(f"{name} must be a positive integer (or None to infer it), got {value}")
+
+
 class SqueezeMixin:
     """Lets a (B, T, ...) layer take squeezed (B*T, ...) input: rows are ``b * T + t``. Either
     ``batch_size`` or ``num_timesteps`` is fixed and the other is inferred (-1)."""
@@ -47,6 +55,8 @@ class SqueezeMixin:
     def squeeze_init(self, batch_size: Optional[int], num_timesteps: Optional[int]) -> None:
         if not batch_size and not num_timesteps:
             raise TypeError("You need to specify either batch_size or num_timesteps.")
+        check_squeeze_size(batch_size, "batch_size")
+        check_squeeze_size(num_timesteps, "num_timesteps")
         self.batch_size = int(batch_size) if batch_size else -1
         self.num_timesteps = int(num_timesteps) if num_timesteps else -1
 

@@ -141,8 +141,10 @@ def per_neuron(value: Param, name: str, batch: int, trailing: Tuple[int, ...],
     try:
         full = torch.broadcast_to(value, (batch, *trailing))
     except RuntimeError:
+        # A layer's decay factor comes from its time constant: name both.
+        shown = f"{name} = exp(-1 / tau_{name[6:]})" if name.startswith("alpha_") else name
         raise ValueError(
-            f"{name} of shape {tuple(value.shape)} does not broadcast against the layer's state "
+            f"{shown} of shape {tuple(value.shape)} does not broadcast against the layer's state "
             f"shape (batch, *trailing) = {(batch, *trailing)}"
         ) from None
     return full.reshape(batch, math.prod(trailing))
