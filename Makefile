@@ -95,7 +95,8 @@ fuzz: build/.ext $(VENV)/.test-deps
 
 # The extension built with AddressSanitizer and UndefinedBehaviorSanitizer into build/sanitize
 # (not the in-place one) and the kernel-heavy tests run against it: tools/sanitize.sh. Not in CI:
-# the sanitized build alone took 32 minutes on the busy 2-core development machine.
+# the sanitized build alone took 32 minutes on the busy 2-core development machine. (CI's short
+# sanitizer subset: ctest runs the C++ unit tests built with the sanitizers too.)
 sanitize: $(VENV)/.deps $(VENV)/.test-deps
 	PYTHON=$(PY) bash tools/sanitize.sh
 
