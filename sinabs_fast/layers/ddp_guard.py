@@ -9,16 +9,13 @@ samples, so the other ranks would continue rank 0's sequences: wrong gradients, 
 and passes. The check runs only inside such a DDP forward; elsewhere it is one attribute read.
 """
 
-import torch
 import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
 
 
 def _active_ddp():
-    """The DistributedDataParallel module whose forward is running, or None."""
-    if not torch.distributed.is_available():
-        return None
-    from torch.nn.parallel import DistributedDataParallel
-
+    """The DistributedDataParallel module whose forward is running, or None (a class attribute
+    DDP sets around its forward; read once per layer call, so looked up without imports)."""
     return getattr(DistributedDataParallel, "_active_ddp_module", None)
 
 
