@@ -34,7 +34,10 @@
 #   per float kernel;  5. tests/test_cuda.py;  6. the short benchmark: `sinabs-fast bench
 #   --device cuda --quick` on G1, G2, G6 (IAF and LIF, every mode, float32), sinabs_fast vs every
 #   peer whose wheel was carried (sinabs, SpikingJelly torch and Triton, snnTorch, Norse,
-#   sinabs-exodus when built), and the seed network's training step;  7. Nsight Compute on
+#   sinabs-exodus when built), and the seed network's training step (eager, compiled, and
+#   under reduce-overhead's CUDA graphs), then appended while time allows: LIF with tau_syn,
+#   ALIF, LIFRecurrent (G5, G7), the tiny host-cost calls (H1, H2), bfloat16 and float16 at
+#   G2;  7. Nsight Compute on
 #   the G1 kernels (gpu_diagnostics.sh ncu), after the build-setting probe of gpu_diagnostics.sh
 #   when a wrong-argument call crashed;  8. GPU_CHECK_EXTRA;  9. the rest of the tests with
 #   whatever time is left;  10. a summary of every stage.
@@ -182,6 +185,23 @@ run_for $(( BUDGET + 90 )) "$PY" -m sinabs_fast.cli bench --device cuda --quick 
   --json "$OUT/gpu-$SLUG.json" --markdown "$OUT/gpu-$SLUG.md" --plot "$OUT/gpu-$SLUG.png"
 BENCH_RC=$?
 echo "bench exit status: $BENCH_RC ($(elapsed) s)"
+
+# The rest of issue 16's rows, appended to the same result while time allows: LIF with tau_syn,
+# ALIF and LIFRecurrent (N=256 at G5, N=1024 at G7), the tiny host-cost calls (H1, H2, beside a
+# tiny nn.Linear), then bfloat16 and float16 at G2.
+for EXTRA in "--layers iaf,lif-syn,alif,lif-recurrent --shapes H1,H2,G5,G7 --dtype float32" \
+             "--layers iaf,lif --shapes G2 --modes forward,fwd+bwd --dtype bfloat16" \
+             "--layers iaf --shapes G2 --modes forward,fwd+bwd --dtype float16"; do
+  EXTRA_BUDGET=$(( $(left) - 200 ))
+  (( EXTRA_BUDGET > 60 )) && EXTRA_BUDGET=60
+  if (( EXTRA_BUDGET < 15 )); then echo "no time left for: bench $EXTRA"; continue; fi
+  stage "sinabs-fast bench --device cuda --quick $EXTRA (appended)"
+  # shellcheck disable=SC2086  # EXTRA is a list of options
+  run_for $(( EXTRA_BUDGET + 45 )) "$PY" -m sinabs_fast.cli bench --device cuda --quick \
+    --no-progress $EXTRA --time-budget "$EXTRA_BUDGET" --json "$OUT/gpu-$SLUG.json" --append \
+    --markdown "$OUT/gpu-$SLUG.md" --plot "$OUT/gpu-$SLUG.png"
+  echo "bench ($EXTRA) exit status: $? ($(elapsed) s)"
+done
 ls -l "$OUT"
 
 if grep -q "CRASHED" "$OUT/diagnostics.txt" 2> /dev/null; then

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from sinabs_fast import cli
-from sinabs_fast.bench import bandwidth, end_to_end, report, results, run
+from sinabs_fast.bench import bandwidth, end_to_end, host_cost, report, results, run
 from sinabs_fast.bench.cases import MODES, SHAPES, Shape
 from sinabs_fast.bench.peers import PEERS
 from sinabs_fast.bench.peers.base import Peer, Runner
@@ -294,3 +294,59 @@ def test_end_to_end_rows_on_a_small_seed_network():
 def test_bench_command_rejects_an_unknown_layer(capsys):
     assert cli.main(["bench", "--layers", "iaf,nope", "--no-progress"]) == 2
     assert "layers: unknown 'nope'" in capsys.readouterr().err
+
+
+# --- host cost, merging runs ------------------------------------------------------------------
+
+def test_a_host_shape_run_times_a_linear_beside_the_layers():
+    """At H1 the tiny nn.Linear is timed in the same run, as its own layer, once per shape,
+    and no bandwidth is claimed for tiny calls."""
+    registry = {"sinabs_fast": PEERS["sinabs_fast"]}
+    options = run.BenchOptions(layers=["iaf", "lif"], shapes=["H1"], modes=["fwd+bwd"],
+                               progress=False, budget=TINY_BUDGET)
+    result = run.Bench(options, registry, _gate, lambda _: None).run()
+    keys = sorted((r["impl"], r["layer"]) for r in result["rows"])
+    assert keys == [("sinabs_fast", "iaf"), ("sinabs_fast", "lif"),
+                    (host_cost.LINEAR_IMPL, host_cost.LINEAR_LAYER)]
+    assert all(r["bandwidth_fraction"] is None and r["ms"] > 0 for r in result["rows"])
+    assert result["shapes"]["H1"] == {"B": 2, "T": 4, "N": 8}
+
+
+def _host_result():
+    rows = [results.make_row("sinabs_fast", "iaf", "H1", "fwd+bwd", "float32", 0.150),
+            results.make_row("sinabs", "iaf", "H1", "fwd+bwd", "float32", 0.450),
+            results.make_row("torch", "nn.Linear", "H1", "fwd+bwd", "float32", 0.050),
+            results.make_row("sinabs_fast", "iaf", "H1", "forward", "float32", 0.080)]
+    return dict(fixture_result(), rows=rows)
+
+
+def test_host_table_sets_each_call_against_the_linear():
+    lines = host_cost.table(_host_result())
+    assert lines == [["iaf", "H1", "forward", "80", "—", "—", "—"],
+                     ["iaf", "H1", "fwd+bwd", "150", "450", "50", "3.0x"]]
+    text = report.markdown(_host_result()).splitlines()
+    assert "| iaf | H1 | fwd+bwd | 150 | 450 | 50 | 3.0x |" in text
+    assert not any(line.startswith("### nn.Linear") for line in text)
+
+
+def test_merge_unites_runs_and_replaces_repeated_rows():
+    first, second = fixture_result(), _host_result()
+    second["rows"].append(results.make_row("sinabs_fast", "iaf", "C1", "inference", "float32",
+                                           0.4))
+    second["command"], second["shapes"] = "second", {"H1": {"B": 2, "T": 4, "N": 8}}
+    merged = results.merge(first, second)
+    assert len(merged["rows"]) == len(first["rows"]) + len(second["rows"]) - 1
+    replaced = results.rows_where(merged, impl="sinabs_fast", layer="iaf", shape="C1",
+                                  mode="inference")
+    assert [r["ms"] for r in replaced] == [0.4]
+    assert merged["command"] == "sinabs-fast bench --quick; second"
+    assert set(merged["shapes"]) == {"C1", "H1"}
+    assert len(merged["skipped"]) == 2
+    assert first["command"] == "sinabs-fast bench --quick"  # the inputs are left alone
+    with pytest.raises(results.ResultFormatError, match="cannot merge a cuda result"):
+        results.merge(first, dict(second, device="cuda"))
+
+
+def test_bench_append_needs_a_json_file(capsys):
+    assert cli.main(["bench", "--append", "--no-progress"]) == 2
+    assert "--append needs --json" in capsys.readouterr().err

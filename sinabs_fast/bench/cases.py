@@ -1,7 +1,8 @@
 """What a benchmark run is made of: shapes, layers, modes and dtypes.
 
 The shapes follow the suite's protocol (docs: ``benchmarks/README.md``): C1-C3 (and the older
-B8 T500 N1024) on the CPU, G1-G6 on CUDA. Every layer takes its input as (B, T, N).
+B8 T500 N1024) on the CPU, G1-G7 on CUDA, and on both the two tiny host-cost shapes H1 and H2,
+where a call's time is what the host spends on it. Every layer takes its input as (B, T, N).
 """
 
 from dataclasses import dataclass
@@ -46,12 +47,22 @@ CUDA_SHAPES: Dict[str, Shape] = _by_label(
     Shape("G4", B=32, T=256, N=32768),
     Shape("G5", B=32, T=1000, N=256),
     Shape("G6", B=16, T=16, N=512),
+    Shape("G7", B=16, T=500, N=1024),  # with G5 (N=256), the recurrent layer's two widths
 )
 
-SHAPES: Dict[str, Shape] = {**CPU_SHAPES, **CUDA_SHAPES}
+# Tiny calls, whose time is the host's work (argument checks, autograd, launches): a short
+# sequence (H1) and one time step per call (H2), as sinabs' tutorials call a layer. Their rows
+# come with a tiny ``nn.Linear`` on the same input for scale (see :mod:`.host_cost`).
+HOST_SHAPES: Dict[str, Shape] = _by_label(
+    Shape("H1", B=2, T=4, N=8),
+    Shape("H2", B=2, T=1, N=8),
+)
+
+SHAPES: Dict[str, Shape] = {**CPU_SHAPES, **CUDA_SHAPES, **HOST_SHAPES}
 # The shapes a run takes when --shapes is not given (--quick leaves out the CPU's B8 T500 N1024).
-DEFAULT_SHAPES = {"cpu": ("C1", "C2", "C3", "B8T500N1024"), "cuda": tuple(CUDA_SHAPES)}
-QUICK_SHAPES = {"cpu": ("C1", "C2", "C3"), "cuda": tuple(CUDA_SHAPES)}
+DEFAULT_SHAPES = {"cpu": ("C1", "C2", "C3", "B8T500N1024", *HOST_SHAPES),
+                  "cuda": (*CUDA_SHAPES, *HOST_SHAPES)}
+QUICK_SHAPES = {"cpu": ("C1", "C2", "C3", *HOST_SHAPES), "cuda": (*CUDA_SHAPES, *HOST_SHAPES)}
 
 # Neuron layers, by the name used on the command line and in result rows; "seed-network" is the
 # end-to-end training step of a small convolutional network, not a single layer.

@@ -9,6 +9,7 @@
 import argparse
 import shlex
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 from .cases import DTYPES, LAYERS, MODES, SHAPES
@@ -23,13 +24,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The bench options, on ``p``."""
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--quick", action="store_true",
-                   help="fewer repetitions, the CPU shapes C1-C3 (under 10 minutes on 2 cores "
-                   "with every peer)")
+                   help="fewer repetitions, the CPU shapes C1-C3 and H1-H2 (under 10 minutes on 2 "
+                   "cores with every peer)")
     p.add_argument("--layers", type=_names, default=list(LAYERS), metavar="L1,L2",
                    help=f"comma-separated, from: {','.join(LAYERS)} (default: all)")
     p.add_argument("--shapes", type=_names, default=None, metavar="S1,S2",
                    help=f"comma-separated, from: {','.join(SHAPES)} (default: C1-C3 and "
-                   "B8T500N1024 on the CPU, C1-C3 with --quick; G1-G6 on CUDA)")
+                   "B8T500N1024 on the CPU, C1-C3 with --quick; G1-G7 on CUDA; and on both the "
+                   "host-cost shapes H1, H2)")
     p.add_argument("--modes", type=_names, default=list(MODES), metavar="M1,M2",
                    help=f"comma-separated, from: {','.join(MODES)} (default: all)")
     p.add_argument("--dtype", default="float32", choices=list(DTYPES))
@@ -43,6 +45,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--notes", default=None, metavar="TEXT",
                    help="free text kept in the result file (e.g. the machine's state)")
     p.add_argument("--json", metavar="FILE", help="write the result file (JSON) here")
+    p.add_argument("--append", action="store_true",
+                   help="with --json: merge this run into the file's result when it exists (more "
+                   "layers, shapes or dtypes; the same rows are replaced); the tables and the "
+                   "plot then show the merged result")
     p.add_argument("--markdown", metavar="FILE", help="write the tables (markdown) here")
     p.add_argument("--plot", metavar="FILE",
                    help="write a PNG of speed-up over sinabs and bandwidth fraction per shape")
@@ -61,9 +67,13 @@ def run_command(args: argparse.Namespace, argv: Optional[List[str]] = None) -> i
         modes=args.modes, dtype=args.dtype, peers=args.peers, threads=args.threads,
         time_budget_s=args.time_budget, command=shlex.join(["sinabs-fast", *shown]),
         progress=args.progress)
+    if args.append and not args.json:
+        raise ValueError("--append needs --json FILE (the result to append to)")
     result = Bench(options).run()
     if args.notes:
         result["notes"] = args.notes
+    if args.append and Path(args.json).exists():
+        result = results.merge(results.load(args.json), result)
     tables = report.markdown(result)
     print(tables)
     if args.json:

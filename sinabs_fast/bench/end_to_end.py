@@ -8,7 +8,9 @@ Rows (``impl``), all timed interleaved in one process:
 
 * ``sinabs_fast``, ``sinabs``: the plain step, eager;
 * ``sinabs_fast+compile``, ``sinabs+compile``: the network under ``torch.compile`` (its first
-  calls, the compilation, are warm-up and not timed);
+  calls, the compilation, are warm-up and not timed); on CUDA also ``<impl>+reduce-overhead``,
+  under ``torch.compile(mode="reduce-overhead")``, which captures the step's kernels in CUDA
+  graphs (a step that cannot be captured runs without graphs, and torch says why);
 * ``<impl>+SNNSynOpCounter``, ``<impl>+SNNAnalyzer``, ``<impl>+hooks``: a synops-penalised step,
   the loss plus ``1e-6 *`` the counter's differentiable synops total, with sinabs_fast's
   ``SNNSynOpCounter`` (sinabs 1.x's, which sinabs 3 no longer has), ``SNNAnalyzer`` and
@@ -38,8 +40,11 @@ IMPLS = ("sinabs_fast", "sinabs")  # the runtimes whose layers build the seed ne
 COUNTERS = ("SNNSynOpCounter", "SNNAnalyzer", "hooks")
 SYNOPS_WEIGHT = 1e-6
 # Calls of a compiled step before its timing: the compilation, and a recompilation once the
-# states have their shape (after the first reset).
+# states have their shape (after the first reset); CUDA graphs record on a later call.
 COMPILE_WARMUP = 3
+# The torch.compile modes per device, by the suffix of their rows' impl.
+COMPILE_MODES = {"cpu": {"compile": "default"},
+                 "cuda": {"compile": "default", "reduce-overhead": "reduce-overhead"}}
 
 
 @dataclass
@@ -114,14 +119,15 @@ def _steps(impls: List[str], device: str, batch: int, x: torch.Tensor, labels: t
             return model
 
         steps[impl] = training_step(net(), top.reset_states, x, labels)
-        if impl in compile_impls:
+        for suffix, mode in COMPILE_MODES[device].items() if impl in compile_impls else ():
             try:
-                compiled = training_step(torch.compile(net()), top.reset_states, x, labels)
+                compiled = training_step(torch.compile(net(), mode=mode), top.reset_states, x,
+                                         labels)
                 for _ in range(COMPILE_WARMUP):
                     compiled()
-                steps[f"{impl}+compile"] = compiled
+                steps[f"{impl}+{suffix}"] = compiled
             except Exception as error:  # noqa: BLE001 (any compiler failure is reported)
-                report.skip(f"{impl}+compile", f"{type(error).__name__}: {error}",
+                report.skip(f"{impl}+{suffix}", f"{type(error).__name__}: {error}",
                             SEED_NETWORK, f"B{batch}T{x.shape[1]}")
         for counter in COUNTERS if impl in counter_impls else ():
             if counter == "SNNSynOpCounter" and not hasattr(top, counter):

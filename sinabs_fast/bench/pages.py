@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import report, results
+from . import host_cost, report, results
 from .cases import FWD_BWD, SEED_NETWORK
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +77,18 @@ def _speedup_cell(rows: Sequence[Dict], layer: str, shape: str) -> Optional[List
     return [report.fmt_ms(ours), report.fmt_ratio(sinabs / ours) if sinabs else "—", fastest]
 
 
+def _host_line(result: Dict, device: str) -> List[str]:
+    """The tiny IAF call's forward+backward against a tiny nn.Linear's, when the run has it."""
+    tiny = {(r["impl"], r["layer"]): r["ms"] for r in result["rows"]
+            if r["shape"] == "H1" and r["mode"] == FWD_BWD and r["dtype"] == "float32"}
+    ours, linear = tiny.get((report.OURS, "iaf")), tiny.get((host_cost.LINEAR_IMPL,
+                                                              host_cost.LINEAR_LAYER))
+    if not (ours and linear):
+        return []
+    return [f"- {device}: a tiny IAF call (B2 T4 N8) forward+backward {1e3 * ours:.0f} us, "
+            f"{ours / linear:.1f}x a tiny nn.Linear's (the host's cost of a call)"]
+
+
 def summary_section(root: Path) -> str:
     """The README's speed summary: IAF and LIF forward+backward per shape, float32, and the
     seed network's training step, from each current result file."""
@@ -87,7 +99,8 @@ def summary_section(root: Path) -> str:
         result = results.load(path)
         device = f"{'CPU' if result['device'] == 'cpu' else 'CUDA'} {result['machine']['name']}"
         shapes = list(dict.fromkeys(r["shape"] for r in result["rows"]
-                                    if r["layer"] != SEED_NETWORK))
+                                    if r["layer"] != SEED_NETWORK
+                                    and not host_cost.is_host_shape(r["shape"])))
         for layer in SUMMARY_LAYERS:
             for shape in shapes:
                 cells = _speedup_cell(result["rows"], layer, shape)
@@ -100,6 +113,7 @@ def summary_section(root: Path) -> str:
                         f"{report.fmt_ms(step[report.OURS])} ms"
                         + (f", {report.fmt_ratio(sinabs / step[report.OURS])} faster than "
                            f"sinabs" if sinabs else ""))
+        seed += _host_line(result, device)
     table = report.markdown_table(header, lines, right_from=3)
     text = ("Forward+backward, float32 (the peers' times over sinabs_fast's: higher is "
             "slower than sinabs_fast):\n\n" + "\n".join(table) + "\n")

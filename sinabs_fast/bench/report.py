@@ -3,7 +3,8 @@
 * :func:`markdown`: per neuron layer, one table of median milliseconds (shape x mode rows, one
   column per runtime, each peer's time also as a multiple of sinabs_fast's, and sinabs_fast's
   fraction of the copy bandwidth); the seed network's training steps; the bytes saved for
-  backward (and, on CUDA, the peak bytes) per neuron-step; what was skipped and why.
+  backward (and, on CUDA, the peak bytes) per neuron-step; the host cost of tiny calls against
+  a tiny ``nn.Linear`` (:mod:`sinabs_fast.bench.host_cost`); what was skipped and why.
 * :func:`plot`: a PNG with the speed-up over sinabs per shape (forward+backward) and
   sinabs_fast's bandwidth fraction per shape and mode.
 """
@@ -11,6 +12,7 @@
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from . import host_cost
 from .cases import FWD_BWD, LAYERS, MODES, SEED_NETWORK
 
 OURS, SINABS = "sinabs_fast", "sinabs"
@@ -120,9 +122,16 @@ def seed_network_table(result: Dict[str, Any]) -> List[str]:
                   lines, right_from=2)
 
 
+def _layer_rows(result: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The rows of the neuron layers (not the seed network's, not the Linear reference's)."""
+    return [r for r in result["rows"]
+            if r["layer"] not in (SEED_NETWORK, host_cost.LINEAR_LAYER)]
+
+
 def memory_table(result: Dict[str, Any]) -> List[str]:
     """Bytes saved for backward (and peak bytes) per neuron-step, forward+backward rows."""
-    rows = [r for r in result["rows"] if r["mode"] == FWD_BWD and r["layer"] != SEED_NETWORK
+    rows = [r for r in _layer_rows(result) if r["mode"] == FWD_BWD
+            and not host_cost.is_host_shape(r["shape"])
             and (r["saved_bytes_per_step"] is not None or r["peak_bytes_per_step"] is not None)]
     if not rows:
         return []
@@ -140,6 +149,12 @@ def memory_table(result: Dict[str, Any]) -> List[str]:
             cells.append(cell)
         lines.append([layer, _shape_label(result, shape), dtype] + cells)
     return markdown_table(["layer", "shape", "dtype"] + impls, lines, right_from=3)
+
+
+def host_table(result: Dict[str, Any]) -> List[str]:
+    """The tiny calls' host cost against a tiny nn.Linear (:func:`host_cost.table`)."""
+    lines = host_cost.table(result, OURS, SINABS)
+    return markdown_table(host_cost.TABLE_HEADER, lines, right_from=3) if lines else []
 
 
 def skipped_lines(result: Dict[str, Any]) -> List[str]:
@@ -175,8 +190,7 @@ def markdown(result: Dict[str, Any], heading: str = "###") -> str:
     out = header_lines(result) + [""]
     out.append("Median ms (in brackets: the peer's time over sinabs_fast's); BW %: sinabs_fast's "
                "effective bandwidth on its fewest bytes, as a percentage of the copy bandwidth.")
-    layers = _ordered([r["layer"] for r in result["rows"] if r["layer"] != SEED_NETWORK],
-                      LAYERS)
+    layers = _ordered([r["layer"] for r in _layer_rows(result)], LAYERS)
     dtypes = list(dict.fromkeys(r["dtype"] for r in result["rows"]))
     for layer in layers:
         for dtype in dtypes:
@@ -186,7 +200,8 @@ def markdown(result: Dict[str, Any], heading: str = "###") -> str:
     for title, table in (("seed network: one training step", seed_network_table(result)),
                          ("bytes per neuron-step, forward+backward: saved for backward"
                           + (" / peak" if result["device"] == "cuda" else ""),
-                          memory_table(result))):
+                          memory_table(result)),
+                         ("host cost of tiny calls (median us)", host_table(result))):
         if table:
             out += ["", f"{heading} {title}", ""] + table
     skipped = skipped_lines(result)
@@ -208,7 +223,7 @@ def plot(result: Dict[str, Any], path: Union[str, Path]) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in result["rows"] if r["layer"] != SEED_NETWORK]
+    rows = [r for r in _layer_rows(result) if not host_cost.is_host_shape(r["shape"])]
     index = _index(rows)
     cases = list(dict.fromkeys((r["layer"], r["shape"], r["dtype"]) for r in rows))
     labels = [f"{layer}\n{shape}" + ("" if dtype == "float32" else f"\n{dtype}")

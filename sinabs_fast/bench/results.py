@@ -129,6 +129,34 @@ def load(path: Union[str, Path]) -> Dict[str, Any]:
     return result
 
 
+def merge(first: Dict[str, Any], *more: Dict[str, Any]) -> Dict[str, Any]:
+    """One result from runs on the same device (e.g. a float32 run and a bfloat16 run, or
+    more layers): the rows, skipped entries and commands of all, in order; versions and shapes
+    united; the machine, torch and copy bandwidth of the first. A later row replaces an earlier
+    one of the same impl, layer, shape, mode and dtype."""
+    merged = json.loads(json.dumps(first))  # a deep copy
+    key = lambda row: tuple(row[k] for k in _ROW_TEXT)  # noqa: E731
+    rows = {key(row): row for row in merged["rows"]}
+    for result in more:
+        validate(result)
+        if result["device"] != merged["device"]:
+            raise ResultFormatError(f"cannot merge a {result['device']} result into a "
+                                    f"{merged['device']} one")
+        rows.update((key(row), row) for row in result["rows"])
+        merged["command"] += f"; {result['command']}"
+        merged["versions"].update(result["versions"])
+        for field in ("shapes", "skipped"):
+            if field in result:
+                extra = result[field]
+                if isinstance(extra, dict):
+                    merged.setdefault(field, {}).update(extra)
+                else:
+                    merged.setdefault(field, []).extend(extra)
+    merged["rows"] = list(rows.values())
+    validate(merged)
+    return merged
+
+
 def rows_where(result: Dict[str, Any], **match: Any) -> List[Dict[str, Any]]:
     """The rows whose fields equal every ``match`` value, e.g. ``rows_where(r, mode="fwd+bwd")``."""
     return [row for row in result["rows"] if all(row.get(k) == v for k, v in match.items())]

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from .._version import __version__
-from . import bandwidth, end_to_end, memory, results
+from . import bandwidth, end_to_end, host_cost, memory, results
 from .cases import (DEFAULT_SHAPES, DTYPES, FORWARD, FWD_BWD, INFERENCE, LAYERS, MODES,
                     NEURON_LAYERS, QUICK_SHAPES, SEED_NETWORK, SHAPES, Shape)
 from .peers.base import Peer, Runner
@@ -241,6 +241,14 @@ class Bench:
                 saved[name] = saved_bytes_per_step(runners[name], x, shape)
             except Exception:  # noqa: BLE001 (its modes with grad fail too, and say why)
                 saved[name] = None
+        # At a host-cost shape a tiny nn.Linear runs beside the peers, for scale (one per shape:
+        # the first layer's case times it).
+        host = host_cost.is_host_shape(shape.label)
+        linear = host and not any(r["layer"] == host_cost.LINEAR_LAYER and r["shape"] == shape.label
+                                  for r in self.rows)
+        if linear:
+            runners[host_cost.LINEAR_IMPL] = host_cost.LinearRunner(shape, o.device, self.dtype)
+            saved[host_cost.LINEAR_IMPL] = None
         for mode in o.modes:
             def failed(name: str, error: Exception, mode: str = mode) -> None:
                 self.report.skip(name, f"{type(error).__name__}: {error}", layer, shape.label,
@@ -257,10 +265,11 @@ class Bench:
                 call = calls[name]
                 ms, iqr = median_iqr(samples)
                 peak = memory.peak_bytes(o.device, call.prepare, call.run)
+                row_layer = host_cost.LINEAR_LAYER if name == host_cost.LINEAR_IMPL else layer
                 self.rows.append(results.make_row(
-                    name, layer, shape.label, mode, o.dtype, ms, iqr,
-                    bandwidth.bandwidth_fraction(ms, mode, self.dtype, shape.neuron_steps,
-                                                 copy_gbs),
+                    name, row_layer, shape.label, mode, o.dtype, ms, iqr,
+                    None if host else bandwidth.bandwidth_fraction(
+                        ms, mode, self.dtype, shape.neuron_steps, copy_gbs),
                     None if mode == INFERENCE else saved[name],
                     None if peak is None else peak / shape.neuron_steps))
             del calls, times
