@@ -65,9 +65,9 @@ class DeclaredPeer(Peer):
     """A peer whose availability and support follow from class attributes."""
 
     #: The module whose import says whether the runtime is installed, and the distribution
-    #: (pip name) whose version the results record.
+    #: (pip name) whose version the results record: None for the module's top-level package.
     module: str
-    distribution: str
+    distribution: Optional[str] = None
     #: The configured layers (``configs.CONFIGS``) it expresses, and in which input dtypes.
     layers: Tuple[str, ...] = tuple(CONFIGS)
     dtypes: Tuple[torch.dtype, ...] = (torch.float32,)
@@ -87,7 +87,7 @@ class DeclaredPeer(Peer):
         return dtype_reason(dtype, self.dtypes)
 
     def version(self) -> Optional[str]:
-        return installed_version(self.distribution)
+        return installed_version(self.distribution or self.module.split(".")[0])
 
 
 class SequenceRunner(Runner):

@@ -30,7 +30,6 @@ class NorsePeer(DeclaredPeer):
     name = "norse"
     requirement = "norse==1.1.0 (pip install --no-deps; see docs/benchmark-peers.md)"
     module = "norse.torch"
-    distribution = "norse"
     layers = ("lif", "expleak")
     inexpressible = {
         "iaf": "Norse's IAFCell only resets to a value, and LIFBox cannot have alpha = 1",

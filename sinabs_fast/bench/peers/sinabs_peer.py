@@ -7,5 +7,4 @@ class SinabsPeer(SinabsApiPeer):
     name = "sinabs"
     requirement = "sinabs==3.1.3"
     module = "sinabs.layers"
-    distribution = "sinabs"
     activation_module = "sinabs.activation"

@@ -51,7 +51,6 @@ class SnnTorchPeer(DeclaredPeer):
     name = "snntorch"
     requirement = "snntorch==1.0.0"
     module = "snntorch"
-    distribution = "snntorch"
     layers = ("iaf", "lif")
     inexpressible = {
         "lif-syn": "snnTorch's Synaptic subtracts the threshold a second time where a membrane "

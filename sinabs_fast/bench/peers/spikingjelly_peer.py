@@ -43,7 +43,6 @@ def _select_cuda_implementation(name: str) -> None:
 class SpikingJellyPeer(DeclaredPeer):
     requirement = "spikingjelly==2.0.0 (pip install --no-deps; see docs/benchmark-peers.md)"
     module = "spikingjelly.activation_based.neuron"
-    distribution = "spikingjelly"
     dtypes = (torch.float32, torch.bfloat16, torch.float16)
 
     def __init__(self, name: str, implementation: str, cpu: bool, cuda: bool):
