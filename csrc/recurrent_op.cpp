@@ -1,0 +1,22 @@
+#include "recurrent_steps.h"
+
+namespace sinabs_fast {
+
+void check_recurrent(const Tensor& input, const Tensor& weight,
+                     const std::optional<Tensor>& bias) {
+  TORCH_CHECK(input.dim() == 3 && input.size(1) > 0,
+              "sinabs_fast: input must have shape (batch, time, neurons) with time > 0, got ",
+              input.sizes());
+  const int64_t N = input.size(2);
+  TORCH_CHECK(weight.dim() == 2 && weight.size(0) == N && weight.size(1) == N,
+              "sinabs_fast: weight must have shape (", N, ", ", N, "), got ", weight.sizes());
+  TORCH_CHECK(weight.scalar_type() == at::kFloat,
+              "sinabs_fast: weight must be float32 (it multiplies the float32 spikes), got ",
+              weight.scalar_type());
+  TORCH_CHECK(!bias.has_value() || (bias->dim() == 1 && bias->size(0) == N),
+              "sinabs_fast: bias must have shape (", N, ")");
+  TORCH_CHECK(!bias.has_value() || bias->scalar_type() == at::kFloat,
+              "sinabs_fast: bias must be float32, got ", bias->scalar_type());
+}
+
+}  // namespace sinabs_fast
