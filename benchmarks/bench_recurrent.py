@@ -24,7 +24,7 @@ def build(library: str, layer: str, neurons: int) -> torch.nn.Module:
     with torch.no_grad():
         rec[1].weight.mul_(0.5)
     taus = (20.0, 50.0) if layer == "ALIFRecurrent" else (20.0,)
-    return getattr(layers, layer)(*taus, rec, tau_syn=5.0, norm_input=False)
+    return getattr(layers, layer)(*taus, rec, tau_syn=5.0)
 
 
 def median_ms(fn, reps: int, label: str) -> float:
@@ -37,9 +37,9 @@ def median_ms(fn, reps: int, label: str) -> float:
     return 1e3 * statistics.median(times)
 
 
-def measure(library: str, layer: str, shape, reps: int) -> dict:
+def measure(library: str, layer: str, shape, reps: int, scale: float) -> dict:
     module = build(library, layer, shape[2])
-    x = torch.rand(*shape) * 1.5
+    x = torch.rand(*shape) * scale
     x_grad = x.clone().requires_grad_()
 
     def forward():
@@ -67,6 +67,8 @@ def main() -> None:
                         metavar=("B", "T", "N"))
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--scale", type=float, default=4.0,
+                        help="input uniform in [0, scale): the firing rate")
     parser.add_argument("--sinabs", action="store_true", help="also time sinabs' layer")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -74,7 +76,7 @@ def main() -> None:
 
     libraries = ["sinabs_fast"] + (["sinabs"] if args.sinabs else [])
     for library in libraries:
-        row = measure(library, args.layer, args.shape, args.reps)
+        row = measure(library, args.layer, args.shape, args.reps, args.scale)
         where = sinabs_fast.__file__ if library == "sinabs_fast" else ""
         print(f"{args.layer} B{args.shape[0]} T{args.shape[1]} N{args.shape[2]} {library:12s} "
               f"forward {row['forward_ms']:8.3f} ms  forward+backward "

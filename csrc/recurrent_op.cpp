@@ -19,4 +19,14 @@ void check_recurrent(const Tensor& input, const Tensor& weight,
               "sinabs_fast: bias must be float32, got ", bias->scalar_type());
 }
 
+void check_recurrent_saved(const Tensor& v_hat_tm, const Tensor& spikes) {
+  TORCH_CHECK(v_hat_tm.dim() == 3 && v_hat_tm.size(0) > 0,
+              "sinabs_fast: v_hat_tm must be (time, batch, neurons) with time > 0, got ",
+              v_hat_tm.sizes());
+  const int64_t steps = v_hat_tm.size(0), B = v_hat_tm.size(1), N = v_hat_tm.size(2);
+  TORCH_CHECK(spikes.sizes() == at::IntArrayRef({B, steps, N}),
+              "sinabs_fast: spikes must have shape (", B, ", ", steps, ", ", N, "), got ",
+              spikes.sizes());
+}
+
 }  // namespace sinabs_fast

@@ -28,14 +28,8 @@ BackwardCall lif_backward_step(
     const Tensor& reset_amount, const std::optional<Tensor>& min_v_mem, int64_t spike_kind,
     double max_spikes, int64_t reset_kind, double reset_value, int64_t surrogate_kind,
     at::ArrayRef<double> surrogate_params, bool alpha_mem_grad, bool alpha_syn_grad) {
-  TORCH_CHECK(v_hat_tm.dim() == 3 && v_hat_tm.size(0) > 0,
-              "sinabs_fast: v_hat_tm must be (time, batch, neurons) with time > 0, got ",
-              v_hat_tm.sizes());
-  const int64_t steps = v_hat_tm.size(0), B = v_hat_tm.size(1), N = v_hat_tm.size(2);
-  TORCH_CHECK(spikes.sizes() == at::IntArrayRef({B, steps, N}),
-              "sinabs_fast: spikes must have shape (", B, ", ", steps, ", ", N, "), got ",
-              spikes.sizes());
-  TORCH_CHECK(!alpha_mem_grad || v_post_tm.size(0) == steps,
+  check_recurrent_saved(v_hat_tm, spikes);
+  TORCH_CHECK(!alpha_mem_grad || v_post_tm.sizes() == v_hat_tm.sizes(),
               "sinabs_fast: the alpha_mem gradient needs v_post_tm");
   const bool syn = alpha_syn.has_value();
   return lif_backward<PreparedStep<Device>>(
@@ -155,15 +149,10 @@ AlifRecurrentBackwardResult alif_recurrent_backward(
     double max_spikes, int64_t reset_kind, double reset_value, int64_t surrogate_kind,
     at::ArrayRef<double> surrogate_params, bool alpha_grads, bool weight_grad) {
   const DeviceGuard guard(v_hat_tm.device());
-  TORCH_CHECK(v_hat_tm.dim() == 3 && v_hat_tm.size(0) > 0,
-              "sinabs_fast: v_hat_tm must be (time, batch, neurons) with time > 0, got ",
-              v_hat_tm.sizes());
-  const int64_t steps = v_hat_tm.size(0), B = v_hat_tm.size(1), N = v_hat_tm.size(2);
-  TORCH_CHECK(spikes.sizes() == at::IntArrayRef({B, steps, N}),
-              "sinabs_fast: spikes must have shape (", B, ", ", steps, ", ", N, "), got ",
-              spikes.sizes());
-  TORCH_CHECK(b_seq_tm.sizes() == v_hat_tm.sizes(), "sinabs_fast: b_seq_tm must have v_hat_tm's shape ",
-              v_hat_tm.sizes(), ", got ", b_seq_tm.sizes());
+  check_recurrent_saved(v_hat_tm, spikes);
+  TORCH_CHECK(b_seq_tm.sizes() == v_hat_tm.sizes(),
+              "sinabs_fast: b_seq_tm must have v_hat_tm's shape ", v_hat_tm.sizes(), ", got ",
+              b_seq_tm.sizes());
   TORCH_CHECK(!alpha_grads || (totals_tm.sizes() == v_hat_tm.sizes() &&
                                v_post_tm.sizes() == v_hat_tm.sizes()),
               "sinabs_fast: the alpha gradients need totals_tm and v_post_tm of shape ",

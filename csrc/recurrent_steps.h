@@ -47,6 +47,9 @@ inline Tensor linear_map(const Tensor& spikes, const Tensor& weight,
 // Checks the input (B, T, N) with T > 0 and the linear map's weight (N, N) and bias (N).
 void check_recurrent(const Tensor& input, const Tensor& weight, const std::optional<Tensor>& bias);
 
+// Checks a backward's saved sequences: v_hat_tm (T, B, N) with T > 0, spikes (B, T, N).
+void check_recurrent_saved(const Tensor& v_hat_tm, const Tensor& spikes);
+
 // The time-major sequences of a recurrent forward (empty where not kept).
 struct RecurrentSequences {
   Tensor spikes;  // (T, B, N) float32, always

@@ -7,6 +7,7 @@ from typing import NamedTuple, Optional, Sequence
 import torch
 from torch import Tensor
 
+from .alif import ALPHAS
 from .fake_outputs import FakeOutputs
 from .kinds import ResetKind, SpikeKind, SurrogateKind
 from .schema import OpSchema
@@ -14,7 +15,6 @@ from .schema import OpSchema
 ALIF_RECURRENT_FORWARD = OpSchema("alif_recurrent_forward")
 ALIF_RECURRENT_BACKWARD = OpSchema("alif_recurrent_backward")
 _OPTIONS = ALIF_RECURRENT_FORWARD.options_for(ALIF_RECURRENT_BACKWARD)
-_ALPHAS = ("alpha_mem", "alpha_syn", "alpha_adapt")
 
 
 class ALIFRecurrentOutputs(NamedTuple):
@@ -116,7 +116,7 @@ def _backward(ctx, *grads):
     g_spikes, g_v_hat, g_i_seq, g_b_seq, _, _, g_v_mem, g_i_syn, g_b, g_counts = grads
     flat = (v_hat_tm.shape[1], v_hat_tm.shape[2])  # the states as (B, N)
     needs = ctx.needs
-    alpha_grads = any(needs[k] for k in _ALPHAS)
+    alpha_grads = any(needs[k] for k in ALPHAS)
     g_input, g_v0, g_i0, g_b0, g_am, g_as, g_aa, g_w, g_bias = ALIF_RECURRENT_BACKWARD(
         grad_spikes=g_spikes, grad_v_hat_tm=g_v_hat, grad_i_seq_tm=g_i_seq,
         grad_b_seq_tm=g_b_seq, grad_v_mem=g_v_mem.reshape(flat) if g_v_mem is not None else None,
