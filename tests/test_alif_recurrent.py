@@ -62,12 +62,36 @@ def test_surrogates(fused_calls, surrogate):
     assert fused_calls
 
 
-def test_float64_input(fused_calls):
-    """float64 input with the float32 linear map: the totals promote to float64, as in sinabs."""
-    ours, theirs = run_pair("ALIFRecurrent", dict(tau_syn=3.0), dict(tau_syn=3.0),
-                            inputs_for((2, 10, 4), dtype=torch.float64))
-    assert ours.v_mem.dtype == theirs.v_mem.dtype == torch.float64
-    assert len(fused_calls) == 1  # the first call promotes the float32 states on the reference
+def test_functional_float64(fused_calls):
+    """The functional drop-in with float64 input and states (the layer keeps sinabs' float32 b
+    and i_syn, so only the functional call runs float64 fused) and the float32 linear map: the
+    totals promote to float64, as in sinabs. Spikes, states, recordings equal; gradients close."""
+    import sinabs.layers.functional as sf
+    from sinabs_fast.layers.functional import alif_recurrent
+
+    rec = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 4))
+    rec_theirs = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 4))
+    rec_theirs.load_state_dict(rec.state_dict())
+    x = torch.rand(2, 10, 4, dtype=torch.float64)
+    f64 = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    results = []
+    for k, (fn, r) in enumerate(((alif_recurrent, rec), (sf.alif_recurrent, rec_theirs))):
+        xg = x.clone().requires_grad_()
+        state = {n: torch.zeros(2, 4, dtype=torch.float64) for n in ("v_mem", "i_syn", "b")}
+        out = fn(xg, f64(0.9), f64(0.95), f64(0.7), 1.8, state, SPIKES["single"][k],
+                 RESETS["subtract"][k], SURROGATES["single_exp"][k], None, r, 1.0, False, True)
+        spikes, new_state, recordings = out[:3]
+        (spikes.sum() + new_state["v_mem"].sum() + recordings["v_mem"].sum()).backward()
+        results.append((spikes, new_state, recordings, xg.grad, r[1].weight.grad))
+    (s_a, st_a, rec_a, gx_a, gw_a), (s_b, st_b, rec_b, gx_b, gw_b) = results
+    assert torch.equal(s_a, s_b) and s_a.sum() > 0
+    for name in ("v_mem", "i_syn", "b"):
+        assert st_a[name].dtype == torch.float64 and torch.equal(st_a[name], st_b[name])
+    for name in rec_b:
+        assert torch.equal(rec_a[name], rec_b[name]), name
+    assert_grads_close(gx_a, gx_b)
+    assert_grads_close(gw_a, gw_b, rtol=1e-4)
+    assert len(fused_calls) == 1
 
 
 def test_bare_linear_without_bias_and_inference(fused_calls):
