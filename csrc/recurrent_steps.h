@@ -232,12 +232,14 @@ Tensor run_recurrent_backward(Call& c, const RecurrentSaved& s, const RecurrentI
 // dL/dW = sum_t g_input_{t+1}^T s_t and dL/dbias = sum_t g_input_{t+1}, as float32.
 inline std::pair<Tensor, Tensor> linear_map_grads(const Tensor& g_input_tm, const Tensor& spikes,
                                                   const Tensor& weight) {
-  const int64_t steps = g_input_tm.size(0), N = g_input_tm.size(2);
+  const int64_t steps = g_input_tm.size(0), B = g_input_tm.size(1), N = g_input_tm.size(2);
   if (steps < 2) return {at::zeros_like(weight), at::zeros({N}, weight.options())};
   const Tensor g = g_input_tm.narrow(0, 1, steps - 1).to(at::kFloat);
-  const Tensor s = spikes.narrow(1, 0, steps - 1).transpose(0, 1).reshape({-1, N});
+  // The row count spelled out: -1 is ambiguous for 0 neurons.
+  const int64_t rows = (steps - 1) * B;
+  const Tensor s = spikes.narrow(1, 0, steps - 1).transpose(0, 1).reshape({rows, N});
   // sum({0, 1}) through an IntArrayRef: the braced list is ambiguous with torch 2.11's overloads.
-  return {at::mm(g.reshape({-1, N}).t(), s), g.sum(at::IntArrayRef{0, 1})};
+  return {at::mm(g.reshape({rows, N}).t(), s), g.sum(at::IntArrayRef{0, 1})};
 }
 
 }  // namespace sinabs_fast
