@@ -83,10 +83,12 @@ import sinabs_fast
 assert not sinabs_fast.__file__.startswith(os.environ["ROOT_DIR"] + "/sinabs_fast"), sinabs_fast.__file__
 print("build_cuda.sh: imported", sinabs_fast.__file__)
 print("build_cuda.sh: op", torch.ops.sinabs_fast.lif_forward)
-for op in ("lif_forward", "lif_backward", "alif_forward", "alif_backward"):
+for op in ("lif", "alif", "lif_recurrent", "alif_recurrent"):
     for key in ("CPU", "CUDA"):
-        assert torch._C._dispatch_has_kernel_for_dispatch_key(f"sinabs_fast::{op}", key), (op, key)
-print("build_cuda.sh: CPU and CUDA kernels registered for the LIF and ALIF ops")
+        for name in (f"{op}_forward", f"{op}_backward"):
+            assert torch._C._dispatch_has_kernel_for_dispatch_key(f"sinabs_fast::{name}", key), (
+                name, key)
+print("build_cuda.sh: CPU and CUDA kernels registered for the LIF and ALIF ops and their recurrent ones")
 
 B, T, N = 2, 5, 7
 torch.manual_seed(0)

@@ -11,9 +11,9 @@
 //
 // cpu/device_cpu.h and cuda/device_cuda.cuh declare the two devices' policies; the device files
 // (cpu/*_cpu.cpp, cuda/*_cuda.cu) define their launches next to their kernels and register the
-// entries instantiated with them. The recurrent op (cpu/lif_recurrent_cpu.cpp) instantiates the
-// LIF entries with a policy whose launch returns the prepared call itself, and runs it step by
-// step.
+// entries instantiated with them. The recurrent ops (recurrent_op.h) instantiate the neuron
+// entries with a policy whose launch returns the prepared call itself (PreparedStep,
+// recurrent_steps.h), and run it step by step with the device's launch.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -73,5 +73,7 @@ inline constexpr char kAlifForward[] = "alif_forward";
 inline constexpr char kAlifBackward[] = "alif_backward";
 inline constexpr char kLifRecurrentForward[] = "lif_recurrent_forward";
 inline constexpr char kLifRecurrentBackward[] = "lif_recurrent_backward";
+inline constexpr char kAlifRecurrentForward[] = "alif_recurrent_forward";
+inline constexpr char kAlifRecurrentBackward[] = "alif_recurrent_backward";
 
 }  // namespace sinabs_fast

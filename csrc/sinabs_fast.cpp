@@ -1,7 +1,7 @@
 // The sinabs_fast operator library: every schema is defined here, once. The CPU and CUDA
 // implementations register themselves next to their kernels (cpu/*_cpu.cpp, cuda/*_cuda.cu);
 // fake kernels and autograd are registered in Python, one module per op family
-// (sinabs_fast/ops/lif.py, lif_recurrent.py, alif.py: set_python_module names each before its
+// (sinabs_fast/ops/lif.py, lif_recurrent.py, alif.py, alif_recurrent.py: set_python_module names each before its
 // schemas, so that torch.compile imports it for the fake kernels).
 #include <Python.h>
 #include <torch/library.h>
@@ -99,4 +99,32 @@ TORCH_LIBRARY(sinabs_fast, m) {
       "int reset_kind, float reset_value, int surrogate_kind, float[] surrogate_params, "
       "bool alpha_grads) -> (Tensor grad_input, Tensor grad_v_mem, Tensor grad_i_syn, "
       "Tensor grad_b, Tensor grad_alpha_mem, Tensor grad_alpha_syn, Tensor grad_alpha_adapt)");
+  m.set_python_module("sinabs_fast.ops.alif_recurrent");
+  // A recurrent ALIF layer whose rec_connect is a linear map, as lif_recurrent_forward: step t's
+  // input is input[:, t] + spikes_{t-1} weight^T + bias (zeros at t = 0), each step as
+  // alif_forward. Outputs: spikes (B, T, N); with keep_sequences, time-major (T, B, N) sequences
+  // of the pre-spike membrane, the synaptic current, the adaptation state, the total input and
+  // the post-step membrane (for backward and recordings); the final states; spike counts.
+  m.def(
+      "alif_recurrent_forward(Tensor input, Tensor v_mem, Tensor? i_syn, Tensor b, "
+      "Tensor alpha_mem, Tensor? alpha_syn, Tensor alpha_adapt, bool norm_input, Tensor b0, "
+      "Tensor adapt_scale, Tensor? subtract_value, Tensor? min_v_mem, Tensor weight, "
+      "Tensor? bias, int spike_kind, float max_spikes, int reset_kind, float reset_value, "
+      "int surrogate_kind, float[] surrogate_params, bool keep_sequences) -> (Tensor spikes, "
+      "Tensor v_hat_tm, Tensor i_seq_tm, Tensor b_seq_tm, Tensor totals_tm, Tensor v_post_tm, "
+      "Tensor v_mem_out, Tensor i_syn_out, Tensor b_out, Tensor spike_counts)");
+  // Its BPTT: gradients of input (B, T, N), the initial v_mem, i_syn and b, with alpha_grads of
+  // the three alphas, and with weight_grad of weight and bias (empty where not requested).
+  m.def(
+      "alif_recurrent_backward(Tensor? grad_spikes, Tensor? grad_v_hat_tm, "
+      "Tensor? grad_i_seq_tm, Tensor? grad_b_seq_tm, Tensor? grad_v_mem, Tensor? grad_i_syn, "
+      "Tensor? grad_b, Tensor? grad_counts, Tensor spikes, Tensor v_hat_tm, Tensor i_seq_tm, "
+      "Tensor b_seq_tm, Tensor totals_tm, Tensor v_post_tm, Tensor v_mem, Tensor? i_syn, "
+      "Tensor b, Tensor alpha_mem, Tensor? alpha_syn, Tensor alpha_adapt, bool norm_input, "
+      "Tensor b0, Tensor adapt_scale, Tensor? subtract_value, Tensor? min_v_mem, "
+      "Tensor weight, int spike_kind, float max_spikes, int reset_kind, float reset_value, "
+      "int surrogate_kind, float[] surrogate_params, bool alpha_grads, bool weight_grad) -> "
+      "(Tensor grad_input, Tensor grad_v_mem, Tensor grad_i_syn, Tensor grad_b, "
+      "Tensor grad_alpha_mem, Tensor grad_alpha_syn, Tensor grad_alpha_adapt, "
+      "Tensor grad_weight, Tensor grad_bias)");
 }

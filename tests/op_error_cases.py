@@ -4,8 +4,8 @@ returned). tests/test_op_errors.py runs this file in a subprocess, so that a cra
 extension (a segfault while a C++ error unwinds) ends that process and fails the test instead of
 ending the test run; benchmarks/gpu_check.sh runs it on the GPU machine too.
 
-Valid calls come from real layer calls (IAF, LIF with a synaptic current, ALIF, LIFRecurrent with
-a linear ``rec_connect``; forward and backward), recorded under a dispatch mode. Each recorded
+Valid calls come from real layer calls (IAF, LIF with a synaptic current, ALIF, LIFRecurrent and
+ALIFRecurrent with a linear ``rec_connect``; forward and backward), recorded under a dispatch mode. Each recorded
 call is then repeated with one change: one argument too few or too many, one tensor argument of
 the wrong shape (last dimension one longer, or a 0-dim tensor given a length-3 dimension), of
 an integer dtype, or (on CUDA) on the CPU.
@@ -50,6 +50,7 @@ def record_calls(device: str) -> dict:
         sl.LIF(tau_mem=10.0, tau_syn=5.0, train_alphas=True, norm_input=True),
         sl.ALIF(tau_mem=10.0, tau_adapt=20.0),
         sl.LIFRecurrent(tau_mem=10.0, rec_connect=nn.Linear(N, N)),
+        sl.ALIFRecurrent(tau_mem=10.0, tau_adapt=20.0, rec_connect=nn.Linear(N, N)),
     ]
     recorder = RecordOps()
     for layer in layers:

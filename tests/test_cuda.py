@@ -136,19 +136,77 @@ def test_alif_cuda_matches_sinabs_on_cuda(spike, reset, syn, min_v):
             assert_grads_close(p.grad, expected, rtol=1e-4)
 
 
-def test_recurrent_layer_on_cuda_matches_sinabs_on_cuda():
-    """On CUDA LIFRecurrent runs its per-step path (the fused linear-recurrent op is CPU-only);
-    cuBLAS computes rec_connect for both, so the results match sinabs on the same device."""
+@pytest.mark.parametrize("kind", ["LIFRecurrent", "ALIFRecurrent"])
+def test_recurrent_layer_on_cuda_matches_sinabs_on_cuda(kind):
+    """On CUDA the recurrent layers with a linear rec_connect run the recurrent op, whose
+    products are nn.Linear's addmm on cuBLAS, as sinabs' rec_connect on the same device: spikes
+    and states equal, gradients (input, weight, bias) close."""
     rec = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 6)).cuda()
-    ours = fl.LIFRecurrent(10.0, rec, tau_syn=2.0).cuda()
-    theirs = sl.LIFRecurrent(10.0, copy.deepcopy(rec), tau_syn=2.0).cuda()
+    theirs_rec = copy.deepcopy(rec)
+    taus = (10.0, 15.0) if kind == "ALIFRecurrent" else (10.0,)
+    ours = getattr(fl, kind)(*taus, rec, tau_syn=2.0).cuda()
+    theirs = getattr(sl, kind)(*taus, theirs_rec, tau_syn=2.0).cuda()
     x = torch.rand(2, 15, 6, device="cuda") * 2
     x_ours, x_theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
     out_ours, out_theirs = ours(x_ours), theirs(x_theirs)
     assert torch.equal(out_ours, out_theirs)
-    out_ours.sum().backward()
-    out_theirs.sum().backward()
+    assert torch.equal(ours.v_mem, theirs.v_mem)
+    (out_ours.sum() + ours.v_mem.sum()).backward()
+    (out_theirs.sum() + theirs.v_mem.sum()).backward()
     assert_grads_close(x_ours.grad, x_theirs.grad)
+    for a, b in zip(rec.parameters(), theirs_rec.parameters()):
+        assert_grads_close(a.grad, b.grad, rtol=1e-4)
+
+
+def _recurrent_op_args(kind, syn, dtype, batch=3, steps=12, n=16):
+    """The arguments of a recurrent op and the indices of those that get a gradient. The linear
+    map's weights and bias are multiples of 1/16 below 1/2: every product with the (integer)
+    spikes and every sum of them is exact in float32, so that any BLAS gives the same bits."""
+    g = torch.Generator().manual_seed(3)
+    rand = lambda *shape: torch.rand(*shape, generator=g, dtype=dtype)  # noqa: E731
+    dyadic = lambda *shape: torch.randint(-8, 9, shape, generator=g).float() / 16  # noqa: E731
+    x, v0, i0 = rand(batch, steps, n) * 2, rand(batch, n), rand(batch, n) if syn else None
+    alpha, alpha_syn = rand(n) * 0.2 + 0.75, (rand(()) * 0.2 + 0.6) if syn else None
+    tensor = lambda v: torch.tensor(v, dtype=dtype)  # noqa: E731
+    weight, bias = dyadic(n, n), dyadic(n)
+    options = [1, float("inf"), 0, 0.0, 0, [0.5, 1.0], True]  # multi, subtract, single exp.
+    if kind == "lif":
+        args = [x, v0, i0, alpha, alpha_syn, True, tensor(1.0), tensor(1.0), tensor(-0.5),
+                weight, bias, *options]
+        grads = [0, 1, 3, 9, 10] + ([2, 4] if syn else [])
+    else:
+        options[0] = 2  # single spikes
+        args = [x, v0, i0, rand(batch, n), alpha, alpha_syn, tensor(0.95), True, tensor(1.0),
+                tensor(1.8), None, tensor(-0.5), weight, bias, *options]
+        grads = [0, 1, 3, 4, 6, 12, 13] + ([2, 5] if syn else [])
+    return args, grads
+
+
+@pytest.mark.parametrize("kind,syn,dtype", list(itertools.product(
+    ["lif", "alif"], [False, True], [torch.float32, torch.float64])))
+def test_recurrent_ops_on_cuda_match_the_cpu_ops(kind, syn, dtype):
+    """The recurrent ops on both devices with the same parameter tensors (see
+    _recurrent_op_args): every output torch.equal; gradients of the input, initial states,
+    alphas, weight and bias close (the backward's products round differently on cuBLAS)."""
+    args, grads = _recurrent_op_args(kind, syn, dtype)
+    op = getattr(torch.ops.sinabs_fast, f"{kind}_recurrent_forward").default
+    results = []
+    for device in ("cpu", "cuda"):
+        dev_args = [a.to(device) if isinstance(a, torch.Tensor) else a for a in args]
+        for i in grads:
+            dev_args[i] = dev_args[i].clone().requires_grad_()
+        outs = op(*dev_args)
+        loss = sum((o.double() * (k + 1)).sum() for k, o in enumerate(outs)
+                   if o.numel() and o.requires_grad)
+        loss.backward()
+        results.append(([o.detach().cpu() for o in outs],
+                        [dev_args[i].grad.cpu() for i in grads]))
+    (cpu_outs, cpu_grads), (cuda_outs, cuda_grads) = results
+    for a, b in zip(cpu_outs, cuda_outs):
+        assert torch.equal(a, b)
+    assert cpu_outs[0].sum() > 0  # the recurrence carries spikes
+    for a, b in zip(cpu_grads, cuda_grads):
+        assert_grads_close(b, a, rtol=1e-4)
 
 
 @pytest.mark.parametrize("syn", [False, True])

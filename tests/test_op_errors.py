@@ -19,7 +19,7 @@ import torch
 
 CASES = Path(__file__).with_name("op_error_cases.py")
 OPS = {"lif_forward", "lif_backward", "alif_forward", "alif_backward", "lif_recurrent_forward",
-       "lif_recurrent_backward"}
+       "lif_recurrent_backward", "alif_recurrent_forward", "alif_recurrent_backward"}
 # Spoiled arguments that a call may accept: parameters and gradients are converted to the compute
 # dtype (integer ones too; only the input's dtype decides it), and the recurrent backward reads
 # v_post_tm only for the alpha_mem gradient, which the recorded call does not ask for.
@@ -42,7 +42,7 @@ def run_cases(device: str) -> list[dict]:
 
 
 def ops_on(device: str) -> set:
-    """The ops with a kernel for the device (on CUDA the recurrent layers step the LIF op)."""
+    """The ops with a kernel for the device (all of them, in a build with CUDA kernels)."""
     key = "CUDA" if device == "cuda" else "CPU"
     return {op for op in OPS
             if torch._C._dispatch_has_kernel_for_dispatch_key(f"sinabs_fast::{op}", key)}

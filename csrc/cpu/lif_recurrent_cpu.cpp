@@ -1,9 +1,10 @@
-// The recurrent op for layers whose rec_connect is a linear map (lif_recurrent_forward /
-// lif_recurrent_backward, CPU only): the whole time loop in one op call. Each step's input is
+// The CPU's recurrent LIF-family op for layers whose rec_connect is a linear map
+// (lif_recurrent_forward / lif_recurrent_backward; CUDA runs recurrent_op.h's entries): the whole
+// time loop in one op call. Each step's input is
 // x_t + rec, rec = spikes_{t-1} W^T + bias (zeros at t = 0), computed with the same at::addmm as
 // nn.Linear so that the forward stays bit-identical to sinabs; the neuron update is the LIF
 // kernels (lif_segments.h) on one step, prepared once by the LIF host entries (lif_op.h) with
-// the PreparedStep policy below. Per-step tensors are kept time-major, (steps, B, N), so that
+// the PreparedStep policy (recurrent_steps.h). Per-step tensors are kept time-major, (steps, B, N), so that
 // every step is a contiguous (B, 1, N) slab for the kernels and a (B, N) matrix for BLAS.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -15,30 +16,13 @@
 #include <type_traits>
 #include <vector>
 
+#include "../recurrent_op.h"
 #include "dense_products.h"
+#include "device_cpu.h"
 #include "lif_segments.h"
 
 namespace sinabs_fast {
 namespace {
-
-// A device policy (csrc/device.h) whose launch runs nothing: the LIF entries then return the
-// prepared call of one step, which the op below runs step by step.
-struct PreparedStep {
-  static Tensor empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
-    return pooled_empty(sizes, options);
-  }
-  static ForwardCall launch(const ForwardCall& call) { return call; }
-  static BackwardCall launch(const BackwardCall& call) { return call; }
-};
-
-using RecurrentForwardResult =
-    std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
-using RecurrentBackwardResult = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
-
-// nn.Linear's forward on a (B, N) matrix: addmm with a bias, mm without.
-Tensor linear_map(const Tensor& spikes, const Tensor& weight, const std::optional<Tensor>& bias) {
-  return bias.has_value() ? at::addmm(*bias, spikes, weight.t()) : at::mm(spikes, weight.t());
-}
 
 // One step's neuron update over batch rows [b0, b1) of (B, N). A step is small (the recurrent
 // layers' N is the size of a dense layer), so below kSerialStep elements the segments run on the
@@ -69,19 +53,10 @@ RecurrentForwardResult lif_recurrent_forward_cpu(
     const Tensor& weight, const std::optional<Tensor>& bias, int64_t spike_kind, double max_spikes,
     int64_t reset_kind, double reset_value, int64_t surrogate_kind,
     at::ArrayRef<double> surrogate_params, bool keep_sequences) {
-  TORCH_CHECK(input.dim() == 3 && input.size(1) > 0,
-              "sinabs_fast: input must have shape (batch, time, neurons) with time > 0, got ",
-              input.sizes());
+  check_recurrent(input, weight, bias);
   const int64_t B = input.size(0), steps = input.size(1), N = input.size(2), BN = B * N;
-  TORCH_CHECK(weight.dim() == 2 && weight.size(0) == N && weight.size(1) == N,
-              "sinabs_fast: weight must have shape (", N, ", ", N, "), got ", weight.sizes());
-  TORCH_CHECK(weight.scalar_type() == at::kFloat,
-              "sinabs_fast: weight must be float32 (it multiplies the float32 spikes), got ",
-              weight.scalar_type());
-  TORCH_CHECK(!bias.has_value() || (bias->dim() == 1 && bias->size(0) == N),
-              "sinabs_fast: bias must have shape (", N, ")");
   // One step's call, prepared once: parameters, states (updated in place step by step).
-  const ForwardCall c = lif_forward<PreparedStep>(
+  const ForwardCall c = lif_forward<PreparedStep<OnCpu>>(
       input.narrow(1, 0, 1), v_mem, i_syn, alpha_mem, alpha_syn, norm_input, threshold,
       reset_amount, min_v_mem, spike_kind, max_spikes, reset_kind, reset_value, surrogate_kind,
       surrogate_params, /*keep_v_hat=*/false, /*keep_i_syn=*/false);
@@ -199,23 +174,13 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
     int64_t spike_kind, double max_spikes, int64_t reset_kind, double reset_value,
     int64_t surrogate_kind, at::ArrayRef<double> surrogate_params, bool alpha_mem_grad,
     bool alpha_syn_grad, bool weight_grad) {
-  TORCH_CHECK(v_hat_tm.dim() == 3, "sinabs_fast: v_hat_tm must be (time, batch, neurons), got ",
-              v_hat_tm.sizes());
-  const int64_t steps = v_hat_tm.size(0), B = v_hat_tm.size(1), N = v_hat_tm.size(2), BN = B * N;
-  TORCH_CHECK(spikes.sizes() == at::IntArrayRef({B, steps, N}),
-              "sinabs_fast: spikes must have shape (", B, ", ", steps, ", ", N, "), got ",
-              spikes.sizes());
-  const bool syn = alpha_syn.has_value();
-  const auto step = [](const Tensor& tm) { return tm.select(0, 0).unsqueeze(1); };
   // One step's call, prepared once; the slabs of step t are swapped in below.
-  const BackwardCall c = lif_backward<PreparedStep>(
-      std::nullopt, std::nullopt, std::nullopt, grad_v_mem, grad_i_syn, std::nullopt,
-      step(v_hat_tm), syn && i_seq_tm.numel() ? step(i_seq_tm) : i_seq_tm, v_mem, std::nullopt,
-      totals_tm.numel() ? std::optional<Tensor>(step(totals_tm)) : std::nullopt, alpha_mem,
-      alpha_syn, norm_input, threshold, reset_amount, min_v_mem, spike_kind, max_spikes, reset_kind,
-      reset_value, surrogate_kind, surrogate_params, std::nullopt, alpha_mem_grad, alpha_syn_grad);
-  TORCH_CHECK(!alpha_mem_grad || v_post_tm.size(0) == steps,
-              "sinabs_fast: the alpha_mem gradient needs v_post_tm");
+  const BackwardCall c = lif_backward_step<OnCpu>(
+      grad_v_mem, grad_i_syn, spikes, v_hat_tm, i_seq_tm, totals_tm, v_post_tm, v_mem, alpha_mem,
+      alpha_syn, norm_input, threshold, reset_amount, min_v_mem, spike_kind, max_spikes,
+      reset_kind, reset_value, surrogate_kind, surrogate_params, alpha_mem_grad, alpha_syn_grad);
+  const int64_t steps = v_hat_tm.size(0), B = v_hat_tm.size(1), N = v_hat_tm.size(2), BN = B * N;
+  const bool syn = alpha_syn.has_value();
   const auto opts = v_hat_tm.options();
   const Tensor like = at::empty({1, 1, 1}, opts).expand({B, steps, N});  // shape and options
   Tensor zeros_row = at::zeros({N}, opts);  // also what the absent gradients read

@@ -163,8 +163,9 @@ class ALIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
 class ALIFRecurrent(RecurrentConnection, ALIF):
     """ALIF neurons with recurrent connections: each step's input is ``x_t + rec_out``, with
     ``rec_out = rec_connect(spikes_{t-1}).reshape(batch, *trailing)`` (zeros at the first step
-    of every call). Time is a Python loop around ``rec_connect``; each step's neuron update,
-    forward and backward, is one fused op call. Same arguments as
+    of every call). A linear map (``nn.Linear(N, N)``, alone or after ``nn.Flatten()``) runs
+    with the whole time loop in one op call (CPU and CUDA); around any other module time is a
+    Python loop, each step's neuron update one fused op call. Same arguments as
     ``sinabs.layers.ALIFRecurrent`` (``rec_connect`` after ``tau_adapt``), bit-identical on the
     CPU; ``spike_counts`` is the spikes' sum over time."""
 

@@ -204,9 +204,9 @@ class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
 class LIFRecurrent(RecurrentConnection, LIF):
     """LIF neurons with recurrent connections: each step's input is ``x_t + rec_out``, where
     ``rec_out = rec_connect(spikes_{t-1}).reshape(batch, *trailing)`` (zeros at the first step of
-    every call). ``rec_connect`` is any module (e.g. ``nn.Sequential(nn.Flatten(),
-    nn.Linear(N, N))``); time is a Python loop around it, and each step's neuron update, forward
-    and backward, is one fused op call. Same arguments, defaults, parameters and state behaviour
+    every call). ``rec_connect`` is any module; a linear map (``nn.Linear(N, N)``, alone or
+    after ``nn.Flatten()``) runs with the whole time loop in one op call (CPU and CUDA), any
+    other module in a Python loop around it, each step's neuron update one fused op call. Same arguments, defaults, parameters and state behaviour
     as ``sinabs.layers.LIFRecurrent`` (3.1.3), with bit-identical outputs on the CPU.
 
     Differences from :class:`LIF` (as in sinabs): the states are re-zeroed on *any* state-shape

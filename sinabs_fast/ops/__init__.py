@@ -1,10 +1,11 @@
 """Typed wrappers around ``torch.ops.sinabs_fast``, with their fake kernels and autograd.
 
 One module per op family: :mod:`.lif` (``lif_forward`` / ``lif_backward``: IAF, LIF, ExpLeak),
-:mod:`.lif_recurrent` (a recurrent layer with a linear recurrent map, CPU) and :mod:`.alif`
-(adaptive LIF). Shapes: ``input`` is ``(B, T, N)``; states are ``(B, N)``; parameters broadcast
-to ``(B, N)``. The schemas are defined once, in csrc/sinabs_fast.cpp; :mod:`.schema` reads the
-argument names from them, so no argument list is written out here. The readable specification
+:mod:`.lif_recurrent` (a recurrent layer with a linear recurrent map), :mod:`.alif`
+(adaptive LIF) and :mod:`.alif_recurrent` (its recurrent layer with a linear map). Shapes:
+``input`` is ``(B, T, N)``; states are ``(B, N)``; parameters broadcast to ``(B, N)``. The
+schemas are defined once, in csrc/sinabs_fast.cpp; :mod:`.schema` reads the argument names from
+them, so no argument list is written out here. The readable specification
 of every op is :mod:`sinabs_fast.reference`.
 
 Two autograd paths, on purpose:
@@ -23,6 +24,7 @@ identical outputs and gradients.
 """
 
 from .alif import ALIFOutputs, alif_backward, alif_forward
+from .alif_recurrent import ALIFRecurrentOutputs, alif_recurrent_forward
 from .kinds import ResetKind, SpikeKind, SurrogateKind
 from .lif import LIFOutputs, call_lif_forward, lif_backward, lif_forward
 from .lif_recurrent import RecurrentOutputs, lif_recurrent_forward
@@ -40,4 +42,6 @@ __all__ = [
     "ALIFOutputs",
     "alif_forward",
     "alif_backward",
+    "ALIFRecurrentOutputs",
+    "alif_recurrent_forward",
 ]

@@ -14,7 +14,7 @@ from .schema import OpSchema
 ALIF_FORWARD = OpSchema("alif_forward")
 ALIF_BACKWARD = OpSchema("alif_backward")
 _OPTIONS = ALIF_FORWARD.options_for(ALIF_BACKWARD)
-_ALPHAS = ("alpha_mem", "alpha_syn", "alpha_adapt")
+ALPHAS = ("alpha_mem", "alpha_syn", "alpha_adapt")  # the parameters with a fused gradient
 
 
 class ALIFOutputs(NamedTuple):
@@ -101,7 +101,7 @@ def _alif_setup_context(ctx, inputs, output):
     a = ALIF_FORWARD.bind(inputs)
     ctx.set_materialize_grads(False)
     ctx.needs = ALIF_FORWARD.bind(ctx.needs_input_grad)
-    ctx.alpha_grads = any(ctx.needs[k] for k in _ALPHAS)
+    ctx.alpha_grads = any(ctx.needs[k] for k in ALPHAS)
     ctx.syn = a["alpha_syn"] is not None
     ctx.state_shape = a["v_mem"].shape
     ctx.options = {k: a[k] for k in _OPTIONS}

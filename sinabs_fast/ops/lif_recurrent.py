@@ -1,6 +1,6 @@
 """``lif_recurrent_forward`` / ``lif_recurrent_backward``: a recurrent LIF-family layer whose
-recurrent map is linear, over all T steps in one op call (CPU), with its fake kernels and
-autograd."""
+recurrent map is linear, over all T steps in one op call (CPU and CUDA), with its fake kernels
+and autograd."""
 
 from typing import NamedTuple, Optional, Sequence
 
@@ -48,7 +48,7 @@ def lif_recurrent_forward(
     surrogate_params: Sequence[float] = (0.5, 1.0),
     keep_sequences: bool = True,
 ) -> RecurrentOutputs:
-    """A recurrent LIF-family layer over all T steps in one op call (CPU), for a recurrent map
+    """A recurrent LIF-family layer over all T steps in one op call, for a recurrent map
     ``nn.Linear(N, N)`` (``weight``, ``bias``): step t's input is ``input[:, t] + spikes_{t-1}
     @ weight.T + bias`` (zeros at t = 0), computed with nn.Linear's own addmm, then
     :func:`~sinabs_fast.ops.lif_forward`'s neuron step. Gradients reach the input, the initial

@@ -6,12 +6,14 @@ import math
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ... import ops, reference
 from ...ops.alif import ALIF_FORWARD, FusedALIF
+from ...ops.alif_recurrent import ALIF_RECURRENT_FORWARD
 from ...neuron_params import ALIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
+from .lif_recurrent import _linear_map
 from .op_arguments import CallShape, Param, device_scalar, per_neuron
 
 _COMPUTE = (torch.float32, torch.float64)
@@ -180,6 +182,57 @@ def _recurrent_steps(plan: AlifPlan, input_data: Tensor, state: Dict[str, Tensor
     return _Steps(cat("spikes"), cat("v_hat"), cat("current"), cat("b"), state), totals
 
 
+def _fused_recurrent(plan: AlifPlan, input_data: Tensor, state: Dict[str, Tensor], syn: bool,
+                     keep: bool, linear: nn.Linear) -> Tuple[_Steps, List[Tensor], Tensor]:
+    """The whole recurrent time loop in one op call (``ops.alif_recurrent_forward``). Returns
+    the steps, the last step's total input (B, *trailing) (what sinabs leaves as the i_syn
+    state without synaptic dynamics) in a list, and the kernel's spike counts (B, N)."""
+    batch, steps, *trailing = input_data.shape
+    x = input_data.reshape(batch, steps, math.prod(trailing))
+    v, i, b = state["v_mem"], state["i_syn"] if syn else None, state["b"]
+    weight, bias = linear.weight, linear.bias
+    grad = torch.is_grad_enabled() and _requires_grad(
+        x, v, i, b, plan.alpha_mem, plan.alpha_syn, plan.alpha_adapt, weight, bias)
+    args = ALIF_RECURRENT_FORWARD.args(
+        input=x, v_mem=v, i_syn=i, b=b, alpha_mem=plan.alpha_mem, alpha_syn=plan.alpha_syn,
+        alpha_adapt=plan.alpha_adapt, b0=plan.b0, adapt_scale=plan.adapt_scale,
+        subtract_value=plan.subtract_value, min_v_mem=plan.min_v_mem, weight=weight, bias=bias,
+        keep_sequences=keep or grad, **plan.options,
+    )
+    # Without a gradient, the kernel below autograd (see OpSchema.kernel).
+    out = ops.ALIFRecurrentOutputs(*(ALIF_RECURRENT_FORWARD.op(*args) if grad
+                                     else ALIF_RECURRENT_FORWARD.kernel(*args)))
+    new_state = {"v_mem": out.v_mem, "b": out.b}
+    if syn:
+        new_state["i_syn"] = out.i_syn
+
+    def batch_major(tm: Tensor) -> Optional[Tensor]:
+        return tm.transpose(0, 1) if keep else None
+
+    run = _Steps(out.spikes, batch_major(out.v_hat_tm),
+                 batch_major(out.i_seq_tm) if syn else None, batch_major(out.b_seq_tm), new_state)
+    totals = []
+    if not syn:
+        # The last step's input, as sinabs computes it (a contiguous copy of the spikes: the
+        # product rounds as nn.Linear's on a fresh tensor); its gradient reaches the spikes.
+        rec = (linear(out.spikes[:, -2].contiguous()) if steps > 1
+               else torch.zeros_like(out.spikes[:, 0]))
+        totals.append((x[:, -1] + rec).reshape(batch, *trailing))
+    return run, totals, out.spike_counts
+
+
+def _fused_linear(plan: AlifPlan, input_data: Tensor, names: List[str], syn: bool,
+                  rec_connect: nn.Module) -> Optional[nn.Linear]:
+    """The nn.Linear that ``rec_connect`` is when the recurrent op can run the whole call (a
+    plain float32 linear map, and without synaptic dynamics no i_syn state, whose recording
+    would need every step's input), else None."""
+    linear = _linear_map(rec_connect, tuple(input_data.shape[2:]))
+    if (linear is None or linear.weight.dtype != torch.float32
+            or (linear.bias is not None and linear.bias.dtype != torch.float32)):
+        return None
+    return linear if plan.compute == input_data.dtype and (syn or "i_syn" not in names) else None
+
+
 def _recordings(names: List[str], shape: Tuple[int, ...], run: _Steps, current: Tensor,
                 b0: Param, adapt_scale: Param) -> Dict[str, Tensor]:
     """sinabs' recordings (docs/semantics.md, section 5) from the per-step sequences: entry t < T - 1 holds
@@ -278,6 +331,8 @@ def run_alif(input_data: Tensor, state: Dict[str, Tensor], params: ALIFParams,
             input_data, state, params, record_states, rec_connect)
         return spikes, new_state, recordings, spikes.sum(1)
 
+    linear = None if rec_connect is None else _fused_linear(plan, input_data, names, syn,
+                                                            rec_connect)
     if rec_connect is None:
         # The neuron count spelled out: -1 is ambiguous for a batch of 0.
         run, counts = _fused_steps(plan, input_data.reshape(batch, steps, math.prod(trailing)),
@@ -285,6 +340,10 @@ def run_alif(input_data: Tensor, state: Dict[str, Tensor], params: ALIFParams,
                                    keep=record_states)
         counts = counts.reshape(batch, *trailing)
         totals = None
+    elif linear is not None:
+        run, totals, counts = _fused_recurrent(plan, input_data, state, syn, record_states,
+                                               linear)
+        counts = counts.reshape(batch, *trailing)
     else:
         run, totals = _recurrent_steps(plan, input_data, state, syn, record_states, rec_connect,
                                        params)

@@ -1,8 +1,8 @@
 """The recurrent LIF-family forward (as ``sinabs.layers.functional.lif_recurrent``).
 
 When ``rec_connect`` is a plain linear map (``nn.Linear(N, N)``, alone or after
-``nn.Flatten()``) on the CPU, the whole time loop is one op call (``lif_recurrent_forward``),
-which computes the recurrent input with nn.Linear's own addmm. Any other ``rec_connect`` is an
+``nn.Flatten()``), the whole time loop is one op call (``lif_recurrent_forward``, on the CPU and
+on CUDA), which computes the recurrent input with nn.Linear's own addmm. Any other ``rec_connect`` is an
 arbitrary module, so time stays a Python loop; each step's neuron update (forward and backward)
 is then one call of the fused op on a (B, 1, N) slice. The op's arguments are planned once per
 dtype combination (normally once per call), not per step.
@@ -193,7 +193,7 @@ def run_lif_recurrent(input_data: Tensor, state: Dict[str, Tensor], params: LIFP
     grad_enabled = torch.is_grad_enabled()
     alpha_grad = grad_enabled and (_requires_grad(alpha_mem) or _requires_grad(alpha_syn))
 
-    linear = _linear_map(rec_connect, trailing) if device.type == "cpu" else None
+    linear = _linear_map(rec_connect, trailing)
     if linear is not None and spiking:
         plan = fused_plan(CallShape(input_data.dtype, batch, trailing, device), state, params,
                           spec)
