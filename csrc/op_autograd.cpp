@@ -64,11 +64,11 @@ const c10::TypedOperatorHandle<Sig>& op() {
 
 // Whether autograd must record a node: grad mode on and some tensor argument needs a gradient
 // (what torch::autograd::Function::apply decides too).
-bool requires_grad(const Tensor& t) { return t.defined() && t.requires_grad(); }
-bool requires_grad(const OptTensor& t) { return t.has_value() && requires_grad(*t); }
+bool wants_grad(const Tensor& t) { return t.defined() && t.requires_grad(); }
+bool wants_grad(const OptTensor& t) { return t.has_value() && wants_grad(*t); }
 template <typename... Ts>
 bool records(const Ts&... tensors) {
-  return at::GradMode::is_enabled() && (requires_grad(tensors) || ...);
+  return at::GradMode::is_enabled() && (wants_grad(tensors) || ...);
 }
 
 Tensor value_or_undefined(const OptTensor& t) { return t.has_value() ? *t : Tensor(); }
@@ -132,7 +132,7 @@ bool save_if_empty(AutogradContext* ctx, const Tensor& input, const variable_lis
   ctx->saved_data[kEmpty] = empty;
   if (empty) {
     variable_list needing;
-    for (const auto& t : tensors) needing.push_back(requires_grad(t) ? t : Tensor());
+    for (const auto& t : tensors) needing.push_back(wants_grad(t) ? t : Tensor());
     ctx->save_for_backward(needing);
   }
   return empty;
@@ -174,8 +174,8 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
     auto& [spikes, v_hat, i_seq, v_out, i_out, counts] = out;
     ctx->set_materialize_grads(false);
     const bool syn = alpha_syn.has_value();
-    const bool alpha_mem_grad = requires_grad(alpha_mem);
-    const bool alpha_syn_grad = requires_grad(alpha_syn);
+    const bool alpha_mem_grad = wants_grad(alpha_mem);
+    const bool alpha_syn_grad = wants_grad(alpha_syn);
     auto& d = ctx->saved_data;
     d[kGrads] = std::vector<int64_t>{alpha_mem_grad, alpha_syn_grad};
     d[kStateShape] = v_mem.sym_sizes();
@@ -287,8 +287,8 @@ struct AlifFunction : torch::autograd::Function<AlifFunction> {
     }
     auto& [spikes, v_hat, i_seq, b_seq, v_out, i_out, b_out, counts] = out;
     ctx->set_materialize_grads(false);
-    const std::vector<int64_t> needs{requires_grad(alpha_mem), requires_grad(alpha_syn),
-                                     requires_grad(alpha_adapt)};
+    const std::vector<int64_t> needs{wants_grad(alpha_mem), wants_grad(alpha_syn),
+                                     wants_grad(alpha_adapt)};
     const bool alpha_grads = needs[0] || needs[1] || needs[2];
     auto& d = ctx->saved_data;
     d[kGrads] = needs;

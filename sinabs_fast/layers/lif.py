@@ -154,6 +154,8 @@ class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
         """sinabs' state handling: initialise, re-initialise on a trailing-shape change, or
         resample the batch rows on a batch-size change."""
         shape = (batch_size, *trailing)
+        if shape != (0,) and self.state_has_shape(shape):  # the usual call: nothing to do
+            return
         if not self.is_state_initialised():
             self.init_state_with_shape(shape)
         if not self.state_has_shape(shape):

@@ -50,6 +50,8 @@ class OpSchema:
             raise TypeError(f"sinabs_fast::{self.name}: missing arguments {missing}, "
                             f"unknown arguments {unknown} (if the compiled extension is older "
                             f"than the Python code: {REBUILD})")
+        if torch.compiler.is_compiling():  # dynamo does not trace an itemgetter
+            return tuple(values[n] for n in self.names)
         return self._in_order(values)
 
     def args_from(self, namespace: Dict[str, object]) -> tuple:
