@@ -32,6 +32,13 @@ class FusedPlan(NamedTuple):
     min_v_mem: Optional[Tensor]
     # The op's keyword arguments: norm_input and the spike, reset and surrogate kinds and values.
     options: Dict[str, object]
+    template: tuple  # the op's arguments with the options in place (see _CALL_ARGUMENTS)
+
+
+# The op's arguments that change from call to call; the others are the plan's options.
+_CALL_ARGUMENTS = ("input", "v_mem", "i_syn", "alpha_mem", "alpha_syn", "threshold",
+                   "reset_amount", "min_v_mem", "keep_v_hat", "keep_i_syn")
+_CALL_POSITIONS = LIF_FORWARD.positions(*_CALL_ARGUMENTS)
 
 
 class _DtypePlan(NamedTuple):
@@ -41,6 +48,7 @@ class _DtypePlan(NamedTuple):
     prescale: bool  # as FusedPlan.prescale
     amount_to_float32: bool  # s * amount rounds in float32: the amount is cast first
     options: Dict[str, object]  # as FusedPlan.options
+    template: tuple  # the op's arguments with the options in place (see _CALL_ARGUMENTS)
 
 
 @eager_cache
@@ -74,8 +82,9 @@ def _dtype_plan(spec: KernelSpec, spiking: bool, norm_input: bool, x: torch.dtyp
     prescale = norm_input and steady.current[0] != compute
     # s * amount rounds in float32 unless amount is a float64 tensor with dimensions.
     amount_to_float32 = spiking and amount[0] != torch.float32 and not amount[1]
-    return _DtypePlan(compute, prescale, amount_to_float32,
-                      _op_options(spec, spiking, norm_input and not prescale))
+    options = _op_options(spec, spiking, norm_input and not prescale)
+    return _DtypePlan(compute, prescale, amount_to_float32, options,
+                      LIF_FORWARD.template(_CALL_ARGUMENTS, **options))
 
 
 def fused_plan(call: CallShape, state: Dict[str, Tensor], params: LIFParams,
@@ -121,6 +130,7 @@ def fused_plan(call: CallShape, state: Dict[str, Tensor], params: LIFParams,
         amount_param=amount,
         min_v_mem=m,
         options=dtypes.options,
+        template=dtypes.template,
     )
 
 
@@ -201,12 +211,11 @@ def run_lif(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
             x, state["v_mem"], state.get("i_syn"), alpha_mem, alpha_syn)
         keep_v_hat = keep_v_hat or grad
         keep_i_syn = keep_i_syn or (syn and grad and requires_grad(alpha_mem, alpha_syn))
-    args = LIF_FORWARD.args(
-        input=x, v_mem=state["v_mem"], i_syn=state["i_syn"] if syn else None,
-        alpha_mem=plan.alpha_mem, alpha_syn=plan.alpha_syn, threshold=plan.threshold,
-        reset_amount=plan.amount, min_v_mem=plan.min_v_mem, **plan.options,
-        keep_v_hat=keep_v_hat, keep_i_syn=keep_i_syn,
-    )
+    args = list(plan.template)
+    for position, value in zip(_CALL_POSITIONS, (
+            x, state["v_mem"], state["i_syn"] if syn else None, plan.alpha_mem, plan.alpha_syn,
+            plan.threshold, plan.amount, plan.min_v_mem, keep_v_hat, keep_i_syn)):
+        args[position] = value
     out = ops.LIFOutputs(*forward_on_args(args, params.surrogate_grad_fn))
     shape = (batch, steps, *trailing)
     output = shaped(out.spikes if spiking else out.v_hat, shape)
