@@ -54,7 +54,7 @@ def _inputs(seed: int) -> torch.Tensor:
 
 
 def test_training_step_captured_by_hand_equals_eager():
-    model, reference = _model(), None
+    model = _model()
     reference = copy.deepcopy(model)
     static_x = _inputs(1).clone()
     side = torch.cuda.Stream()
@@ -64,8 +64,9 @@ def test_training_step_captured_by_hand_equals_eager():
             model.zero_grad(set_to_none=True)
             _step(model, static_x)
     torch.cuda.current_stream().wait_stream(side)
-    # The states zeroed in the capture are the buffers held now: keep them alive for the replays.
-    held = [b for b in model.buffers()]
+    # The states zeroed in the capture are the buffers held now: keep them alive for the replays
+    # (the layers hold the capture's outputs afterwards).
+    held = list(model.buffers())
     model.zero_grad(set_to_none=True)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
@@ -79,17 +80,24 @@ def test_training_step_captured_by_hand_equals_eager():
         assert torch.equal(static_loss, loss)
         for p, g in zip(model.parameters(), grads):
             assert torch.equal(p.grad, g)
-    assert held  # (used above: the captured memsets write into these buffers)
+    del held
 
 
 def test_training_step_under_reduce_overhead_equals_eager():
+    """The model compiled with CUDA graphs, in a training loop as a user writes it: fresh states,
+    the compiled forward, the loss's backward."""
     model = _model()
     reference = copy.deepcopy(model)
-    compiled = torch.compile(lambda x: _step(model, x), mode="reduce-overhead")
+    compiled = torch.compile(model, mode="reduce-overhead")
+    weight = torch.linspace(-1, 1, N_OUT, device="cuda")
     for seed in (1, 2, 3, 4):
         x = _inputs(seed)
+        torch.compiler.cudagraph_mark_step_begin()
+        _reset(model)
         model.zero_grad(set_to_none=True)
-        loss = compiled(x).detach().clone()
+        loss = (compiled(x) * weight).sum()
+        loss.backward()
+        loss = loss.detach().clone()
         grads = [p.grad.clone() for p in model.parameters()]
         ref_loss, ref_grads = _eager_grads(reference, x)
         torch.testing.assert_close(loss, ref_loss)
