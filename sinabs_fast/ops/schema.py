@@ -54,17 +54,6 @@ class OpSchema:
             return tuple(values[n] for n in self.names)
         return self._in_order(values)
 
-    def positions(self, *names: str) -> Tuple[int, ...]:
-        """The positions of the arguments ``names`` in the schema's order."""
-        return tuple(self.names.index(n) for n in names)
-
-    def template(self, others: Sequence[str], **constants) -> tuple:
-        """The positional arguments with ``constants`` in place and None where the arguments
-        ``others`` go: a call fills those by :meth:`positions` (cheaper per call than
-        :meth:`args` for a caller whose options repeat). Raises like :meth:`args` unless
-        ``others`` and ``constants`` name every argument once."""
-        return self.args(**constants, **dict.fromkeys(others))
-
     def args_from(self, namespace: Dict[str, object]) -> tuple:
         """The positional arguments from a wrapper's ``locals()``, whose parameters carry the
         schema's names, each converted to the schema's type."""

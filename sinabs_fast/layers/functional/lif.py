@@ -12,7 +12,7 @@ from ...ops.lif import LIF_FORWARD, forward_on_args, shaped
 from ...neuron_params import LIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
 from .op_arguments import (CallShape, Operand, Param, along_time, eager_cache, operand,
-                           per_neuron, requires_grad, steady_dtypes)
+                           per_neuron, steady_dtypes)
 
 # (output, final state, recordings, spike counts or None)
 LIFResult = Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Optional[Tensor]]
@@ -32,13 +32,7 @@ class FusedPlan(NamedTuple):
     min_v_mem: Optional[Tensor]
     # The op's keyword arguments: norm_input and the spike, reset and surrogate kinds and values.
     options: Dict[str, object]
-    template: tuple  # the op's arguments with the options in place (see _CALL_ARGUMENTS)
 
-
-# The op's arguments that change from call to call; the others are the plan's options.
-_CALL_ARGUMENTS = ("input", "v_mem", "i_syn", "alpha_mem", "alpha_syn", "threshold",
-                   "reset_amount", "min_v_mem", "keep_v_hat", "keep_i_syn")
-_CALL_POSITIONS = LIF_FORWARD.positions(*_CALL_ARGUMENTS)
 
 
 class _DtypePlan(NamedTuple):
@@ -48,7 +42,6 @@ class _DtypePlan(NamedTuple):
     prescale: bool  # as FusedPlan.prescale
     amount_to_float32: bool  # s * amount rounds in float32: the amount is cast first
     options: Dict[str, object]  # as FusedPlan.options
-    template: tuple  # the op's arguments with the options in place (see _CALL_ARGUMENTS)
 
 
 @eager_cache
@@ -82,9 +75,8 @@ def _dtype_plan(spec: KernelSpec, spiking: bool, norm_input: bool, x: torch.dtyp
     prescale = norm_input and steady.current[0] != compute
     # s * amount rounds in float32 unless amount is a float64 tensor with dimensions.
     amount_to_float32 = spiking and amount[0] != torch.float32 and not amount[1]
-    options = _op_options(spec, spiking, norm_input and not prescale)
-    return _DtypePlan(compute, prescale, amount_to_float32, options,
-                      LIF_FORWARD.template(_CALL_ARGUMENTS, **options))
+    return _DtypePlan(compute, prescale, amount_to_float32,
+                      _op_options(spec, spiking, norm_input and not prescale))
 
 
 def fused_plan(call: CallShape, state: Dict[str, Tensor], params: LIFParams,
@@ -130,7 +122,6 @@ def fused_plan(call: CallShape, state: Dict[str, Tensor], params: LIFParams,
         amount_param=amount,
         min_v_mem=m,
         options=dtypes.options,
-        template=dtypes.template,
     )
 
 
@@ -201,21 +192,23 @@ def run_lif(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
     x = (1 - alpha_mem) * input_data if plan.prescale else input_data
     x = shaped(x, (batch, steps, neurons))
     x = x if x.dtype == plan.compute else x.to(plan.compute)
+    grad = torch.is_grad_enabled() and any(
+        isinstance(t, Tensor) and t.requires_grad
+        for t in (x, state["v_mem"], state.get("i_syn"), alpha_mem, alpha_syn)
+    )
+    alpha_grad = grad and any(isinstance(t, Tensor) and t.requires_grad
+                              for t in (alpha_mem, alpha_syn))
     # On the CPU the backward recomputes the forward rather than reading a saved v_hat (half the
     # memory traffic); CUDA and a Python surrogate (evaluated on v_hat) read the saved one.
     recompute = (x.device.type == "cpu"
                  and plan.options["surrogate_kind"] != ops.SurrogateKind.PRECOMPUTED)
-    keep_v_hat, keep_i_syn = record_states or not spiking, syn and record_states
-    if not recompute:
-        grad = torch.is_grad_enabled() and requires_grad(
-            x, state["v_mem"], state.get("i_syn"), alpha_mem, alpha_syn)
-        keep_v_hat = keep_v_hat or grad
-        keep_i_syn = keep_i_syn or (syn and grad and requires_grad(alpha_mem, alpha_syn))
-    args = list(plan.template)
-    for position, value in zip(_CALL_POSITIONS, (
-            x, state["v_mem"], state["i_syn"] if syn else None, plan.alpha_mem, plan.alpha_syn,
-            plan.threshold, plan.amount, plan.min_v_mem, keep_v_hat, keep_i_syn)):
-        args[position] = value
+    args = LIF_FORWARD.args(
+        input=x, v_mem=state["v_mem"], i_syn=state["i_syn"] if syn else None,
+        alpha_mem=plan.alpha_mem, alpha_syn=plan.alpha_syn, threshold=plan.threshold,
+        reset_amount=plan.amount, min_v_mem=plan.min_v_mem, **plan.options,
+        keep_v_hat=record_states or not spiking or (grad and not recompute),
+        keep_i_syn=syn and (record_states or (alpha_grad and not recompute)),
+    )
     out = ops.LIFOutputs(*forward_on_args(args, params.surrogate_grad_fn))
     shape = (batch, steps, *trailing)
     output = shaped(out.spikes if spiking else out.v_hat, shape)
