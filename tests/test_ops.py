@@ -191,10 +191,14 @@ def test_compile_fullgraph_training_step():
 def test_a_stale_extension_says_how_to_rebuild():
     """An op the compiled extension lacks (it predates the Python code) raises ImportError with
     the rebuild command; a call missing an argument of the schema names it."""
-    from sinabs_fast.ops.schema import OpSchema
+    from sinabs_fast.ops.schema import OpSchema, require_autograd_kernel
 
     with pytest.raises(ImportError, match="build_ext --inplace"):
         OpSchema("no_such_op")
+    # An extension without the C++ autograd kernels (csrc/op_autograd.cpp) would run the forward
+    # ops without gradients: refused at import. lif_backward has no autograd kernel.
+    with pytest.raises(ImportError, match="no autograd kernel for 'lif_backward'"):
+        require_autograd_kernel(OpSchema("lif_backward"))
     with pytest.raises(TypeError, match=r"missing arguments \['keep_i_syn'\]"):
         ops.lif.LIF_FORWARD.args(**dict(zip(ops.lif.LIF_FORWARD.names[:-1], forward_args())))
 
