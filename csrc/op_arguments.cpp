@@ -116,14 +116,17 @@ void use_exact_reciprocal(NeuronOptions& opt, NeuronParams& prm) {
     return;
   }
   const Tensor thr = prm.threshold.contiguous();  // in the compute dtype (prepare_params)
-  bool exact = false;
   AT_DISPATCH_FLOATING_TYPES(thr.scalar_type(), "use_exact_reciprocal", [&] {
-    exact = exact_reciprocals(thr.data_ptr<scalar_t>(), thr.numel());
-  });
-  if (exact) {
+    const scalar_t* values = thr.data_ptr<scalar_t>();
+    if (!exact_reciprocals(values, thr.numel())) return;
+    // The reciprocals written here rather than by at::reciprocal (a tensor op costs more than a
+    // tiny call's kernel); exact, so the same values.
+    Tensor inverse = at::empty_like(thr);
+    scalar_t* out = inverse.data_ptr<scalar_t>();
+    for (int64_t k = 0; k < thr.numel(); ++k) out[k] = scalar_t(1) / values[k];
     opt.spike = SpikeKind::MultiByReciprocal;
-    prm.spike_threshold = at::reciprocal(prm.threshold);
-  }
+    prm.spike_threshold = inverse;
+  });
 }
 
 void check_forward_inputs(const Tensor& input, const Tensor& v_mem,
@@ -181,8 +184,8 @@ RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const c
               " but it must be on ", like.device());
   bool all_zero_strides = true;
   for (int64_t d = 0; d < t->dim(); ++d) all_zero_strides &= t->stride(d) == 0;
-  if (all_zero_strides) {
-    src.storage = t->reshape(-1).narrow(0, 0, 1).to(like.scalar_type()).expand({N}).contiguous();
+  if (all_zero_strides) {  // one value repeated: one row of it, in one copy
+    src.storage = at::empty({N}, like.options()).copy_(t->as_strided({N}, {0}));
     return src;
   }
   Tensor dense = in_dtype_of(*t, like);

@@ -157,6 +157,8 @@ def _as_sinabs_state(state: dict) -> dict:
             state[name] = state.pop(f"_{name}")
     for name in _OURS_ONLY:
         state.pop(name, None)
+    if "_firing_rate" in state:  # LIF's firing_rate property keeps it there (layers/lif.py)
+        state["firing_rate"] = state.pop("_firing_rate")
     return state
 
 

@@ -86,26 +86,22 @@ def test_recomputing_backward_equals_the_saved_one(config):
     dict(syn=True, dtype=torch.float64, reset=ops.ResetKind.TO_VALUE),
 ])
 def test_eager_function_equals_the_registered_autograd(config):
-    """ops.lif_forward runs eager calls with grad through its own autograd Function
-    (ops.lif.FusedLIF); torch.compile and direct op calls use the op's registered autograd. Both
-    must give the same outputs and the same gradients, bit for bit."""
+    """The op's own autograd (C++, csrc/op_autograd.cpp: layers, direct op calls and
+    torch.compile) and the Python autograd Function that a Python surrogate needs
+    (ops.lif.FusedLIF) must give the same outputs and the same gradients, bit for bit."""
     results = []
     for route in ("function", "op"):
         torch.manual_seed(7)
         x, v, i, alpha, alpha_syn, norm, thr, amount, m, *rest = forward_args(**config)
         alpha = alpha.clone().requires_grad_()
+        args = [x, v, i, alpha, alpha_syn, norm, thr, amount, m, *rest]
+        args[-2], args[-1] = False, False  # keep_v_hat, keep_i_syn
         if route == "function":
-            out = ops.lif_forward(
-                x, v, i, alpha, alpha_syn, thr, amount, m, norm_input=norm, spike_kind=rest[0],
-                max_spikes=rest[1], reset_kind=rest[2], reset_value=rest[3],
-                surrogate_kind=rest[4], surrogate_params=rest[5], keep_v_hat=False,
-                keep_i_syn=False)
-            assert out.spikes.grad_fn is not None
-            assert "FusedLIF" in type(out.spikes.grad_fn).__name__
+            out = ops.LIFOutputs(*ops.lif.FusedLIF.apply(None, *args))
+            assert "FusedLIF" in out.spikes.grad_fn.name()
         else:
-            args = [x, v, i, alpha, alpha_syn, norm, thr, amount, m, *rest]
-            args[-2], args[-1] = False, False  # keep_v_hat, keep_i_syn
             out = ops.LIFOutputs(*torch.ops.sinabs_fast.lif_forward.default(*args))
+            assert "LifFunction" in out.spikes.grad_fn.name()
         main = out.spikes if out.spikes.numel() else out.v_hat
         weight = torch.linspace(-1, 2, main.numel(), dtype=main.dtype).reshape(main.shape)
         loss = (main * weight).sum() + out.v_mem.sum()
@@ -195,10 +191,14 @@ def test_compile_fullgraph_training_step():
 def test_a_stale_extension_says_how_to_rebuild():
     """An op the compiled extension lacks (it predates the Python code) raises ImportError with
     the rebuild command; a call missing an argument of the schema names it."""
-    from sinabs_fast.ops.schema import OpSchema
+    from sinabs_fast.ops.schema import OpSchema, require_autograd_kernel
 
     with pytest.raises(ImportError, match="build_ext --inplace"):
         OpSchema("no_such_op")
+    # An extension without the C++ autograd kernels (csrc/op_autograd.cpp) would run the forward
+    # ops without gradients: refused at import. lif_backward has no autograd kernel.
+    with pytest.raises(ImportError, match="no autograd kernel for 'lif_backward'"):
+        require_autograd_kernel(OpSchema("lif_backward"))
     with pytest.raises(TypeError, match=r"missing arguments \['keep_i_syn'\]"):
         ops.lif.LIF_FORWARD.args(**dict(zip(ops.lif.LIF_FORWARD.names[:-1], forward_args())))
 

@@ -1,7 +1,7 @@
 """LIF: the leaky integrate-and-fire layer, on the fused LIF-family kernel. IAF and ExpLeak are
 special cases of it (alpha_mem = 1; no spikes)."""
 
-from typing import Callable, Optional, Union
+from typing import Callable, NamedTuple, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -23,6 +23,22 @@ def _positive_threshold(spike_threshold) -> nn.Parameter:
     # A fresh copy: sinabs shares the default threshold's storage between layers (changed on purpose: docs/semantics.md, section 5).
     require_positive(spike_threshold, "spike_threshold")
     return nn.Parameter(torch.as_tensor(spike_threshold).detach().clone(), requires_grad=False)
+
+
+class _LazyRate(NamedTuple):
+    """A LIF layer's firing rate as the spike counts it is computed from, when first read."""
+
+    counts: torch.Tensor
+    neuron_steps: int
+    grad_enabled: bool  # the forward's grad mode, which the division is recorded in
+
+    def value(self) -> torch.Tensor:
+        with torch.set_grad_enabled(self.grad_enabled):
+            return self.counts.sum().div_(self.neuron_steps)
+
+    def __deepcopy__(self, memo: dict) -> torch.Tensor:
+        """Copies (sinabs_fast.conversion) hold the value, without its graph."""
+        return self.value().detach().clone()
 
 
 def _kernel_input(name: str):
@@ -154,6 +170,8 @@ class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
         """sinabs' state handling: initialise, re-initialise on a trailing-shape change, or
         resample the batch rows on a batch-size change."""
         shape = (batch_size, *trailing)
+        if shape != (0,) and self.state_has_shape(shape):  # the usual call: nothing to do
+            return
         if not self.is_state_initialised():
             self.init_state_with_shape(shape)
         if not self.state_has_shape(shape):
@@ -184,10 +202,28 @@ class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
             input_data, self._states(), self._neuron_params(alpha_syn), self.record_states,
             self._kernel_spec)
         # The mean of the spikes, from the kernel's counts rather than another pass over them
-        # (equal to output.mean() while the spike total is exact in float32, below 2^24).
-        rate = output.mean() if counts is None else counts.sum().div_(output.numel())
-        self._keep(state, recordings, alpha_syn, spike_counts=counts, firing_rate=rate)
+        # (equal to output.mean() while the spike total is exact in float32, below 2^24),
+        # computed when firing_rate is first read (two torch ops a call otherwise).
+        rate = (output.mean() if counts is None
+                else _LazyRate(counts, output.numel(), torch.is_grad_enabled()))
+        self._keep(state, recordings, alpha_syn, spike_counts=counts, _firing_rate=rate)
         return output
+
+    @property
+    def firing_rate(self) -> torch.Tensor:
+        """The mean of the last output (sinabs' ``firing_rate``), as a tensor with its graph."""
+        rate = self.__dict__.get("_firing_rate")
+        if isinstance(rate, _LazyRate):
+            rate = self.__dict__["_firing_rate"] = rate.value()
+        if rate is None:  # before the first call; or a layer unpickled in sinabs' layout
+            if "firing_rate" in self.__dict__:
+                return self.__dict__["firing_rate"]
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute 'firing_rate'")
+        return rate
+
+    @firing_rate.setter
+    def firing_rate(self, value) -> None:
+        self.__dict__["_firing_rate"] = value
 
     @property
     def _param_dict(self) -> dict:

@@ -8,18 +8,12 @@ schemas are defined once, in csrc/sinabs_fast.cpp; :mod:`.schema` reads the argu
 them, so no argument list is written out here. The readable specification
 of every op is :mod:`sinabs_fast.reference`.
 
-Two autograd paths, on purpose:
-
-- the op's registered autograd (``torch.library.register_autograd``): what ``torch.compile``
-  traces (the backward is itself a custom op, so the compiled graph keeps it), and what a direct
-  call of ``torch.ops.sinabs_fast.<op>`` uses;
-- a plain ``torch.autograd.Function`` (:class:`.lif.FusedLIF`, :class:`.alif.FusedALIF`): what
-  the layers use in eager mode. The registered wrapper rebuilds the schema's argument list on
-  every forward with grad (tens of microseconds); the Function skips that, which matters most
-  for the recurrent layers' one call per step.
-
-Both share the same setup (the saved tensors) and the same backward function, and
-``tests/test_ops.py::test_eager_function_equals_the_registered_autograd`` checks that they give
+Autograd: ``lif_forward`` and ``alif_forward`` have their own, in C++ (csrc/op_autograd.cpp,
+registered for the Autograd dispatch key): a call with grad records one C++ node and no Python
+runs, and torch.compile traces the forward and backward ops. A LIF-family call with a Python
+surrogate (``surrogate_kind=PRECOMPUTED``) runs through the Python autograd Function
+:class:`.lif.FusedLIF` instead, which saves the same tensors and runs the same backward op;
+``tests/test_ops.py::test_eager_function_equals_the_registered_autograd`` checks that both give
 identical outputs and gradients.
 """
 

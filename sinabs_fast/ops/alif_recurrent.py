@@ -7,7 +7,6 @@ from typing import NamedTuple, Optional, Sequence
 import torch
 from torch import Tensor
 
-from .alif import ALPHAS
 from .fake_outputs import FakeOutputs
 from .kinds import ResetKind, SpikeKind, SurrogateKind
 from .schema import OpSchema
@@ -15,6 +14,7 @@ from .schema import OpSchema
 ALIF_RECURRENT_FORWARD = OpSchema("alif_recurrent_forward")
 ALIF_RECURRENT_BACKWARD = OpSchema("alif_recurrent_backward")
 _OPTIONS = ALIF_RECURRENT_FORWARD.options_for(ALIF_RECURRENT_BACKWARD)
+ALPHAS = ("alpha_mem", "alpha_syn", "alpha_adapt")  # the parameters with a fused gradient
 
 
 class ALIFRecurrentOutputs(NamedTuple):

@@ -1,6 +1,7 @@
 """``lif_forward`` / ``lif_backward``: all T steps of a LIF-family neuron (IAF is
 ``alpha_mem = 1``, ExpLeak has no spikes) in one fused kernel, and its fused reverse-time
-backward; their fake kernels and both autograd paths (see the package's docstring)."""
+backward; their fake kernels, and the Python autograd Function of a Python surrogate (see the
+package's docstring)."""
 
 from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
@@ -9,7 +10,7 @@ from torch import Tensor
 
 from .fake_outputs import FakeOutputs
 from .kinds import ResetKind, SpikeKind, SurrogateKind
-from .schema import OpSchema
+from .schema import OpSchema, require_autograd_kernel
 
 LIF_FORWARD = OpSchema("lif_forward")
 LIF_BACKWARD = OpSchema("lif_backward")
@@ -68,24 +69,22 @@ def forward_on_args(args: tuple,
                     surrogate_fn: Optional[Callable[[Tensor, Tensor], Tensor]] = None) -> tuple:
     """:func:`lif_forward` on its schema's positional ``args`` (``LIF_FORWARD.args(...)``, each
     of the schema's type), with a gradient when any tensor argument needs one."""
-    precomputed = args[_SURROGATE_KIND] == SurrogateKind.PRECOMPUTED
-    if precomputed and surrogate_fn is None:
+    if args[_SURROGATE_KIND] != SurrogateKind.PRECOMPUTED:
+        return LIF_FORWARD.op(*args)
+    if surrogate_fn is None:
         raise ValueError("surrogate_fn is required when surrogate_kind is PRECOMPUTED")
     needs_grad = torch.is_grad_enabled() and any(
         isinstance(t, Tensor) and t.requires_grad for t in args
     )
-    return call_lif_forward(args, needs_grad, surrogate_fn if precomputed else None)
+    return call_lif_forward(args, needs_grad, surrogate_fn)
 
 
 def call_lif_forward(args: tuple, needs_grad: bool,
                      surrogate_fn: Optional[Callable[[Tensor, Tensor], Tensor]] = None) -> tuple:
-    """The op on its schema's positional ``args`` (``LIF_FORWARD.args(...)``). With a gradient in
-    eager mode it runs through :class:`FusedLIF`, which is cheaper per call than the op's
-    registered autograd; torch.compile traces the op itself (a callable ``surrogate_fn`` always
-    needs the Function)."""
-    if not needs_grad:
-        return LIF_FORWARD.kernel(*args)
-    if torch.compiler.is_compiling() and surrogate_fn is None:
+    """The op on its schema's positional ``args`` (``LIF_FORWARD.args(...)``): its own autograd
+    (C++, csrc/op_autograd.cpp) records the node when a gradient is needed. A Python
+    ``surrogate_fn`` with a gradient needs :class:`FusedLIF` instead."""
+    if surrogate_fn is None or not needs_grad:
         return LIF_FORWARD.op(*args)
     return FusedLIF.apply(surrogate_fn, *args)
 
@@ -126,7 +125,7 @@ def _lif_backward_fake(*args):
 
 
 # --------------------------------------------------------------------------------------------
-# Autograd: the backward is itself a custom op, so torch.compile keeps it in the graph.
+# The Python autograd Function of a Python surrogate (FusedLIF): what it saves, and its backward.
 
 
 _ALPHA_MEM, _ALPHA_SYN = LIF_FORWARD.names.index("alpha_mem"), LIF_FORWARD.names.index("alpha_syn")
@@ -208,13 +207,10 @@ def _backward_kernel(ctx, grads, surrogate_values):
     )
 
 
-def _lif_backward_autograd(ctx, *grads):
-    return _backward_kernel(ctx, grads, None)
-
-
-torch.library.register_autograd(
-    "sinabs_fast::lif_forward", _lif_backward_autograd, setup_context=_setup_context
-)
+# The op's own autograd is C++ (csrc/op_autograd.cpp): torch.compile traces it, its backward
+# calls lif_backward through the dispatcher. FusedLIF below is the Python route a Python
+# surrogate needs; both save the same tensors and run the same backward op.
+require_autograd_kernel(LIF_FORWARD)
 
 
 def _surrogate_for(fn: Callable, v_hat: Tensor, threshold: Tensor) -> Tensor:
@@ -226,12 +222,10 @@ def _surrogate_for(fn: Callable, v_hat: Tensor, threshold: Tensor) -> Tensor:
 
 
 class FusedLIF(torch.autograd.Function):
-    """lif_forward with its fused backward, as a plain autograd Function: the eager route of
-    :func:`lif_forward`. The op's generic ``torch.library`` autograd wrapper (registered above,
-    which torch.compile uses) rebuilds the schema's argument list on every forward with grad
-    (``fill_defaults``, ~55 us for 17 arguments); this skips it. ``surrogate_fn`` is a torch
-    callable whose values on the saved membrane the fused backward reads (surrogate_kind
-    PRECOMPUTED), or None for a fused surrogate."""
+    """lif_forward with its fused backward as a Python autograd Function: the route of a Python
+    surrogate, ``surrogate_fn``, a torch callable whose values on the saved membrane the fused
+    backward reads (surrogate_kind PRECOMPUTED). With ``surrogate_fn`` None it equals the op's
+    own (C++) autograd, which tests/test_ops.py checks."""
 
     # forward(ctx, ...) rather than a separate setup_context: Function.apply then skips binding
     # the arguments with inspect.signature on every call.

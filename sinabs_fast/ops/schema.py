@@ -1,6 +1,7 @@
 """The ops' argument lists, read from their registered schemas (csrc/sinabs_fast.cpp), so that
 Python never spells an op's arguments out a second time."""
 
+import operator
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
@@ -26,6 +27,7 @@ class OpSchema:
         arguments = self.op._schema.arguments
         self.names: Tuple[str, ...] = tuple(a.name for a in arguments)
         self._known = frozenset(self.names)
+        self._in_order = operator.itemgetter(*self.names)  # values by name -> schema order
         # How a Python value becomes the schema's type (an IntEnum an int, a sequence a list of
         # floats); tensors, optionals and bools pass as they are.
         self._converters = tuple(_CONVERTERS.get(str(a.type)) for a in arguments)
@@ -48,7 +50,9 @@ class OpSchema:
             raise TypeError(f"sinabs_fast::{self.name}: missing arguments {missing}, "
                             f"unknown arguments {unknown} (if the compiled extension is older "
                             f"than the Python code: {REBUILD})")
-        return tuple(values[n] for n in self.names)
+        if torch.compiler.is_compiling():  # dynamo does not trace an itemgetter
+            return tuple(values[n] for n in self.names)
+        return self._in_order(values)
 
     def args_from(self, namespace: Dict[str, object]) -> tuple:
         """The positional arguments from a wrapper's ``locals()``, whose parameters carry the
@@ -57,12 +61,9 @@ class OpSchema:
                      for name, convert in zip(self.names, self._converters))
 
     def kernel(self, *args) -> tuple:
-        """The op's device kernel on positional ``args``, dispatched below autograd: for the eager
-        callers that need no autograd or bring their own (:class:`~sinabs_fast.ops.lif.FusedLIF`,
-        :class:`~sinabs_fast.ops.alif.FusedALIF`). Through the Autograd key a forward op would
-        run its registered autograd's Python wrapper, which costs more than a tiny call's kernel
-        even without a gradient. torch.compile traces the op itself (the guard below is eager
-        only)."""
+        """The op's device kernel on positional ``args``, dispatched below autograd: for the
+        callers that bring their own autograd (the backward functions, the Python autograd
+        Functions). torch.compile traces the op itself (the guard below is eager only)."""
         if torch.compiler.is_compiling():
             return self.op(*args)
         with _BelowAutograd():
@@ -95,3 +96,13 @@ class OpSchema:
         """An autograd backward's result: one entry per argument in schema order, ``grads`` by
         name and None for every other argument (the schema decides how many)."""
         return tuple(grads.get(n) for n in self.names)
+
+
+def require_autograd_kernel(schema: OpSchema) -> None:
+    """Raises ImportError unless the compiled extension registers the op's autograd kernel
+    (csrc/op_autograd.cpp): an extension older than the Python code would otherwise run the op
+    without gradients."""
+    if not torch._C._dispatch_has_kernel_for_dispatch_key(f"sinabs_fast::{schema.name}",
+                                                         "Autograd"):
+        raise ImportError(f"sinabs_fast: the compiled extension has no autograd kernel for "
+                          f"{schema.name!r}: it is older than the Python code. {REBUILD}")

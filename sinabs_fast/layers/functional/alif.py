@@ -9,12 +9,12 @@ import torch
 from torch import Tensor, nn
 
 from ... import ops, reference
-from ...ops.alif import ALIF_FORWARD, FusedALIF
+from ...ops.alif import ALIF_FORWARD
 from ...ops.alif_recurrent import ALIF_RECURRENT_FORWARD
 from ...neuron_params import ALIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
 from .lif_recurrent import _linear_map
-from .op_arguments import CallShape, Param, device_scalar, per_neuron
+from .op_arguments import CallShape, Param, device_scalar, per_neuron, requires_grad
 
 _COMPUTE = (torch.float32, torch.float64)
 
@@ -70,10 +70,7 @@ def alif_plan(call: CallShape, state: Dict[str, Tensor], params: ALIFParams,
     params = (alpha_mem, alpha_adapt, alpha_syn, adapt_scale, b0, subtract_value, min_v_mem)
     if not all(_keeps_dtype(p, compute) for p in params):
         return None
-    if torch.is_grad_enabled() and any(
-        isinstance(p, Tensor) and p.requires_grad for p in (adapt_scale, b0, subtract_value,
-                                                            min_v_mem)
-    ):
+    if torch.is_grad_enabled() and requires_grad(adapt_scale, b0, subtract_value, min_v_mem):
         return None
 
     def op_param(value: Param, name: str) -> Optional[Tensor]:
@@ -101,10 +98,6 @@ def alif_plan(call: CallShape, state: Dict[str, Tensor], params: ALIFParams,
     )
 
 
-def _requires_grad(*tensors) -> bool:
-    return any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
-
-
 class _Steps(NamedTuple):
     """Steps' results as (B, T, N) sequences (None where not kept) and the states after them."""
 
@@ -120,7 +113,7 @@ def _fused_steps(plan: AlifPlan, x: Tensor, state: Dict[str, Tensor], syn: bool,
     """Runs the op over x (B, T, N) from ``state``; ``keep``: return the sequences. Returns the
     steps and the kernel's spike counts (B, N)."""
     v, i, b = state["v_mem"], state["i_syn"] if syn else None, state["b"]
-    grad = torch.is_grad_enabled() and _requires_grad(
+    grad = torch.is_grad_enabled() and requires_grad(
         x, v, i, b, plan.alpha_mem, plan.alpha_syn, plan.alpha_adapt)
     args = ALIF_FORWARD.args(
         input=x, v_mem=v, i_syn=i, b=b, alpha_mem=plan.alpha_mem, alpha_syn=plan.alpha_syn,
@@ -128,8 +121,8 @@ def _fused_steps(plan: AlifPlan, x: Tensor, state: Dict[str, Tensor], syn: bool,
         subtract_value=plan.subtract_value, min_v_mem=plan.min_v_mem,
         keep_sequences=keep or grad, **plan.options,
     )
-    # With a gradient: the eager autograd Function (see sinabs_fast/ops/__init__.py).
-    out = ops.ALIFOutputs(*(FusedALIF.apply(*args) if grad else ALIF_FORWARD.kernel(*args)))
+    # The op's own autograd (csrc/op_autograd.cpp) records the node when a gradient is needed.
+    out = ops.ALIFOutputs(*ALIF_FORWARD.op(*args))
     new_state = {"v_mem": out.v_mem, "b": out.b}
     if syn:
         new_state["i_syn"] = out.i_syn
@@ -191,7 +184,7 @@ def _fused_recurrent(plan: AlifPlan, input_data: Tensor, state: Dict[str, Tensor
     x = input_data.reshape(batch, steps, math.prod(trailing))
     v, i, b = state["v_mem"], state["i_syn"] if syn else None, state["b"]
     weight, bias = linear.weight, linear.bias
-    grad = torch.is_grad_enabled() and _requires_grad(
+    grad = torch.is_grad_enabled() and requires_grad(
         x, v, i, b, plan.alpha_mem, plan.alpha_syn, plan.alpha_adapt, weight, bias)
     args = ALIF_RECURRENT_FORWARD.args(
         input=x, v_mem=v, i_syn=i, b=b, alpha_mem=plan.alpha_mem, alpha_syn=plan.alpha_syn,

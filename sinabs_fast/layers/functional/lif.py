@@ -11,8 +11,8 @@ from ... import ops, reference
 from ...ops.lif import LIF_FORWARD, forward_on_args, shaped
 from ...neuron_params import LIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
-from .op_arguments import (CallShape, Param, along_time, eager_cache, operand, per_neuron,
-                           steady_dtypes)
+from .op_arguments import (CallShape, Operand, Param, along_time, eager_cache, operand,
+                           per_neuron, steady_dtypes)
 
 # (output, final state, recordings, spike counts or None)
 LIFResult = Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Optional[Tensor]]
@@ -34,30 +34,31 @@ class FusedPlan(NamedTuple):
     options: Dict[str, object]
 
 
-def fused_plan(call: CallShape, state: Dict[str, Tensor], params: LIFParams,
-               spec: KernelSpec) -> Optional[FusedPlan]:
-    """The fused op's arguments for a call's input into ``state``, or None when one op call
-    can't reproduce sinabs exactly (run :mod:`sinabs_fast.reference` then)."""
-    (alpha_mem, alpha_syn, spike_threshold, spike_fn, reset_fn, surrogate_grad_fn, min_v_mem,
-     norm_input) = params
-    spikes_spec = spec.spike
-    spiking = spike_fn is not None
-    resets = spec.reset if spiking else None
-    syn = alpha_syn is not None
-    if spikes_spec is None or (spiking and (resets is None or surrogate_grad_fn is None)):
-        return None
-    amount = None
-    if spiking and resets.kind == ops.ResetKind.SUBTRACT:
-        amount = reset_fn.subtract_value
-    if spiking and amount is None:
-        amount = spike_threshold
-    subtract = spiking and resets.kind == ops.ResetKind.SUBTRACT
+
+class _DtypePlan(NamedTuple):
+    """What a call's dtypes, flags and kernel spec decide (see :func:`_dtype_plan`)."""
+
+    compute: torch.dtype
+    prescale: bool  # as FusedPlan.prescale
+    amount_to_float32: bool  # s * amount rounds in float32: the amount is cast first
+    options: Dict[str, object]  # as FusedPlan.options
+
+
+@eager_cache
+def _dtype_plan(spec: KernelSpec, spiking: bool, norm_input: bool, x: torch.dtype,
+                v_mem: Operand, i_syn: Optional[Operand], alpha_mem: Optional[Operand],
+                alpha_syn: Optional[Operand], threshold: Optional[Operand],
+                amount: Optional[Operand], min_v_mem: Optional[Operand]) -> Optional[_DtypePlan]:
+    """The compute dtype, the prescale and the op's options for a call whose operands have these
+    dtypes (each an ``op_arguments.Operand``), or None when one op call can't reproduce sinabs.
+    A pure function of hashable values: worked out once per combination (eager_cache), so a
+    call plans nothing again until an input's or a parameter's dtype or dimensionality, or the
+    kernel spec, changes."""
+    subtract = spiking and spec.reset.kind == ops.ResetKind.SUBTRACT
     steady, unchanged = steady_dtypes(
-        operand(state["v_mem"]), operand(state.get("i_syn")) if syn else None,
-        x=(call.dtype, True), alpha_mem=operand(alpha_mem), alpha_syn=operand(alpha_syn),
-        norm_input=norm_input, threshold=operand(spike_threshold),
-        amount=operand(amount), min_v_mem=operand(min_v_mem), spiking=spiking,
-        subtract=subtract,
+        v_mem, i_syn, x=(x, True), alpha_mem=alpha_mem, alpha_syn=alpha_syn,
+        norm_input=norm_input, threshold=threshold, amount=amount, min_v_mem=min_v_mem,
+        spiking=spiking, subtract=subtract,
     )
     compute = steady.v_mem[0]
     # One compute dtype must reproduce every op; the first call after a dtype change (e.g.
@@ -66,35 +67,61 @@ def fused_plan(call: CallShape, state: Dict[str, Tensor], params: LIFParams,
     if not (
         unchanged
         and compute in (torch.float32, torch.float64)
-        and (not syn or steady.i_syn[0] == compute)
+        and (i_syn is None or steady.i_syn[0] == compute)
         and (not spiking or steady.spike_div[0] == compute)
     ):
         return None
     # (1 - alpha) * x rounds in x's lower precision in sinabs: then do that part with torch.
     prescale = norm_input and steady.current[0] != compute
-    per = dict(batch=call.batch, trailing=call.trailing, device=call.device)
-    a_mem = per_neuron(alpha_mem, "alpha_mem", **per)
-    a_syn = per_neuron(alpha_syn, "alpha_syn", **per)
-    thr = per_neuron(spike_threshold, "spike_threshold", **per) if spiking else None
-    m = per_neuron(min_v_mem, "min_v_mem", **per)
+    # s * amount rounds in float32 unless amount is a float64 tensor with dimensions.
+    amount_to_float32 = spiking and amount[0] != torch.float32 and not amount[1]
+    return _DtypePlan(compute, prescale, amount_to_float32,
+                      _op_options(spec, spiking, norm_input and not prescale))
+
+
+def fused_plan(call: CallShape, state: Dict[str, Tensor], params: LIFParams,
+               spec: KernelSpec) -> Optional[FusedPlan]:
+    """The fused op's arguments for a call's input into ``state``, or None when one op call
+    can't reproduce sinabs exactly (run :mod:`sinabs_fast.reference` then)."""
+    (alpha_mem, alpha_syn, spike_threshold, spike_fn, reset_fn, surrogate_grad_fn, min_v_mem,
+     norm_input) = params
+    spiking = spike_fn is not None
+    resets = spec.reset if spiking else None
+    syn = alpha_syn is not None
+    if spec.spike is None or (spiking and (resets is None or surrogate_grad_fn is None)):
+        return None
+    amount = None
+    if spiking and resets.kind == ops.ResetKind.SUBTRACT:
+        amount = reset_fn.subtract_value
+    if spiking and amount is None:
+        amount = spike_threshold
+    dtypes = _dtype_plan(
+        spec, spiking, norm_input, call.dtype, operand(state["v_mem"]),
+        operand(state["i_syn"]) if syn else None, operand(alpha_mem), operand(alpha_syn),
+        operand(spike_threshold), operand(amount), operand(min_v_mem))
+    if dtypes is None:
+        return None
+    batch, trailing, device = call.batch, call.trailing, call.device
+    a_mem = per_neuron(alpha_mem, "alpha_mem", batch, trailing, device)
+    a_syn = per_neuron(alpha_syn, "alpha_syn", batch, trailing, device)
+    m = per_neuron(min_v_mem, "min_v_mem", batch, trailing, device)
     if spiking:
-        # s * amount rounds in float32 unless amount is a float64 tensor with dimensions.
-        amount_t = per_neuron(amount, "subtract_value", **per)
-        dimensioned = isinstance(amount, Tensor) and amount.dim() > 0
-        if amount_t.dtype != torch.float32 and not dimensioned:
+        thr = per_neuron(spike_threshold, "spike_threshold", batch, trailing, device)
+        amount_t = per_neuron(amount, "subtract_value", batch, trailing, device)
+        if dtypes.amount_to_float32:
             amount_t = amount_t.to(torch.float32)
     else:
-        thr = amount_t = torch.ones((), dtype=compute, device=call.device)
+        thr = amount_t = torch.ones((), dtype=dtypes.compute, device=device)
     return FusedPlan(
-        compute=compute,
-        prescale=prescale,
+        compute=dtypes.compute,
+        prescale=dtypes.prescale,
         alpha_mem=a_mem,
         alpha_syn=a_syn,
         threshold=thr,
         amount=amount_t,
         amount_param=amount,
         min_v_mem=m,
-        options=_op_options(spec, spiking, norm_input and not prescale),
+        options=dtypes.options,
     )
 
 

@@ -120,6 +120,11 @@ def steady_dtypes(v, i, **kwargs) -> Tuple[StepDtypes, bool]:
     return step, False
 
 
+def requires_grad(*values) -> bool:
+    """Whether any of ``values`` is a tensor that requires grad."""
+    return any(isinstance(t, Tensor) and t.requires_grad for t in values)
+
+
 def device_scalar(value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
     """A 0-dim tensor made on ``device`` by a fill. ``torch.tensor(value, device=...)`` copies
     from host memory instead, and on a GPU that copy waits for the queued work to finish."""
