@@ -90,7 +90,7 @@ def _alif_backward_fake(*args):
     out, alpha_grads = FakeOutputs(a["v_hat"]), a["alpha_grads"]
     syn = a["alpha_syn"] is not None
     return (
-        out.sequence(True), out.per_neuron(), out.per_neuron(syn), out.per_neuron(),
+        out.input_gradient(a["input"]), out.per_neuron(), out.per_neuron(syn), out.per_neuron(),
         out.gradient(a["alpha_mem"], alpha_grads),
         out.gradient(a["alpha_syn"], alpha_grads and syn),
         out.gradient(a["alpha_adapt"], alpha_grads),
@@ -108,11 +108,13 @@ def _alif_setup_context(ctx, inputs, output):
     ctx.empty_problem = ALIF_FORWARD.empty_problem(inputs, ctx.needs_input_grad)
     # Saved: the three sequences (the pre-spike membrane, the current with synaptic dynamics,
     # the adaptation state), the initial adaptation state; the input and the other initial
-    # states only for the alpha gradients.
+    # states only for the alpha gradients, and a non-contiguous input (a view) for its layout,
+    # which the input gradient takes (see FakeOutputs.input_gradient).
     alphas = ctx.alpha_grads
     ctx.save_for_backward(
         output[1], output[2], output[3], a["b"],
-        a["input"] if alphas else None, a["v_mem"] if alphas else None,
+        a["input"] if alphas or not a["input"].is_contiguous() else None,
+        a["v_mem"] if alphas else None,
         a["i_syn"] if alphas else None,
         a["alpha_mem"], a["alpha_syn"], a["alpha_adapt"], a["b0"], a["adapt_scale"],
         a["subtract_value"], a["min_v_mem"],
