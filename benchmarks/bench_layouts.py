@@ -1,25 +1,28 @@
 #!/usr/bin/env python
-"""A time-major input view against a contiguous input, on the CPU: IAF and LIF at C1 (T=500,
-B=16, N=512), inference and forward+backward, medians of interleaved calls in one process.
+"""Input layouts against a contiguous input, on the CPU: a time-major view into IAF and LIF (read
+in place) and a channels-last input into IAFSqueeze (still copied), at C1 (T=500, B=16, N=512),
+inference and forward+backward, medians of interleaved calls in one process.
 
 Usage (repository root)::
 
     python benchmarks/bench_layouts.py [--threads 2] [--reps 15] [--shape 500 16 512]
 
-The time-major input is ``x_tbn.transpose(0, 1)`` of a contiguous (T, B, N) leaf; the contiguous
-one is a (B, T, N) leaf. Forward+backward: the layer, then ``backward`` of a fixed random output
-gradient into the leaf (its ``.grad`` takes the leaf's layout). Each call starts from fresh states.
-The ratio column is time-major over contiguous.
+The time-major input is ``x_tbn.transpose(0, 1)`` of a contiguous (T, B, N) leaf; the
+channels-last one a (B*T, 8, H, W) leaf in ``torch.channels_last`` (N = 8 * H * W, H = W); the
+contiguous inputs are leaves of the layer's own shape. Forward+backward: the layer, then
+``backward`` of a fixed random output gradient into the leaf. Each call starts from fresh states.
+The ratio column is the layout's time over the contiguous input's.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple
 
 import torch
 
@@ -27,33 +30,54 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 import sinabs_fast.layers as sl  # noqa: E402
 
-LAYERS: Dict[str, Callable[[], torch.nn.Module]] = {
-    "IAF": lambda: sl.IAF(),
-    "LIF": lambda: sl.LIF(tau_mem=20.0),
+# A layout: (the leaf, the layer's input made from it).
+Layout = Tuple[torch.Tensor, Callable[[], torch.Tensor]]
+
+
+def time_major(T: int, B: int, N: int) -> Tuple[Layout, Layout]:
+    """(contiguous, time-major) inputs (B, T, N) with the same values."""
+    x_btn = (torch.rand(B, T, N) * 0.3).requires_grad_(True)
+    x_tbn = x_btn.detach().transpose(0, 1).contiguous().requires_grad_(True)
+    return (x_btn, lambda: x_btn), (x_tbn, lambda: x_tbn.transpose(0, 1))
+
+
+def channels_last(T: int, B: int, N: int) -> Tuple[Layout, Layout]:
+    """(contiguous, channels-last) squeezed inputs (B*T, 8, H, W) with the same values."""
+    side = math.isqrt(N // 8)
+    x = (torch.rand(B * T, 8, side, side) * 0.3).requires_grad_(True)
+    x_cl = x.detach().to(memory_format=torch.channels_last).requires_grad_(True)
+    return (x, lambda: x), (x_cl, lambda: x_cl)
+
+
+# name -> (the layer, the inputs, the other layout's name)
+CASES: Dict[str, Tuple[Callable[[int], torch.nn.Module], Callable, str]] = {
+    "IAF": (lambda B: sl.IAF(), time_major, "time-major"),
+    "LIF": (lambda B: sl.LIF(tau_mem=20.0), time_major, "time-major"),
+    "IAFSqueeze": (lambda B: sl.IAFSqueeze(batch_size=B), channels_last, "channels-last"),
 }
 
 
-def make_calls(layer: torch.nn.Module, T: int, B: int, N: int) -> Dict[str, Callable[[], None]]:
-    """(layout, mode) -> one timed call."""
-    gen = torch.Generator().manual_seed(0)
-    x_btn = (torch.rand(B, T, N, generator=gen) * 0.3).requires_grad_(True)
-    x_tbn = x_btn.detach().transpose(0, 1).contiguous().requires_grad_(True)
-    g_out = torch.rand(B, T, N, generator=gen)
-    inputs = {"contiguous": (x_btn, lambda: x_btn), "time-major": (x_tbn, lambda: x_tbn.transpose(0, 1))}
+def make_calls(layer: torch.nn.Module, layouts: Tuple[Layout, Layout]) -> Dict[tuple, Callable]:
+    """(layout index, mode) -> one timed call."""
     calls = {}
-    for layout, (leaf, view) in inputs.items():
-        def infer(view=view):
+    g_out = None
+    for index, (leaf, make_input) in enumerate(layouts):
+        if g_out is None:
+            with torch.no_grad():
+                g_out = torch.rand(layer(make_input()).shape)
+
+        def infer(make_input=make_input):
             layer.reset_states()
             with torch.no_grad():
-                layer(view())
+                layer(make_input())
 
-        def fwd_bwd(leaf=leaf, view=view):
+        def fwd_bwd(leaf=leaf, make_input=make_input):
             layer.reset_states()
             leaf.grad = None
-            layer(view()).backward(g_out)
+            layer(make_input()).backward(g_out)
 
-        calls[(layout, "inference")] = infer
-        calls[(layout, "fwd+bwd")] = fwd_bwd
+        calls[(index, "inference")] = infer
+        calls[(index, "fwd+bwd")] = fwd_bwd
     return calls
 
 
@@ -65,10 +89,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     T, B, N = args.shape
+    torch.manual_seed(0)
     print(f"T={T} B={B} N={N}, {torch.get_num_threads()} threads, {args.reps} rounds, medians (ms)")
-    print(f"{'layer':6} {'mode':10} {'contiguous':>11} {'time-major':>11} {'ratio':>6}")
-    for name, make in LAYERS.items():
-        calls = make_calls(make(), T, B, N)
+    print(f"{'layer':11} {'layout':14} {'mode':10} {'contiguous':>11} {'layout':>8} {'ratio':>6}")
+    for name, (make_layer, make_layouts, layout_name) in CASES.items():
+        layer = make_layer(B)
+        calls = make_calls(layer, make_layouts(T, B, N))
         times: Dict[tuple, List[float]] = {key: [] for key in calls}
         for call in calls.values():  # warm-up
             call()
@@ -78,9 +104,9 @@ def main(argv=None) -> int:
                 call()
                 times[key].append((time.perf_counter() - start) * 1e3)
         for mode in ("inference", "fwd+bwd"):
-            c = statistics.median(times[("contiguous", mode)])
-            t = statistics.median(times[("time-major", mode)])
-            print(f"{name:6} {mode:10} {c:11.2f} {t:11.2f} {t / c:6.2f}")
+            c = statistics.median(times[(0, mode)])
+            t = statistics.median(times[(1, mode)])
+            print(f"{name:11} {layout_name:14} {mode:10} {c:11.2f} {t:8.2f} {t / c:6.2f}")
     return 0
 
 
