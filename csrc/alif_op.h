@@ -90,7 +90,8 @@ template <typename T>
 struct AlifBackwardArgs : AdjointArgs<T> {
   Rows<T> g_b_seq;                 // incoming (zeros where absent)
   const T *v_hat, *i_seq, *b_seq;  // saved by the forward (i_seq: with syn)
-  const T *x, *v0, *i0, *b_init;   // input and initial states (x, v0, i0: alpha gradients only)
+  Rows<T> x;                       // the input (alpha gradients only; data nullptr without)
+  const T *v0, *i0, *b_init;       // initial states (v0, i0: alpha gradients only)
   AdaptiveRows<T> prm;
   T* lambda_b;    // (B, N): the final adaptation state's gradient in, the initial one's out
   double* g_rho;  // (B, N) sum over time, or nullptr
@@ -100,8 +101,8 @@ struct AlifBackwardCall : AdjointCall {
   NeuronOptions opt;
   AdaptiveTensors prm;
   bool alpha_grads;
-  Tensor v_hat, i_seq, b_seq, x, v0, i0, b_init;
-  RowSource g_b_seq;
+  Tensor v_hat, i_seq, b_seq, v0, i0, b_init;
+  RowSource x, g_b_seq;  // x read in place where its rows are contiguous
   Tensor lambda_b, g_rho;
   Tensor alpha_mem, alpha_syn, alpha_adapt;  // as given, for the gradients' shapes
 
@@ -186,18 +187,22 @@ decltype(auto) alif_backward(
                 " elements, got shape ", s.sizes());
     return optional_like(s.reshape({c.batch, c.N}), state_like, name);
   };
-  const auto sequence = [&](const Tensor& s, const char* name) {
+  const auto check_sequence = [&](const Tensor& s, const char* name) {
     TORCH_CHECK(s.sizes() == c.v_hat.sizes(), "sinabs_fast: ", name, " must have shape ",
                 c.v_hat.sizes(), ", got ", s.sizes());
     TORCH_CHECK(s.device() == c.v_hat.device(), "sinabs_fast: ", name, " is on ", s.device(),
                 " but v_hat is on ", c.v_hat.device());
+  };
+  const auto sequence = [&](const Tensor& s, const char* name) {
+    check_sequence(s, name);
     return s.to(c.v_hat.scalar_type()).contiguous();
   };
   c.b_seq = sequence(b_seq, "b_seq");
   c.b_init = flat_state(b, "b");
   if (c.syn) c.i_seq = sequence(i_seq, "i_seq");
   if (alpha_grads) {
-    c.x = sequence(input, "input");
+    check_sequence(input, "input");
+    c.x = row_source(input, c.v_hat, "input", c.zero_row);
     c.v0 = flat_state(v_mem, "v_mem");
     if (c.syn) c.i0 = flat_state(*i_syn, "i_syn");
   }
@@ -210,7 +215,7 @@ decltype(auto) alif_backward(
         given ? optional_like(grad->reshape({c.batch, c.N}), state_like, name) : Tensor(),
         state_like);
   };
-  c.g_input = Device::empty(c.v_hat.sizes(), c.v_hat.options());
+  c.g_input = empty_input_gradient<Device>(c.v_hat, input);
   c.lambda_v = start_from(grad_v_mem, "grad_v_mem");
   c.lambda_i = c.syn ? start_from(grad_i_syn, "grad_i_syn") : at::empty({0}, c.v_hat.options());
   c.lambda_b = start_from(grad_b, "grad_b");
@@ -263,7 +268,7 @@ AlifBackwardArgs<T> AlifBackwardCall::args() const {
   p.v_hat = v_hat.data_ptr<T>();
   p.i_seq = data_or_null<T>(i_seq);
   p.b_seq = b_seq.data_ptr<T>();
-  p.x = data_or_null<T>(x);
+  p.x = rows_of<T>(x);
   p.v0 = data_or_null<T>(v0);
   p.i0 = data_or_null<T>(i0);
   p.b_init = data_or_null<T>(b_init);  // undefined for an empty problem (no kernel runs)

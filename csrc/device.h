@@ -5,6 +5,9 @@
 //   struct OnSomeDevice {
 //     // where large outputs come from (the CPU's recycling pool, torch's CUDA allocator)
 //     static at::Tensor empty(at::IntArrayRef sizes, const at::TensorOptions& options);
+//     // the same in a given layout (an input gradient laid out like a time-major input)
+//     static at::Tensor empty_strided(at::IntArrayRef sizes, at::IntArrayRef strides,
+//                                     const at::TensorOptions& options);
 //     // the kernels on a prepared call (on the device's current stream); the op's outputs
 //     static Result launch(const Call& call);  // one overload per call type
 //   };

@@ -15,15 +15,24 @@
 
 namespace sinabs_fast {
 
-// A RowSource's pointer and strides in the kernel's type: element (b, t, n) of a gradient.
-template <typename T>
-struct Rows {
-  const T* data;
+// A (B, T, N) sequence (or (B, N) state, t_stride 0) by rows of N contiguous elements, read or
+// written in place through its batch and time strides: element (b, t, n) is at(b, t, n). So a
+// time-major view (T, B, N).transpose(0, 1), a slice along N or a RowSource need no copy.
+template <typename E>
+struct StridedRows {
+  E* data;
   int64_t b_stride, t_stride;
-  SF_HOST_DEVICE const T* at(int64_t b, int64_t t, int64_t n) const {
+  SF_HOST_DEVICE E* at(int64_t b, int64_t t, int64_t n) const {
     return data + b * b_stride + t * t_stride + n;
   }
 };
+
+// A sequence the kernels read (the input, the incoming gradients: a RowSource in the kernel's
+// type), and one they write (the input gradient).
+template <typename T>
+using Rows = StridedRows<const T>;
+template <typename T>
+using OutRows = StridedRows<T>;
 
 // The neuron's parameters and options as both kernels read them: rows of N in the compute type,
 // batch entry b at row b * row_stride / N (row_stride is 0 when all entries share one row).
@@ -44,7 +53,7 @@ NeuronArgs<T> neuron_args(const NeuronOptions& opt, const NeuronParams& prm);
 // not kept or absent) and the (B, N) states, updated in place.
 template <typename T>
 struct SequenceArgs : Extent {
-  const T* x;     // (B, T, N)
+  Rows<T> x;      // (B, T, N), rows contiguous
   float* spikes;  // (B, T, N); nullptr without spikes
   T* v_hat;       // (B, T, N) pre-spike membrane; nullptr: not kept
   T* i_seq;       // (B, T, N) synaptic current; nullptr: not kept
@@ -90,7 +99,7 @@ struct AdjointArgs : Extent {
   Rows<T> g_spikes, g_v_hat, g_i_seq, g_counts;  // incoming gradients (zeros where absent)
   bool norm_input;
   SurrogateParams<T> surrogate;
-  T* g_input;
+  OutRows<T> g_input;  // (B, T, N), laid out by empty_input_gradient
   T* lambda_v;  // (B, N): the final state's gradient on entry, the initial state's on exit
   T* lambda_i;  // likewise for the synaptic current; nullptr without
   double* g_alpha_mem;  // (B, N) sums over time, or nullptr
@@ -123,7 +132,8 @@ struct BackwardArgs : AdjointArgs<T> {
   bool recompute;
   const T* v_hat;
   const T* i_seq;  // for the alpha gradients with synaptic current
-  const T* input;  // for the alpha_mem gradient with norm_input and no synaptic current
+  Rows<T> input;   // for the alpha_mem gradient with norm_input and no synaptic current;
+                   // data nullptr when absent
   const T* v0;     // initial membrane (alpha_mem gradient at t = 0; recomputation)
   const T* i0;     // initial synaptic current (recomputation), or nullptr
   const T* sigma;  // precomputed surrogate (B, T, N), or nullptr
@@ -136,7 +146,8 @@ struct BackwardCall : AdjointCall {
   NeuronParams prm;
   bool spiking, recompute;
   Tensor v_hat;  // undefined when recomputing
-  Tensor sigma, i_seq, input, v0, i0;  // undefined where not needed
+  RowSource input;  // storage undefined where not needed
+  Tensor sigma, i_seq, v0, i0;  // undefined where not needed
   Tensor alpha_mem, alpha_syn;  // the parameters as given, for the gradients' shapes
 
   template <typename T>
@@ -165,6 +176,20 @@ void with_lif_kernel(const Call& c, const Tensor& like, F&& f) {
     dispatch_neuron(c.opt.spike, c.opt.reset, c.syn, c.prm.min_v_mem.defined(), c.prm.per_neuron,
                     [&](auto traits) { f(p, traits); });
   });
+}
+
+// The input gradient: an uninitialised tensor of like's sizes and options (B, T, N) from the
+// device's allocator, laid out as the input where the backward gets one of like's sizes that is
+// dense with contiguous rows (a time-major view: autograd would otherwise copy the gradient into
+// the input's layout), else contiguous. The fake kernels give the same
+// (FakeOutputs.input_gradient in sinabs_fast/ops/fake_outputs.py).
+template <typename Device>
+Tensor empty_input_gradient(const Tensor& like, const std::optional<Tensor>& input) {
+  if (present(input) && input->sizes() == like.sizes() && input->is_non_overlapping_and_dense() &&
+      rows_contiguous(*input)) {
+    return Device::empty_strided(like.sizes(), input->strides(), like.options());
+  }
+  return Device::empty(like.sizes(), like.options());
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -221,8 +246,9 @@ decltype(auto) lif_backward(
     TORCH_CHECK(v_hat.dim() == 3, "sinabs_fast: v_hat must have shape (batch, time, neurons), got ",
                 v_hat.sizes());
   }
-  // The (B, T, N) layout every sequence follows: v_hat's, or the input's when recomputing.
-  const Tensor like = c.recompute ? input->contiguous() : v_hat.contiguous();
+  // The (B, T, N) sequence that gives the shape and dtype: v_hat, or the input (read in place
+  // by its strides, as in SequenceCall::start) when recomputing.
+  const Tensor& like = c.recompute ? *input : v_hat;
   c.opt = make_options(spike_kind, max_spikes, reset_kind, reset_value);
   c.prm =
       prepare_params(like, alpha_mem, alpha_syn, norm_input, threshold, reset_amount, min_v_mem);
@@ -230,7 +256,7 @@ decltype(auto) lif_backward(
   c.surrogate = make_surrogate(surrogate_kind, surrogate_params);
   c.norm_input = norm_input;
   c.spiking = c.opt.spike != SpikeKind::None;
-  c.v_hat = c.recompute ? Tensor() : like;
+  c.v_hat = c.recompute ? Tensor() : v_hat.contiguous();
   c.set_extent(extent_of(like));
   c.alpha_mem = alpha_mem;
   if (c.syn) c.alpha_syn = *alpha_syn;
@@ -247,10 +273,10 @@ decltype(auto) lif_backward(
               i_seq.device(), " but v_hat is on ", like.device());
   if (need_i_seq) c.i_seq = i_seq.to(like.scalar_type()).contiguous();
   if (c.recompute || (alpha_mem_grad && norm_input && !c.syn)) {
-    c.input = optional_like(input, like, "input");
     // An empty problem's input is empty (read as absent); no kernel reads it.
-    TORCH_CHECK(c.input.defined() || c.batch * c.N == 0,
+    TORCH_CHECK(present(input) || c.batch * c.N == 0,
                 "sinabs_fast: the alpha_mem gradient with norm_input needs the input");
+    if (present(input)) c.input = row_source(input, like, "input", c.zero_row);
   }
   if (c.recompute || alpha_mem_grad) {
     TORCH_CHECK(v_mem.numel() == c.batch * c.N,
@@ -260,7 +286,7 @@ decltype(auto) lif_backward(
   if (c.recompute && c.syn) {
     c.i0 = optional_like(i_syn->reshape({c.batch, c.N}), state_like, "i_syn");
   }
-  c.g_input = Device::empty(like.sizes(), like.options());
+  c.g_input = empty_input_gradient<Device>(like, input);
   c.lambda_v = adjoint_start(optional_like(grad_v_mem, state_like, "grad_v_mem"), state_like);
   c.lambda_i = c.syn ? adjoint_start(optional_like(grad_i_syn, state_like, "grad_i_syn"), state_like)
                      : at::empty({0}, like.options());
@@ -283,17 +309,24 @@ T* data_if_any(const Tensor& t) {
   return t.numel() ? t.data_ptr<T>() : nullptr;
 }
 
-// A RowSource as the kernels read it.
+// A RowSource as the kernels read it (data nullptr when its storage is undefined).
 template <typename T>
 Rows<T> rows_of(const RowSource& src) {
-  return Rows<T>{src.storage.data_ptr<T>(), src.b_stride, src.t_stride};
+  return Rows<T>{data_or_null<T>(src.storage), src.b_stride, src.t_stride};
+}
+
+// A (B, T, N) tensor by its rows, which must be contiguous (rows_contiguous); E is the element
+// type, const T to read.
+template <typename E>
+StridedRows<E> strided_rows(const Tensor& t) {
+  return {t.data_ptr<std::remove_const_t<E>>(), t.stride(0), t.stride(1)};
 }
 
 template <typename Device>
 void SequenceCall::start(const Tensor& input, const Tensor& v_mem,
                          const std::optional<Tensor>& i_syn, bool spiking, bool keep_v_hat,
                          bool keep_i_seq) {
-  x = input.contiguous();
+  x = rows_contiguous(input) ? input : input.contiguous();  // read in place (StridedRows)
   set_extent(extent_of(x));
   const auto f32 = x.options().dtype(at::kFloat);
   const auto none = [&](const at::TensorOptions& o) { return at::empty({0}, o); };
@@ -311,7 +344,7 @@ void SequenceCall::start(const Tensor& input, const Tensor& v_mem,
 template <typename T>
 void SequenceCall::fill(SequenceArgs<T>& p) const {
   p.set_extent(*this);
-  p.x = x.data_ptr<T>();
+  p.x = strided_rows<const T>(x);
   p.spikes = data_if_any<float>(spikes);
   p.v_hat = data_if_any<T>(v_hat);
   p.i_seq = data_if_any<T>(i_seq);
@@ -329,7 +362,7 @@ void AdjointCall::fill(AdjointArgs<T>& p) const {
   p.g_counts = rows_of<T>(g_counts);
   p.norm_input = norm_input;
   p.surrogate = surrogate_as<T>(surrogate);
-  p.g_input = g_input.data_ptr<T>();
+  p.g_input = strided_rows<T>(g_input);
   p.lambda_v = lambda_v.data_ptr<T>();
   p.lambda_i = syn ? lambda_i.data_ptr<T>() : nullptr;
   p.g_alpha_mem = data_or_null<double>(g_alpha_mem);
@@ -368,7 +401,7 @@ BackwardArgs<T> BackwardCall::args() const {
   p.recompute = recompute;
   p.v_hat = data_or_null<T>(v_hat);
   p.i_seq = data_or_null<T>(i_seq);
-  p.input = data_or_null<T>(input);
+  p.input = rows_of<T>(input);
   p.v0 = data_or_null<T>(v0);
   p.i0 = data_or_null<T>(i0);
   p.sigma =

@@ -159,9 +159,7 @@ void check_forward_inputs(const Tensor& input, const Tensor& v_mem,
 }
 
 Tensor optional_like(const std::optional<Tensor>& t, const Tensor& like, const char* name) {
-  if (!t.has_value() || !t->defined() || t->numel() == 0) {
-    return Tensor();
-  }
+  if (!present(t)) return Tensor();
   TORCH_CHECK(t->sizes() == like.sizes(), "sinabs_fast: ", name, " must have shape ",
               like.sizes(), ", got ", t->sizes());
   TORCH_CHECK(t->device() == like.device(), "sinabs_fast: ", name, " is on ", t->device(),
@@ -173,7 +171,7 @@ RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const c
                      Tensor& zero_row) {
   const int64_t N = like.size(-1);
   RowSource src;
-  if (!t.has_value() || !t->defined() || t->numel() == 0) {
+  if (!present(t)) {
     if (!zero_row.defined()) zero_row = at::zeros({N}, like.options());
     src.storage = zero_row;
     return src;
@@ -189,7 +187,7 @@ RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const c
     return src;
   }
   Tensor dense = in_dtype_of(*t, like);
-  if (dense.stride(-1) != 1) dense = dense.contiguous();
+  if (!rows_contiguous(dense)) dense = dense.contiguous();
   src.storage = dense;
   src.b_stride = dense.stride(0);
   src.t_stride = dense.dim() == 3 ? dense.stride(1) : 0;

@@ -81,6 +81,15 @@ void check_forward_inputs(const Tensor& input, const Tensor& v_mem,
                           const std::optional<Tensor>& i_syn,
                           const std::optional<Tensor>& alpha_syn);
 
+// Whether an optional tensor argument is given: not None, defined and not empty.
+inline bool present(const std::optional<Tensor>& t) {
+  return t.has_value() && t->defined() && t->numel() > 0;
+}
+
+// Whether t's rows along the last dimension are contiguous, so that the kernels can read or write
+// it in place through the strides of the other dimensions (StridedRows, lif_op.h).
+inline bool rows_contiguous(const Tensor& t) { return t.size(-1) <= 1 || t.stride(-1) == 1; }
+
 // An optional gradient or tensor shaped like `like`, contiguous in its dtype; undefined when
 // absent (None or empty), so that kernels can substitute zeros.
 Tensor optional_like(const std::optional<Tensor>& t, const Tensor& like, const char* name);

@@ -188,10 +188,12 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
       // Saved: the pre-spike membrane and the small per-neuron tensors; i_seq only for the alpha
       // gradients with synaptic current; the input for the alpha_mem gradient with norm_input
       // and no synaptic current. Without a kept v_hat the (CPU) backward recomputes the forward:
-      // then the input and the initial states instead.
+      // then the input and the initial states instead. A non-contiguous input (a view) is also
+      // kept for its layout, which the input gradient takes (empty_input_gradient, lif_op.h).
       const bool recompute = !keep_v_hat;
       const bool need_i_seq = syn && (alpha_mem_grad || alpha_syn_grad) && !recompute;
-      const bool need_input = recompute || (alpha_mem_grad && norm_input && !syn);
+      const bool need_input = recompute || (alpha_mem_grad && norm_input && !syn) ||
+                              !input.is_contiguous();
       ctx->save_for_backward({
           v_hat, need_i_seq ? i_seq : Tensor(),
           alpha_mem_grad || recompute ? v_mem : Tensor(),
@@ -300,9 +302,11 @@ struct AlifFunction : torch::autograd::Function<AlifFunction> {
                         value_or_undefined(alpha_syn), alpha_adapt, b0, adapt_scale,
                         value_or_undefined(subtract_value), value_or_undefined(min_v_mem)})) {
       // Saved: the three sequences, the initial adaptation state; the input and the other
-      // initial states only for the alpha gradients.
+      // initial states only for the alpha gradients, and a non-contiguous input (a view) for
+      // its layout, which the input gradient takes.
       const Tensor none;
-      ctx->save_for_backward({v_hat, i_seq, b_seq, b, alpha_grads ? input : none,
+      ctx->save_for_backward({v_hat, i_seq, b_seq, b,
+                              alpha_grads || !input.is_contiguous() ? input : none,
                               alpha_grads ? v_mem : none,
                               alpha_grads ? value_or_undefined(i_syn) : none, alpha_mem,
                               value_or_undefined(alpha_syn), alpha_adapt, b0, adapt_scale,

@@ -27,6 +27,10 @@ struct PreparedStep {
   static Tensor empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
     return Device::empty(sizes, options);
   }
+  static Tensor empty_strided(at::IntArrayRef sizes, at::IntArrayRef strides,
+                              const at::TensorOptions& options) {
+    return Device::empty_strided(sizes, strides, options);
+  }
   template <typename Call>
   static Call launch(const Call& call) {
     return call;

@@ -258,9 +258,14 @@ def op_args(syn=True, dtype=torch.float64, B=2, T=6, N=3, seq=True):
     )
 
 
+@pytest.mark.parametrize("time_major", [False, True])
 @pytest.mark.parametrize("syn", [False, True])
-def test_opcheck(syn):
-    torch.library.opcheck(torch.ops.sinabs_fast.alif_forward.default, op_args(syn))
+def test_opcheck(syn, time_major):
+    """Also on a time-major input view, read in place (its gradient laid out like it)."""
+    args = list(op_args(syn))
+    if time_major:
+        args[0] = args[0].transpose(0, 1).contiguous().transpose(0, 1)
+    torch.library.opcheck(torch.ops.sinabs_fast.alif_forward.default, args)
 
 
 @pytest.mark.parametrize("syn", [False, True])

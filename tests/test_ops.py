@@ -43,10 +43,28 @@ def test_opcheck_forward(config):
     torch.library.opcheck(torch.ops.sinabs_fast.lif_forward.default, forward_args(**config))
 
 
+def time_major(x: torch.Tensor) -> torch.Tensor:
+    """x's values as a time-major view: (T, B, N) contiguous, transposed to (B, T, N)."""
+    return x.detach().transpose(0, 1).contiguous().transpose(0, 1).requires_grad_(x.requires_grad)
+
+
+@pytest.mark.parametrize("config", [dict(), dict(syn=True, norm=True), dict(grad=False)])
+def test_opcheck_forward_on_time_major_view(config):
+    """The kernels read the view in place; the fake kernel's outputs stay (B, T, N) contiguous
+    as the real ones."""
+    args = list(forward_args(**config))
+    args[0] = time_major(args[0])
+    torch.library.opcheck(torch.ops.sinabs_fast.lif_forward.default, args)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "time_major"])
 @pytest.mark.parametrize("recompute", [False, True])
 @pytest.mark.parametrize("syn", [False, True])
-def test_opcheck_backward(syn, recompute):
-    fwd = forward_args(syn=syn, grad=False)
+def test_opcheck_backward(syn, recompute, layout):
+    """With a time-major input the input gradient is time-major, in the fake kernel too."""
+    fwd = list(forward_args(syn=syn, grad=False))
+    if layout == "time_major":
+        fwd[0] = time_major(fwd[0])
     out = torch.ops.sinabs_fast.lif_forward.default(*fwd)
     x, v, i, alpha, alpha_syn, norm, thr, amount, m = fwd[:9]
     v_hat = torch.empty(0) if recompute else out[1]

@@ -94,8 +94,9 @@ void alif_forward_segment(const AlifForwardArgs<T>& p, int64_t b, int64_t n0, in
   std::vector<T> scratch_v(p.v_hat ? 0 : L), scratch_i(p.i_seq ? 0 : L), scratch_b(p.b_seq ? 0 : L);
   const AdaptiveParams<T> consts = p.prm.at(b, n0);  // the flags and scalars of the rows
   for (int64_t t = 0; t < p.steps; ++t) {
-    const int64_t row = (b * p.steps + t) * p.N + n0;
-    alif_forward_row<T, K>(p.x + row, p.spikes + row, row_or(p.v_hat, row, scratch_v),
+    const int64_t row = (b * p.steps + t) * p.N + n0;  // the outputs'; x by its own strides
+    if (t + 1 < p.steps) prefetch_row(p.x.at(b, t + 1, n0), L);  // see forward_segment
+    alif_forward_row<T, K>(p.x.at(b, t, n0), p.spikes + row, row_or(p.v_hat, row, scratch_v),
                            K::synaptic ? row_or(p.i_seq, row, scratch_i) : nullptr,
                            row_or(p.b_seq, row, scratch_b), p.v + off,
                            K::synaptic ? p.i + off : nullptr, p.b + off, counts,
@@ -182,7 +183,7 @@ void alif_backward_segment(const AlifBackwardArgs<T>& p, int64_t b, int64_t n0, 
       // The saved rows of the step before, walked backwards (see the LIF backward's prefetch).
       prefetch_row(vh - p.N, L);
       if (t > 1) prefetch_row(b_prev - p.N, L);
-      if (SUMS) prefetch_row(p.x + row - p.N, L);
+      if (SUMS) prefetch_row(p.x.at(b, t - 1, n0), L);
       if (SUMS && K::synaptic && t > 1) prefetch_row(p.i_seq + row - 2 * p.N, L);
     }
     const T* b0 = p.prm.b0 + poff;
@@ -196,10 +197,11 @@ void alif_backward_segment(const AlifBackwardArgs<T>& p, int64_t b, int64_t n0, 
     if (SUMS && K::synaptic) i_prev = t > 0 ? p.i_seq + row - p.N : p.i0 + off;
     alif_backward_row<T, K, SUMS>(
         vh, b_prev, sigma.data(), p.g_spikes.at(b, t, n0), p.g_counts.at(b, 0, n0),
-        p.g_v_hat.at(b, t, n0), p.g_i_seq.at(b, t, n0), p.g_b_seq.at(b, t, n0), p.g_input + row,
-        p.lambda_v + off, K::synaptic ? p.lambda_i + off : nullptr, p.lambda_b + off,
-        SUMS ? p.x + row : nullptr, i_prev, rho_block.data(), am_block.data(), as_block.data(),
-        g_vh_next.data(), norm, SF_ALIF_ROWS_OF(p.prm, poff), consts, L);
+        p.g_v_hat.at(b, t, n0), p.g_i_seq.at(b, t, n0), p.g_b_seq.at(b, t, n0),
+        p.g_input.at(b, t, n0), p.lambda_v + off, K::synaptic ? p.lambda_i + off : nullptr,
+        p.lambda_b + off, SUMS ? p.x.at(b, t, n0) : nullptr, i_prev, rho_block.data(),
+        am_block.data(), as_block.data(), g_vh_next.data(), norm, SF_ALIF_ROWS_OF(p.prm, poff),
+        consts, L);
     if (SUMS && block_closes(++in_block, t)) {
       flush_block(rho_total, rho_block.data(), L);
       flush_block(am_total, am_block.data(), L);

@@ -15,6 +15,10 @@ struct OnCpu {
   static Tensor empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
     return pooled_empty(sizes, options);
   }
+  static Tensor empty_strided(at::IntArrayRef sizes, at::IntArrayRef strides,
+                              const at::TensorOptions& options) {
+    return pooled_empty_strided(sizes, strides, options);
+  }
   static ForwardResult launch(const ForwardCall& call);
   static BackwardResult launch(const BackwardCall& call);
   static AlifForwardResult launch(const AlifForwardCall& call);

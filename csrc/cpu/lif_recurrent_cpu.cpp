@@ -89,7 +89,7 @@ RecurrentForwardResult lif_recurrent_forward_cpu(
           total[b * N + n] = xt[b * steps * N + n] + static_cast<T>(r ? r[b * N + n] : 0.0f);
         }
       }
-      p.x = total;
+      p.x = Rows<T>{total, N, 0};
       p.spikes = step_spikes.data_ptr<float>();
       p.v_hat = keep_sequences ? v_hat_tm.data_ptr<T>() + t * BN : nullptr;
       p.i_seq = i_seq_tm.numel() ? i_seq_tm.data_ptr<T>() + t * BN : nullptr;
@@ -250,9 +250,9 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
               Rows<T>{g_i_seq.storage.data_ptr<T>() + t * g_i_seq.b_stride, g_i_seq.t_stride, 0};
           p.v_hat = v_hat_tm.data_ptr<T>() + t * BN;
           if (p.i_seq) p.i_seq = i_seq_tm.data_ptr<T>() + t * BN;
-          if (p.input) p.input = totals_tm.data_ptr<T>() + t * BN;
+          if (p.input.data) p.input = Rows<T>{totals_tm.data_ptr<T>() + t * BN, N, 0};
           if (p.v0) p.v0 = t > 0 ? v_post_tm.data_ptr<T>() + (t - 1) * BN : c.v0.data_ptr<T>();
-          p.g_input = g_input_tm.data_ptr<T>() + t * BN;
+          p.g_input = OutRows<T>{g_input_tm.data_ptr<T>() + t * BN, N, 0};
           p.g_alpha_mem = data_or_null<double>(g_am_step);
           p.g_alpha_syn = data_or_null<double>(g_as_step);
           run_segments(c.opt, c.prm, c.syn, b0, b1, N,

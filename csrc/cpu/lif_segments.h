@@ -68,9 +68,12 @@ void forward_segment(const ForwardArgs<T>& p, int64_t b, int64_t n0, int64_t L) 
   // Rows that the caller does not keep are written to a scratch row that stays in L1.
   std::vector<T> scratch_v(p.v_hat ? 0 : L), scratch_i(K::synaptic && !p.i_seq ? L : 0);
   for (int64_t t = 0; t < p.steps; ++t) {
-    const int64_t row = (b * p.steps + t) * p.N + n0;
+    const int64_t row = (b * p.steps + t) * p.N + n0;  // the outputs'; x by its own strides
+    // The next input row, a page or more away in a time-major view: see recompute_segment.
+    if (t + 1 < p.steps) prefetch_row(p.x.at(b, t + 1, n0), L);
     forward_row<T, K>(
-        p.x + row, spiking ? p.spikes + row : nullptr, p.v_hat ? p.v_hat + row : scratch_v.data(),
+        p.x.at(b, t, n0), spiking ? p.spikes + row : nullptr,
+        p.v_hat ? p.v_hat + row : scratch_v.data(),
         K::synaptic ? (p.i_seq ? p.i_seq + row : scratch_i.data()) : nullptr, p.v + off,
         K::synaptic ? p.i + off : nullptr, counts, p.prm.alpha + poff, p.prm.in_scale + poff,
         K::synaptic ? p.prm.alpha_syn + poff : nullptr, p.prm.spike_thr + poff, p.prm.amount + poff,
@@ -137,8 +140,8 @@ void recompute_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t 
   std::vector<T> isyn(K::synaptic ? L : 0), i_row(K::synaptic && !i_out ? L : 0);
   if constexpr (K::synaptic) std::copy(p.i0 + off, p.i0 + off + L, isyn.begin());
   for (int64_t t = 0; t < p.steps; ++t) {
-    const T* x = p.input + (b * p.steps + t) * p.N + n0;
-    if (t + 1 < p.steps) prefetch_row(x + p.N, L);  // see the reverse loop's prefetch
+    const T* x = p.input.at(b, t, n0);
+    if (t + 1 < p.steps) prefetch_row(x + p.input.t_stride, L);  // see the reverse loop's prefetch
     forward_row<T, K, false>(
         x, nullptr, vh_out + t * L, K::synaptic ? (i_out ? i_out + t * L : i_row.data()) : nullptr,
         v.data(), isyn.data(), nullptr, p.prm.alpha + poff, p.prm.in_scale + poff,
@@ -216,11 +219,11 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
     // The current the alpha sums need: i_t, or x_t (norm_input without synaptic current).
     const T* cur = !sums         ? nullptr
                    : K::synaptic ? i_base + t * seq_stride
-                                 : (p.norm_input ? p.input + row : nullptr);
+                                 : (p.norm_input ? p.input.at(b, t, n0) : nullptr);
     const auto step = [&](auto sums_c, auto norm_c) {
       backward_row<T, K, decltype(sums_c)::value, decltype(norm_c)::value>(
           vh, sigma, p.g_spikes.at(b, t, n0), p.g_counts.at(b, 0, n0), p.g_v_hat.at(b, t, n0),
-          p.g_i_seq.at(b, t, n0), p.stream_g_input ? gx_row.data() : p.g_input + row,
+          p.g_i_seq.at(b, t, n0), p.stream_g_input ? gx_row.data() : p.g_input.at(b, t, n0),
           p.lambda_v + off, K::synaptic ? p.lambda_i + off : nullptr, cur, am_block.data(),
           as_block.data(), g_vh_next.data(), p.prm.alpha + poff, p.prm.in_scale + poff,
           K::synaptic ? p.prm.alpha_syn + poff : nullptr, p.prm.spike_thr + poff, amount, min_v,
@@ -233,7 +236,7 @@ void backward_segment(const BackwardArgs<T>& p, int64_t b, int64_t n0, int64_t L
     } else {
       step(std::true_type{}, std::false_type{});
     }
-    if (p.stream_g_input) stream_row(p.g_input + row, gx_row.data(), L);
+    if (p.stream_g_input) stream_row(p.g_input.at(b, t, n0), gx_row.data(), L);
     if (sums && block_closes(++in_block, t)) {
       if (g_am) flush_block(g_am, am_block.data(), L);
       if (g_as) flush_block(g_as, as_block.data(), L);

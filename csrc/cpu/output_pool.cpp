@@ -1,5 +1,8 @@
 #include "output_pool.h"
 
+#include <ATen/EmptyTensor.h>
+#include <c10/util/strides.h>
+
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
@@ -70,16 +73,38 @@ Pool& pool() {
 
 }  // namespace
 
-at::Tensor pooled_empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
-  const size_t bytes = static_cast<size_t>(c10::multiply_integers(sizes)) *
-                       c10::elementSize(c10::typeMetaToScalarType(options.dtype()));
-  if (bytes < kMinPooledBytes || options.device().type() != at::kCPU) {
-    return at::empty(sizes, options);
-  }
+namespace {
+
+size_t element_bytes(const at::TensorOptions& options) {
+  return c10::elementSize(c10::typeMetaToScalarType(options.dtype()));
+}
+
+bool pooled(size_t bytes, const at::TensorOptions& options) {
+  return bytes >= kMinPooledBytes && options.device().type() == at::kCPU;
+}
+
+// A block of the pool for `bytes`, as a tensor of these sizes and strides.
+at::Tensor from_pool(size_t bytes, at::IntArrayRef sizes, at::IntArrayRef strides,
+                     const at::TensorOptions& options) {
   const size_t rounded = (bytes + kGranule - 1) / kGranule * kGranule;
   void* p = pool().take(rounded);
   return at::from_blob(
-      p, sizes, [rounded](void* q) { pool().give_back(q, rounded); }, options);
+      p, sizes, strides, [rounded](void* q) { pool().give_back(q, rounded); }, options);
+}
+
+}  // namespace
+
+at::Tensor pooled_empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
+  const size_t bytes = static_cast<size_t>(c10::multiply_integers(sizes)) * element_bytes(options);
+  if (!pooled(bytes, options)) return at::empty(sizes, options);
+  return from_pool(bytes, sizes, c10::contiguous_strides(sizes), options);
+}
+
+at::Tensor pooled_empty_strided(at::IntArrayRef sizes, at::IntArrayRef strides,
+                                const at::TensorOptions& options) {
+  const size_t bytes = at::detail::computeStorageNbytes(sizes, strides, element_bytes(options));
+  if (!pooled(bytes, options)) return at::empty_strided(sizes, strides, options);
+  return from_pool(bytes, sizes, strides, options);
 }
 
 at::Tensor pooled_copy(const at::Tensor& t) {

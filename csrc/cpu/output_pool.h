@@ -13,6 +13,10 @@ namespace sinabs_fast {
 // at::empty(sizes, options) for a CPU tensor; blocks of 256 KiB and more come from the pool.
 at::Tensor pooled_empty(at::IntArrayRef sizes, const at::TensorOptions& options);
 
+// at::empty_strided(sizes, strides, options), likewise: for an output laid out like an input.
+at::Tensor pooled_empty_strided(at::IntArrayRef sizes, at::IntArrayRef strides,
+                                const at::TensorOptions& options);
+
 // t.contiguous(), always a copy, into pooled_empty memory: for outputs laid out anew (a
 // time-major sequence returned batch-major), which would otherwise be fresh pages every call.
 at::Tensor pooled_copy(const at::Tensor& t);

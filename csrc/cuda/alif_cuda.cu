@@ -26,9 +26,10 @@ __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(K::synaptic ? 4
   T isyn = K::synaptic ? p.i[idx] : T(0);
   T adapt = p.b[idx];
   float count = 0.0f;
-  int64_t row = b * p.steps * p.N + n;  // (b, t, n) for t = 0
-  for (int64_t t = 0; t < p.steps; ++t, row += p.N) {
-    T cur = ld(p.x + row);
+  int64_t row = b * p.steps * p.N + n;  // (b, t, n) of the outputs for t = 0
+  const T* x = p.x.at(b, 0, n);         // the input by its own strides
+  for (int64_t t = 0; t < p.steps; ++t, row += p.N, x += p.x.t_stride) {
+    T cur = ld(x);
     if constexpr (K::synaptic) cur = synaptic_update(isyn, cur, prm.alpha_syn);
     cur = prm.in_scale *
           cur;  // norm_input rescales the stored current too (docs/semantics.md, section 2)
@@ -94,11 +95,11 @@ __global__ void __launch_bounds__(kThreads) alif_backward_kernel(const AlifBackw
       g_x = g_raw * prm.alpha_syn;
       lambda_i = g_x;
     }
-    p.g_input[row] = g_x;
+    *p.g_input.at(b, t, n) = g_x;
     if (sums) {
       rho_block += a.g_rho;
       // The current before norm_input's rescaling: alpha_syn * (i_{t-1} + x_t), or x_t.
-      T raw = ld(p.x + row);
+      T raw = ld(p.x.at(b, t, n));
       if constexpr (K::synaptic) {
         const T sum_in = (t > 0 ? ld(p.i_seq + row - p.N) : ld(p.i0 + idx)) + raw;
         as_block += g_raw * sum_in;

@@ -14,6 +14,10 @@ struct OnCuda {
   static Tensor empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
     return at::empty(sizes, options);
   }
+  static Tensor empty_strided(at::IntArrayRef sizes, at::IntArrayRef strides,
+                              const at::TensorOptions& options) {
+    return at::empty_strided(sizes, strides, options);
+  }
   static ForwardResult launch(const ForwardCall& call);
   static BackwardResult launch(const BackwardCall& call);
   static AlifForwardResult launch(const AlifForwardCall& call);

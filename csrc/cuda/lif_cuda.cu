@@ -51,9 +51,10 @@ __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(32))
   T v = p.v[idx];
   T isyn = K::synaptic ? p.i[idx] : T(0);
   float count = 0.0f;
-  int64_t row = b * p.steps * p.N + n;  // (b, t, n) for t = 0
-  for (int64_t t = 0; t < p.steps; ++t, row += p.N) {
-    T cur = ld(p.x + row);
+  int64_t row = b * p.steps * p.N + n;  // (b, t, n) of the outputs for t = 0
+  const T* x = p.x.at(b, 0, n);         // the input by its own strides
+  for (int64_t t = 0; t < p.steps; ++t, row += p.N, x += p.x.t_stride) {
+    T cur = ld(x);
     if constexpr (K::synaptic) {
       cur = synaptic_update(isyn, cur, alpha_syn);
       isyn = cur;
@@ -123,10 +124,10 @@ __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(K::synaptic ? 4
       if constexpr (K::synaptic) {
         total = g_i + lambda_i;
         const T g_sum = total * alpha_syn;
-        p.g_input[row] = g_sum;
+        *p.g_input.at(b, t, n) = g_sum;
         lambda_i = g_sum;
       } else {
-        p.g_input[row] = g_i;
+        *p.g_input.at(b, t, n) = g_i;
       }
       StepResult<T> r_prev = r;
       T vh_prev = vh;
@@ -139,7 +140,7 @@ __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<T>(K::synaptic ? 4
       if (alpha_mem_grad) {
         // v_t meets the gradient at v_hat_{t+1} (- i_t * g_vhat_t with norm_input).
         if (p.norm_input) {
-          const T cur = K::synaptic ? ld(p.i_seq + row) : ld(p.input + row);
+          const T cur = K::synaptic ? ld(p.i_seq + row) : ld(p.input.at(b, t, n));
           am_block += alpha_mem_term<true>(r.v_next, g_vh_next, cur, g);
         } else {
           am_block += alpha_mem_term<false>(r.v_next, g_vh_next, T(0), g);

@@ -88,7 +88,7 @@ def _alif_backward_fake(*args):
     out, alpha_grads = FakeOutputs(a["v_hat"]), a["alpha_grads"]
     syn = a["alpha_syn"] is not None
     return (
-        out.sequence(True), out.per_neuron(), out.per_neuron(syn), out.per_neuron(),
+        out.input_gradient(a["input"]), out.per_neuron(), out.per_neuron(syn), out.per_neuron(),
         out.gradient(a["alpha_mem"], alpha_grads),
         out.gradient(a["alpha_syn"], alpha_grads and syn),
         out.gradient(a["alpha_adapt"], alpha_grads),

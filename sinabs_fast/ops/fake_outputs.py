@@ -35,8 +35,17 @@ class FakeOutputs:
         return self.like.new_empty((self.batch, self.steps, self.neurons))
 
     def sequence(self, kept: bool) -> Tensor:
-        """A per-step sequence laid out like ``like``, ``(B, T, N)``."""
-        return torch.empty_like(self.like) if kept else self.empty()
+        """A per-step sequence, ``(B, T, N)`` contiguous (whatever the input's layout)."""
+        return self.dense() if kept else self.empty()
+
+    def input_gradient(self, input: Optional[Tensor]) -> Tensor:
+        """The input gradient ``(B, T, N)``: laid out like the backward's ``input`` argument where
+        that has the shape and contiguous rows (empty_like keeps a dense layout, such as a
+        time-major view's), else contiguous (``empty_input_gradient`` in csrc/lif_op.h)."""
+        if (input is not None and input.numel() and input.shape == self.like.shape
+                and (self.neurons <= 1 or input.stride(-1) == 1)):
+            return torch.empty_like(input, dtype=self.like.dtype)
+        return self.dense()
 
     def time_major(self, kept: bool) -> Tensor:
         """A per-step sequence ``(T, B, N)``."""

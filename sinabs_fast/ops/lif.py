@@ -118,7 +118,7 @@ def _lif_backward_fake(*args):
     out = FakeOutputs(a["v_hat"] if a["v_hat"].numel() else a["input"])  # no v_hat: recomputed
     syn = a["alpha_syn"] is not None
     return (
-        out.sequence(True), out.per_neuron(), out.per_neuron(syn),
+        out.input_gradient(a["input"]), out.per_neuron(), out.per_neuron(syn),
         out.gradient(a["alpha_mem"], a["alpha_mem_grad"]),
         out.gradient(a["alpha_syn"], syn and a["alpha_syn_grad"]),
     )
@@ -144,10 +144,13 @@ def _setup_context(ctx, inputs, output, needs_input_grad=None):
     # i_seq only for the alpha gradients with synaptic current; the input for the alpha_mem
     # gradient with norm_input and no synaptic current. Without a kept v_hat (keep_v_hat=False)
     # the CPU backward recomputes the forward: then the input and the initial states instead.
+    # A non-contiguous input (a view) is also kept for its layout, which the input gradient
+    # takes (see FakeOutputs.input_gradient).
     syn = a["alpha_syn"] is not None
     recompute = output[1].numel() == 0
     need_i_seq = syn and (ctx.alpha_mem_grad or ctx.alpha_syn_grad) and not recompute
-    need_input = recompute or (ctx.alpha_mem_grad and a["norm_input"] and not syn)
+    need_input = (recompute or (ctx.alpha_mem_grad and a["norm_input"] and not syn)
+                  or not a["input"].is_contiguous())
     ctx.save_for_backward(
         output[1],
         output[2] if need_i_seq else None,
