@@ -20,10 +20,10 @@ class FakeOutputs:
         """An output the op leaves out."""
         return self.like.new_empty((0,), dtype=dtype)
 
-    def spikes(self, present: bool = True) -> Tensor:
-        """The float32 spikes, ``(B, T, N)``."""
+    def spikes(self, present: bool = True, dtype: torch.dtype = torch.float32) -> Tensor:
+        """The spikes, ``(B, T, N)``, float32 unless said otherwise."""
         shape = (self.batch, self.steps, self.neurons) if present else (0,)
-        return self.like.new_empty(shape, dtype=torch.float32)
+        return self.like.new_empty(shape, dtype=dtype)
 
     def counts(self, present: bool = True) -> Tensor:
         """The float32 spike counts, ``(B, N)``."""
