@@ -45,7 +45,7 @@ TORCH_LIBRARY(sinabs_fast, m) {
       "bool norm_input, Tensor threshold, Tensor reset_amount, Tensor? min_v_mem, int spike_kind, "
       "float max_spikes, int reset_kind, float reset_value, int surrogate_kind, "
       "float[] surrogate_params, Tensor? surrogate_values, bool alpha_mem_grad, "
-      "bool alpha_syn_grad, Tensor? checkpoints=None) -> (Tensor grad_input, Tensor grad_v_mem, "
+      "bool alpha_syn_grad, Tensor? checkpoints) -> (Tensor grad_input, Tensor grad_v_mem, "
       "Tensor grad_i_syn, Tensor grad_alpha_mem, Tensor grad_alpha_syn)");
   m.set_python_module("sinabs_fast.ops.lif_recurrent");
   // A recurrent LIF-family layer whose rec_connect is a linear map (weight (N, N), bias): step

@@ -52,7 +52,7 @@ def test_opcheck_backward(syn, recompute):
     v_hat = torch.empty(0) if recompute else out[1]
     args = (torch.randn(B, T, N), None, None, torch.randn(B, N), None, torch.randn(B, N),
             v_hat, out[2], v, i, x, alpha, alpha_syn, norm, thr, amount, m, *fwd[9:13],
-            *fwd[13:15], None, False, syn)
+            *fwd[13:15], None, False, syn, None)
     torch.library.opcheck(torch.ops.sinabs_fast.lif_backward.default, args)
 
 

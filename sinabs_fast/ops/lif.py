@@ -218,7 +218,7 @@ def _backward_kernel(ctx, grads, surrogate_values):
         return LIF_FORWARD.zero_gradients(ctx.empty_problem)
     # Absent outputs are empty tensors; their gradients (None, or empty when materialised) too.
     grads = [g if g is not None and g.numel() else None for g in grads]
-    g_spikes, g_v_hat, g_i_seq, g_v_mem, g_i_syn, g_counts = grads
+    g_spikes, g_v_hat, g_i_seq, g_v_mem, g_i_syn, g_counts, _ = grads  # checkpoints: none
     like = v_hat if v_hat.numel() else input
     flat = (like.shape[0], like.shape[2])
     empty = _empty(like)
