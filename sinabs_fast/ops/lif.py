@@ -174,8 +174,8 @@ def _setup_context(ctx, inputs, output, needs_input_grad=None):
     # Saved: the pre-spike membrane (one value per neuron-step) and small per-neuron tensors;
     # i_seq only for the alpha gradients with synaptic current; the input for the alpha_mem
     # gradient with norm_input and no synaptic current. Without a kept v_hat (keep_v_hat=False)
-    # backward recomputes the forward: then the input and the initial states instead (and, on
-    # CUDA, the forward's checkpoints).
+    # the backward recomputes the forward: then the input and the initial states instead (and,
+    # on CUDA, the forward's checkpoints).
     syn = a["alpha_syn"] is not None
     recompute = output[1].numel() == 0
     need_i_seq = syn and (ctx.alpha_mem_grad or ctx.alpha_syn_grad) and not recompute
