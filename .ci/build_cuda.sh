@@ -97,7 +97,7 @@ v0 = torch.zeros(B, N)
 alpha = torch.full((N,), 0.9)
 thr = torch.tensor(1.0)
 # MultiSpike and MembraneSubtract, the wrapper's defaults.
-spikes, v_hat, _, v_mem, _, counts = sinabs_fast.ops.lif_forward(x, v0, None, alpha, None, thr, thr)
+spikes, v_hat, _, v_mem, _, counts, _ = sinabs_fast.ops.lif_forward(x, v0, None, alpha, None, thr, thr)
 # The same recurrence, step by step in torch (MultiSpike, MembraneSubtract).
 v = v0.clone()
 for t in range(T):

@@ -10,6 +10,8 @@
 //                                     const at::TensorOptions& options);
 //     // the kernels on a prepared call (on the device's current stream); the op's outputs
 //     static Result launch(const Call& call);  // one overload per call type
+//     // optional, none by default: what the device's LIF kernels do beyond the CPU's
+//     static constexpr DeviceFeatures kFeatures{...};
 //   };
 //
 // cpu/device_cpu.h and cuda/device_cuda.cuh declare the two devices' policies; the device files
@@ -29,6 +31,23 @@
 #include <type_traits>
 
 namespace sinabs_fast {
+
+// What a device's LIF kernels do beyond the CPU's.
+struct DeviceFeatures {
+  // The backward recomputes from checkpoints of the forward's states (kCheckpointSteps in
+  // lif_op.h), which a forward that keeps no v_hat then writes.
+  bool checkpoints = false;
+  // The kernels read a bfloat16 or float16 input (and write its spikes and gradient) as it is,
+  // computing in float32.
+  bool half_io = false;
+};
+
+// Device::kFeatures, or none for a policy without it.
+template <typename Device, typename = void>
+inline constexpr DeviceFeatures features_of{};
+template <typename Device>
+inline constexpr DeviceFeatures features_of<Device, std::void_t<decltype(Device::kFeatures)>> =
+    Device::kFeatures;
 
 // Allocations and launches go to the device of the entry's first tensor (a no-op on the CPU).
 using DeviceGuard = c10::DeviceGuard;

@@ -131,12 +131,16 @@ void use_exact_reciprocal(NeuronOptions& opt, NeuronParams& prm) {
 
 void check_forward_inputs(const Tensor& input, const Tensor& v_mem,
                           const std::optional<Tensor>& i_syn,
-                          const std::optional<Tensor>& alpha_syn) {
+                          const std::optional<Tensor>& alpha_syn, bool half_io) {
   TORCH_CHECK(input.dim() == 3, "sinabs_fast: input must have shape (batch, time, neurons), got ",
               input.sizes());
-  const auto dtype = input.scalar_type();
+  const bool half = half_io && is_16bit(input);
+  // The states' dtype: the input's, or float32 around a 16-bit input.
+  const auto dtype = half ? at::kFloat : input.scalar_type();
   TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble,
-              "sinabs_fast: input must be float32 or float64 (the compute dtype), got ", dtype);
+              "sinabs_fast: input must be float32 or float64 (the compute dtype)",
+              half_io ? ", or bfloat16 or float16 with float32 states" : "", ", got ",
+              input.scalar_type());
   const int64_t B = input.size(0), N = input.size(2);
   // States may keep the layer's (B, *trailing) shape: outputs then need no view of it.
   TORCH_CHECK(v_mem.dim() >= 1 && v_mem.size(0) == B && v_mem.numel() == B * N,
@@ -156,6 +160,11 @@ void check_forward_inputs(const Tensor& input, const Tensor& v_mem,
     TORCH_CHECK(i_syn->device() == input.device(), "sinabs_fast: i_syn is on ", i_syn->device(),
                 " but input is on ", input.device());
   }
+}
+
+Tensor compute_like(const Tensor& sequence) {
+  if (!is_16bit(sequence)) return sequence;
+  return at::empty({1, 1, 1}, sequence.options().dtype(at::kFloat)).expand(sequence.sizes());
 }
 
 Tensor optional_like(const std::optional<Tensor>& t, const Tensor& like, const char* name) {

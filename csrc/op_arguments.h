@@ -76,10 +76,20 @@ NeuronParams prepare_params(const Tensor& input, const Tensor& alpha_mem,
 // nothing next to the memory traffic, skips it rather than synchronise.
 void use_exact_reciprocal(NeuronOptions& opt, NeuronParams& prm);
 
-// Checks input (B, T, N), the states (B, N) and their dtypes and devices.
+// Checks input (B, T, N), the states (B, N) and their dtypes and devices. With half_io the
+// input may be bfloat16 or float16 with float32 states.
 void check_forward_inputs(const Tensor& input, const Tensor& v_mem,
                           const std::optional<Tensor>& i_syn,
-                          const std::optional<Tensor>& alpha_syn);
+                          const std::optional<Tensor>& alpha_syn, bool half_io = false);
+
+// Whether a tensor is bfloat16 or float16.
+inline bool is_16bit(const Tensor& t) {
+  return t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf;
+}
+
+// A (B, T, N) sequence in its compute dtype: itself, or for a 16-bit one a float32 stand-in of
+// its shape and device (one element, expanded) that gives the dtype to what is made like it.
+Tensor compute_like(const Tensor& sequence);
 
 // Whether an optional tensor argument is given: not None, defined and not empty.
 inline bool present(const std::optional<Tensor>& t) {
@@ -128,7 +138,7 @@ SurrogateParams<T> surrogate_as(const SurrogateParams<double>& s) {
 // Reduces a (B, N) float64 gradient to the shape and dtype of the parameter it belongs to.
 Tensor reduce_param_grad(const Tensor& grad_bn, const Tensor& param);
 
-using ForwardResult = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
+using ForwardResult = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
 using BackwardResult = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor>;
 
 }  // namespace sinabs_fast

@@ -37,7 +37,7 @@ using LifBackwardSig = BackwardResult(
     const OptTensor&, const Tensor&, const Tensor&, const Tensor&, const OptTensor&,
     const OptTensor&, const Tensor&, const OptTensor&, bool, const Tensor&, const Tensor&,
     const OptTensor&, int64_t, double, int64_t, double, int64_t, Doubles, const OptTensor&, bool,
-    bool);
+    bool, const OptTensor&);
 using AlifForwardSig = AlifForwardResult(const Tensor&, const Tensor&, const OptTensor&,
                                          const Tensor&, const Tensor&, const OptTensor&,
                                          const Tensor&, bool, const Tensor&, const Tensor&,
@@ -171,7 +171,7 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
           min_v_mem, spike_kind, max_spikes, reset_kind, reset_value, surrogate_kind,
           surrogate_params, keep_v_hat, keep_i_syn);
     }
-    auto& [spikes, v_hat, i_seq, v_out, i_out, counts] = out;
+    auto& [spikes, v_hat, i_seq, v_out, i_out, counts, checkpoints] = out;
     ctx->set_materialize_grads(false);
     const bool syn = alpha_syn.has_value();
     const bool alpha_mem_grad = wants_grad(alpha_mem);
@@ -187,9 +187,10 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
                         value_or_undefined(min_v_mem)})) {
       // Saved: the pre-spike membrane and the small per-neuron tensors; i_seq only for the alpha
       // gradients with synaptic current; the input for the alpha_mem gradient with norm_input
-      // and no synaptic current. Without a kept v_hat the (CPU) backward recomputes the forward:
-      // then the input and the initial states instead. A non-contiguous input (a view) is also
-      // kept for its layout, which the input gradient takes (empty_input_gradient, lif_op.h).
+      // and no synaptic current. Without a kept v_hat the backward recomputes the forward: then
+      // the input and the initial states instead (and, on CUDA, the forward's checkpoints). A
+      // non-contiguous input (a view) is also kept for its layout, which the input gradient
+      // takes (empty_input_gradient, lif_op.h).
       const bool recompute = !keep_v_hat;
       const bool need_i_seq = syn && (alpha_mem_grad || alpha_syn_grad) && !recompute;
       const bool need_input = recompute || (alpha_mem_grad && norm_input && !syn) ||
@@ -199,9 +200,9 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
           alpha_mem_grad || recompute ? v_mem : Tensor(),
           recompute ? value_or_undefined(i_syn) : Tensor(), need_input ? input : Tensor(),
           alpha_mem, value_or_undefined(alpha_syn), threshold, reset_amount,
-          value_or_undefined(min_v_mem)});
+          value_or_undefined(min_v_mem), recompute ? checkpoints : Tensor()});
     }
-    return {spikes, v_hat, i_seq, v_out, i_out, counts};
+    return {spikes, v_hat, i_seq, v_out, i_out, counts, checkpoints};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -210,7 +211,8 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
     const auto saved = ctx->get_saved_variables();
     const Tensor &v_hat = saved[0], &i_seq = saved[1], &v_mem = saved[2], &i_syn = saved[3],
                  &input = saved[4], &alpha_mem = saved[5], &alpha_syn = saved[6],
-                 &threshold = saved[7], &reset_amount = saved[8], &min_v_mem = saved[9];
+                 &threshold = saved[7], &reset_amount = saved[8], &min_v_mem = saved[9],
+                 &checkpoints = saved[10];
     const auto needs = d.at(kGrads).toIntVector();
     const bool alpha_mem_grad = needs[0] != 0, alpha_syn_grad = needs[1] != 0;
     const bool syn = alpha_syn.defined();
@@ -230,7 +232,8 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
           syn ? OptTensor(alpha_syn) : std::nullopt, o.norm_input, threshold, reset_amount,
           min_v_mem.defined() ? OptTensor(min_v_mem) : std::nullopt, o.spike_kind, o.max_spikes,
           o.reset_kind, o.reset_value, o.surrogate_kind, o.surrogate_params, std::nullopt,
-          alpha_mem_grad, alpha_syn_grad);
+          alpha_mem_grad, alpha_syn_grad,
+          checkpoints.defined() ? OptTensor(checkpoints) : std::nullopt);
     }
     auto& [g_input, g_v0, g_i0, g_alpha_mem, g_alpha_syn] = g;
     const auto state_shape = d.at(kStateShape).toSymIntVector();
@@ -262,7 +265,7 @@ ForwardResult lif_forward_autograd(const Tensor& input, const Tensor& v_mem, con
                                       threshold, reset_amount, min_v_mem, spike_kind, max_spikes,
                                       reset_kind, reset_value, surrogate_kind, surrogate_params,
                                       keep_v_hat, keep_i_syn);
-  return {out[0], out[1], out[2], out[3], out[4], out[5]};
+  return {out[0], out[1], out[2], out[3], out[4], out[5], out[6]};
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -23,19 +23,21 @@ TORCH_LIBRARY(sinabs_fast, m) {
   // states (B, *) with N elements per batch row (the final states keep that shape); parameters
   // broadcast to (B, N). Outputs: spikes (B, T, N) float32, the
   // pre-spike membrane v_hat (B, T, N) (kept for backward / recordings / ExpLeak's output), the
-  // synaptic current per step, the final states, and per-(batch, neuron) spike counts over T.
-  // Absent outputs are empty. The surrogate arguments are only read by the backward.
+  // synaptic current per step, the final states, per-(batch, neuron) spike counts over T, and,
+  // on CUDA without keep_v_hat, checkpoints: the states before every C-th step, (B, ceil(T / C),
+  // S, N) (C = 16, 8 in float64; S = 1, 2 with i_syn), which the CUDA backward recomputes
+  // from. Absent outputs are empty. The surrogate arguments are only read by the backward.
   m.def(
       "lif_forward(Tensor input, Tensor v_mem, Tensor? i_syn, Tensor alpha_mem, "
       "Tensor? alpha_syn, bool norm_input, Tensor threshold, Tensor reset_amount, "
       "Tensor? min_v_mem, int spike_kind, float max_spikes, int reset_kind, float reset_value, "
       "int surrogate_kind, float[] surrogate_params, bool keep_v_hat, bool keep_i_syn) -> "
       "(Tensor spikes, Tensor v_hat, Tensor i_seq, Tensor v_mem_out, Tensor i_syn_out, "
-      "Tensor spike_counts)");
+      "Tensor spike_counts, Tensor checkpoints)");
   // The reverse-time BPTT recurrence of lif_forward, from the saved v_hat (and i_seq for the
-  // alpha gradients), or, with an empty v_hat (CPU), recomputing the forward from the input and
-  // the initial v_mem and i_syn. Returns the gradients of input, v_mem, i_syn (as (B, N)), alpha_mem,
-  // alpha_syn (empty where not requested).
+  // alpha gradients), or, with an empty v_hat, recomputing the forward from the input and the
+  // initial v_mem and i_syn (on CUDA: from the forward's checkpoints). Returns the gradients of
+  // input, v_mem, i_syn (as (B, N)), alpha_mem, alpha_syn (empty where not requested).
   m.def(
       "lif_backward(Tensor? grad_spikes, Tensor? grad_v_hat, Tensor? grad_i_seq, "
       "Tensor? grad_v_mem, Tensor? grad_i_syn, Tensor? grad_counts, Tensor v_hat, Tensor i_seq, "
@@ -43,8 +45,8 @@ TORCH_LIBRARY(sinabs_fast, m) {
       "bool norm_input, Tensor threshold, Tensor reset_amount, Tensor? min_v_mem, int spike_kind, "
       "float max_spikes, int reset_kind, float reset_value, int surrogate_kind, "
       "float[] surrogate_params, Tensor? surrogate_values, bool alpha_mem_grad, "
-      "bool alpha_syn_grad) -> (Tensor grad_input, Tensor grad_v_mem, Tensor grad_i_syn, "
-      "Tensor grad_alpha_mem, Tensor grad_alpha_syn)");
+      "bool alpha_syn_grad, Tensor? checkpoints) -> (Tensor grad_input, Tensor grad_v_mem, "
+      "Tensor grad_i_syn, Tensor grad_alpha_mem, Tensor grad_alpha_syn)");
   m.set_python_module("sinabs_fast.ops.lif_recurrent");
   // A recurrent LIF-family layer whose rec_connect is a linear map (weight (N, N), bias): step
   // t's input is input[:, t] + spikes_{t-1} weight^T + bias (zeros at t = 0), each step as

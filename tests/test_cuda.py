@@ -311,3 +311,114 @@ def test_cuda_op_on_time_major_view_matches_cpu_op(syn):
             assert torch.equal(a, b.cpu())
         for a, b in zip(cpu_grads, cuda_grads):
             assert_grads_close(b.cpu(), a)
+
+
+@pytest.mark.parametrize("syn,norm,min_v,spike,reset,dtype,steps", [
+    (False, False, None, 1, 0, torch.float32, 37),
+    (True, True, -0.5, 2, 0, torch.float32, 16),
+    (True, False, None, 1, 1, torch.float32, 50),
+    (False, True, -0.5, 2, 1, torch.float64, 21),
+    (True, True, None, 1, 0, torch.float64, 9),
+    (False, False, None, 0, 0, torch.float32, 33),
+])
+def test_cuda_recomputing_backward_equals_the_saved_one_and_the_cpu(syn, norm, min_v, spike,
+                                                                     reset, dtype, steps):
+    """Without a kept v_hat the CUDA forward writes the states every C steps (checkpoints) and the
+    CUDA backward recomputes each segment from them: the checkpoints are the states of a CPU
+    forward over the steps before them, the gradients (input, states, alphas) equal those of
+    the CUDA backward that reads the saved v_hat, and are close to the CPU op's."""
+    B, N = 3, 40
+    x = (torch.rand(B, steps, N, dtype=dtype) * 1.5 - 0.2)
+    v0 = torch.rand(B, N, dtype=dtype)
+    i0 = torch.rand(B, N, dtype=dtype) if syn else None
+    alpha = torch.rand(N, dtype=dtype) * 0.2 + 0.8
+    alpha_syn = torch.rand(N, dtype=dtype) * 0.3 + 0.5 if syn else None
+    weight = torch.randn(B, steps, N, dtype=dtype)
+
+    def run(device, keep):
+        leaves = [t.to(device).requires_grad_() for t in (x, v0, i0, alpha, alpha_syn)
+                  if t is not None]
+        lx, lv, *rest = leaves
+        li = rest.pop(0) if syn else None
+        la, las = rest[0], (rest[1] if syn else None)
+        out = fops.lif_forward(
+            lx, lv, li, la, las, torch.ones((), dtype=dtype, device=device),
+            torch.ones((), dtype=dtype, device=device),
+            torch.tensor(min_v, dtype=dtype, device=device) if min_v is not None else None,
+            norm_input=norm, spike_kind=spike, reset_kind=reset, keep_v_hat=keep,
+            keep_i_syn=keep and syn)
+        loss = out.v_mem.sum() * 0.5
+        if spike:
+            loss = loss + (out.spikes * weight.to(device)).sum() + out.spike_counts.sum() * 0.3
+        return out, [g.cpu() for g in torch.autograd.grad(loss, leaves)]
+
+    saved_out, saved = run("cuda", True)
+    out, recomputed = run("cuda", False)
+    _, cpu = run("cpu", False)
+    every = 8 if dtype == torch.float64 else 16
+    assert out.v_hat.numel() == 0
+    assert out.checkpoints.shape == (B, -(-steps // every), 2 if syn else 1, N)
+    for k in range(out.checkpoints.shape[1]):
+        start = fops.lif_forward(
+            x[:, :k * every], v0, i0, alpha, alpha_syn, torch.ones((), dtype=dtype),
+            torch.ones((), dtype=dtype),
+            torch.tensor(min_v, dtype=dtype) if min_v is not None else None, norm_input=norm,
+            spike_kind=spike, reset_kind=reset)
+        assert torch.equal(out.checkpoints[:, k, 0].cpu(), start.v_mem)
+        if syn:
+            assert torch.equal(out.checkpoints[:, k, 1].cpu(), start.i_syn)
+    assert torch.equal(out.spikes, saved_out.spikes)
+    for a, b, c in zip(recomputed, saved, cpu):
+        assert torch.equal(a, b)
+        assert_grads_close(a, c)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("make", [
+    lambda m: m.IAF(), lambda m: m.IAF(tau_syn=3.0, min_v_mem=-0.5),
+    lambda m: m.LIF(tau_mem=8.0), lambda m: m.LIF(tau_mem=8.0, tau_syn=4.0, norm_input=False),
+])
+def test_half_input_on_cuda_reads_and_writes_16_bit(dtype, make):
+    """A 16-bit input on CUDA is read as it is and computed in float32: the spikes equal sinabs'
+    (float32, on CUDA) in the input's dtype, the float32 states equal sinabs' bit for bit, and the
+    input gradient is close to sinabs'. Without norm_input (whose (1 - alpha) * x rounds in the
+    input's dtype, in sinabs too) the layer equals the float32 layer on the upcast input: the
+    same spikes, and its input gradient rounded once to the input's dtype."""
+    torch.manual_seed(8)
+    x = (torch.rand(3, 40, 24, device="cuda") * 2).to(dtype)
+    weight = torch.randn(3, 40, 24, device="cuda").to(dtype).float()  # exact in 16 bits
+    ours, theirs, plain = make(fl).cuda(), make(sl).cuda(), make(fl).cuda()
+    x_ours, x_theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    x32 = x.float().requires_grad_()
+    out, out_theirs, out32 = ours(x_ours), theirs(x_theirs), plain(x32)
+    assert out.dtype == dtype and out32.dtype == torch.float32
+    upcast_exact = not ours.norm_input
+    assert torch.equal(out, out_theirs.to(dtype))
+    assert torch.equal(out.float(), out32) or not upcast_exact
+    assert ours.v_mem.dtype == torch.float32
+    assert torch.equal(ours.v_mem, theirs.v_mem)
+    for o, w in ((out, weight), (out_theirs, weight), (out32, weight)):
+        (o.float() * w).sum().backward()
+    assert x_ours.grad.dtype == dtype
+    assert torch.equal(x_ours.grad, x32.grad.to(dtype)) or not upcast_exact
+    assert_grads_close(x_ours.grad.float(), x_theirs.grad.float(), rtol=1e-2)
+
+
+def test_autocast_on_cuda_trains_in_bfloat16():
+    """Linear -> IAF -> Linear under CUDA bfloat16 autocast: the IAF gets and gives bfloat16,
+    and the outputs equal sinabs' under the same autocast."""
+    results = []
+    for module in (fl, sl):
+        torch.manual_seed(3)
+        model = torch.nn.Sequential(torch.nn.Linear(12, 16), module.IAF(),
+                                    torch.nn.Linear(16, 4)).cuda()
+        torch.manual_seed(4)
+        x = torch.randn(3, 10, 12, device="cuda") * 2
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = model(x)
+        out.float().pow(2).sum().backward()
+        results.append((out, model[0].weight.grad))
+    (out, grad), (out_theirs, grad_theirs) = results
+    assert out.dtype == torch.bfloat16
+    assert torch.equal(out, out_theirs)
+    assert_grads_close(grad, grad_theirs, rtol=2e-2)

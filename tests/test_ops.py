@@ -70,7 +70,7 @@ def test_opcheck_backward(syn, recompute, layout):
     v_hat = torch.empty(0) if recompute else out[1]
     args = (torch.randn(B, T, N), None, None, torch.randn(B, N), None, torch.randn(B, N),
             v_hat, out[2], v, i, x, alpha, alpha_syn, norm, thr, amount, m, *fwd[9:13],
-            *fwd[13:15], None, False, syn)
+            *fwd[13:15], None, False, syn, None)
     torch.library.opcheck(torch.ops.sinabs_fast.lif_backward.default, args)
 
 
@@ -91,6 +91,7 @@ def test_recomputing_backward_equals_the_saved_one(config):
         args[-2], args[-1] = keep, keep and config.get("syn", False)  # keep_v_hat, keep_i_syn
         out = torch.ops.sinabs_fast.lif_forward.default(*args)
         assert (out[1].numel() > 0) == keep
+        assert out[6].numel() == 0  # checkpoints: the CPU recomputes from the initial states
         weight = torch.linspace(-1, 2, out[0].numel(), dtype=out[0].dtype).reshape(out[0].shape)
         loss = (out[0] * weight).sum() + out[3].sum() + out[5].sum() * 0.3
         wrt = [t for t in (x, v, i, alpha, alpha_syn) if t is not None]

@@ -7,6 +7,8 @@
 // that one also needs the cuBLAS/cuSPARSE/cuSOLVER headers, which a minimal toolkit lacks.
 #include <c10/cuda/CUDAStream.h>
 
+#include <type_traits>
+
 #include "sinabs_fast/macros.h"
 
 namespace sinabs_fast {
@@ -45,6 +47,18 @@ __device__ SF_INLINE T ld(const T* p) {
   return __ldg(p);
 }
 
+// A read-only load in the compute type T: of a T as it is, of a 16-bit float (c10::BFloat16,
+// c10::Half: a 16-bit input, or its spikes' gradient) from its bits, widened exactly.
+template <typename T, typename X>
+__device__ SF_INLINE T ld_as(const X* p) {
+  if constexpr (std::is_same_v<T, X>) {
+    return __ldg(p);
+  } else {
+    static_assert(sizeof(X) == 2, "ld_as reads a T or a 16-bit float");
+    return static_cast<T>(X(__ldg(reinterpret_cast<const unsigned short*>(p)), X::from_bits()));
+  }
+}
+
 inline int64_t num_blocks(int64_t items) { return (items + kThreads - 1) / kThreads; }
 
 // A thread's neuron in the grid of launch_per_neuron: flat index idx = b * N + n. The last
@@ -60,12 +74,13 @@ __device__ SF_INLINE ThreadNeuron thread_neuron(int64_t N) {
 }
 
 // Launches kernel(p) on the current stream with one thread per (batch, neuron) of p (the
-// kernels' grid); an empty grid launches nothing.
+// kernels' grid) and shared_bytes of dynamic shared memory per block; an empty grid launches
+// nothing.
 template <typename Args>
-void launch_per_neuron(void (*kernel)(Args), const Args& p) {
+void launch_per_neuron(void (*kernel)(Args), const Args& p, size_t shared_bytes = 0) {
   const int64_t items = p.batch * p.N;
   if (items == 0) return;
-  kernel<<<num_blocks(items), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(p);
+  kernel<<<num_blocks(items), kThreads, shared_bytes, at::cuda::getCurrentCUDAStream()>>>(p);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 

@@ -11,6 +11,9 @@
 namespace sinabs_fast {
 
 struct OnCuda {
+  // The LIF backward recomputes the forward from checkpoints when v_hat is not kept; the LIF
+  // kernels read and write 16-bit inputs as they are.
+  static constexpr DeviceFeatures kFeatures{true, true};
   static Tensor empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
     return at::empty(sizes, options);
   }

@@ -20,32 +20,35 @@ class FakeOutputs:
         """An output the op leaves out."""
         return self.like.new_empty((0,), dtype=dtype)
 
-    def spikes(self, present: bool = True) -> Tensor:
-        """The float32 spikes, ``(B, T, N)``."""
+    def spikes(self, present: bool = True, dtype: torch.dtype = torch.float32) -> Tensor:
+        """The spikes, ``(B, T, N)``, float32 unless said otherwise."""
         shape = (self.batch, self.steps, self.neurons) if present else (0,)
-        return self.like.new_empty(shape, dtype=torch.float32)
+        return self.like.new_empty(shape, dtype=dtype)
 
     def counts(self, present: bool = True) -> Tensor:
         """The float32 spike counts, ``(B, N)``."""
         shape = (self.batch, self.neurons) if present else (0,)
         return self.like.new_empty(shape, dtype=torch.float32)
 
-    def dense(self) -> Tensor:
+    def dense(self, dtype: Optional[torch.dtype] = None) -> Tensor:
         """A contiguous ``(B, T, N)`` tensor."""
-        return self.like.new_empty((self.batch, self.steps, self.neurons))
+        return self.like.new_empty((self.batch, self.steps, self.neurons), dtype=dtype)
 
     def sequence(self, kept: bool) -> Tensor:
         """A per-step sequence, ``(B, T, N)`` contiguous (whatever the input's layout)."""
         return self.dense() if kept else self.empty()
 
-    def input_gradient(self, input: Optional[Tensor]) -> Tensor:
-        """The input gradient ``(B, T, N)``: laid out like the backward's ``input`` argument where
-        that has the shape and contiguous rows (empty_like keeps a dense layout, such as a
-        time-major view's), else contiguous (``empty_input_gradient`` in csrc/lif_op.h)."""
+    def input_gradient(self, input: Optional[Tensor],
+                       dtype: Optional[torch.dtype] = None) -> Tensor:
+        """The input gradient ``(B, T, N)`` (in ``like``'s dtype unless said otherwise): laid out
+        like the backward's ``input`` argument where that has the shape and contiguous rows
+        (empty_like keeps a dense layout, such as a time-major view's), else contiguous
+        (``empty_input_gradient`` in csrc/lif_op.h)."""
+        dtype = dtype or self.like.dtype
         if (input is not None and input.numel() and input.shape == self.like.shape
                 and (self.neurons <= 1 or input.stride(-1) == 1)):
-            return torch.empty_like(input, dtype=self.like.dtype)
-        return self.dense()
+            return torch.empty_like(input, dtype=dtype)
+        return self.dense(dtype)
 
     def time_major(self, kept: bool) -> Tensor:
         """A per-step sequence ``(T, B, N)``."""

@@ -18,12 +18,15 @@ _OPTIONS = LIF_FORWARD.options_for(LIF_BACKWARD)  # norm_input, the spike/reset/
 
 
 class LIFOutputs(NamedTuple):
-    spikes: Tensor  # (B, T, N) float32; empty without spikes
+    spikes: Tensor  # (B, T, N) float32 (a 16-bit input's dtype on CUDA); empty without spikes
     v_hat: Tensor  # (B, T, N) pre-spike membrane; empty unless kept
     i_seq: Tensor  # (B, T, N) synaptic current per step; empty unless kept
     v_mem: Tensor  # final membrane, shaped like the v_mem argument
     i_syn: Tensor  # final synaptic current, shaped like i_syn; empty without synaptic current
     spike_counts: Tensor  # (B, N) float32 spikes summed over T; empty without spikes
+    # On CUDA without keep_v_hat: the states before every C-th step, (B, ceil(T / C), S, N)
+    # (checkpoint_shape below), which the CUDA backward recomputes from; empty otherwise.
+    checkpoints: Tensor
 
 
 def lif_forward(
@@ -53,11 +56,14 @@ def lif_forward(
     Per step: ``i = alpha_syn * (i + x_t)`` (or ``i = x_t``); ``v_hat = alpha_mem * v + s_in * i``
     with ``s_in = 1 - alpha_mem`` if ``norm_input`` else 1; spikes from ``v_hat``; reset; then the
     clamp ``relu(v - min_v_mem) + min_v_mem``. ``input`` and the states share the compute dtype
-    (float32 or float64). ``reset_amount``'s dtype sets the rounding of ``s * reset_amount``
+    (float32 or float64); on CUDA the input may also be bfloat16 or float16 with float32 states:
+    it is read as it is, computed in float32, and the spikes and the input's gradient come in
+    its dtype. ``reset_amount``'s dtype sets the rounding of ``s * reset_amount``
     (float32 unless float64). The surrogate arguments only matter for the backward; with
     ``surrogate_kind=PRECOMPUTED`` pass ``surrogate_fn(v_hat, threshold)``, a torch callable.
-    A gradient needs ``keep_v_hat`` on CUDA and with ``PRECOMPUTED``; on the CPU without it the
-    backward recomputes the forward (less memory traffic: nothing of size (B, T, N) is saved).
+    A gradient needs ``keep_v_hat`` with ``PRECOMPUTED``; otherwise, without it, the backward
+    recomputes the forward (less memory traffic: nothing of size (B, T, N) is saved), on CUDA
+    from the states the forward keeps every few steps (``checkpoints``).
     """
     return LIFOutputs(*forward_on_args(LIF_FORWARD.args_from(locals()), surrogate_fn))
 
@@ -98,27 +104,51 @@ def lif_backward(*args) -> tuple:
 # Fake kernels: shapes and dtypes only, so that torch.compile can trace the ops.
 
 
+def checkpoint_shape(input: Tensor, syn: bool) -> Tuple[int, int, int, int]:
+    """The shape of the checkpoints of a CUDA forward of ``input`` (B, T, N) without kept v_hat:
+    the states (v_mem, and i_syn with ``syn``) before every C-th step, C = 16 (8 in float64), as
+    ``checkpoint_shape`` in csrc/lif_op.cpp."""
+    batch, steps, neurons = input.shape
+    every = 8 if input.dtype == torch.float64 else 16
+    return batch, -(-steps // every), 2 if syn else 1, neurons
+
+
+_HALF = (torch.bfloat16, torch.float16)
+
+
+def _compute_like(sequence: Tensor) -> Tensor:
+    """A (B, T, N) tensor's stand-in in its compute dtype: float32 for a 16-bit one."""
+    return sequence.new_empty(sequence.shape, dtype=torch.float32) if sequence.dtype in _HALF \
+        else sequence
+
+
 @torch.library.register_fake("sinabs_fast::lif_forward")
 def _lif_forward_fake(*args):
     a = LIF_FORWARD.bind(args)
     input = a["input"]
     torch._check(input.dim() == 3, lambda: "input must have shape (batch, time, neurons)")
-    out = FakeOutputs(input)
+    out = FakeOutputs(_compute_like(input))
     spiking = a["spike_kind"] != SpikeKind.NONE
     syn = a["alpha_syn"] is not None
+    checkpointed = input.device.type == "cuda" and not a["keep_v_hat"]
+    spike_dtype = input.dtype if input.dtype in _HALF else torch.float32
     return (
-        out.spikes(spiking), out.sequence(a["keep_v_hat"]), out.sequence(syn and a["keep_i_syn"]),
-        out.state(a["v_mem"]), out.state(a["i_syn"], syn), out.counts(spiking),
+        out.spikes(spiking, spike_dtype), out.sequence(a["keep_v_hat"]),
+        out.sequence(syn and a["keep_i_syn"]), out.state(a["v_mem"]), out.state(a["i_syn"], syn),
+        out.counts(spiking),
+        out.like.new_empty(checkpoint_shape(out.like, syn)) if checkpointed else out.empty(),
     )
 
 
 @torch.library.register_fake("sinabs_fast::lif_backward")
 def _lif_backward_fake(*args):
     a = LIF_BACKWARD.bind(args)
-    out = FakeOutputs(a["v_hat"] if a["v_hat"].numel() else a["input"])  # no v_hat: recomputed
+    # No v_hat: recomputed from the input, whose gradient then comes in its dtype (16-bit too).
+    like = a["v_hat"] if a["v_hat"].numel() else a["input"]
+    out = FakeOutputs(_compute_like(like))
     syn = a["alpha_syn"] is not None
     return (
-        out.input_gradient(a["input"]), out.per_neuron(), out.per_neuron(syn),
+        out.input_gradient(a["input"], like.dtype), out.per_neuron(), out.per_neuron(syn),
         out.gradient(a["alpha_mem"], a["alpha_mem_grad"]),
         out.gradient(a["alpha_syn"], syn and a["alpha_syn_grad"]),
     )
@@ -143,9 +173,9 @@ def _setup_context(ctx, inputs, output, needs_input_grad=None):
     # Saved: the pre-spike membrane (one value per neuron-step) and small per-neuron tensors;
     # i_seq only for the alpha gradients with synaptic current; the input for the alpha_mem
     # gradient with norm_input and no synaptic current. Without a kept v_hat (keep_v_hat=False)
-    # the CPU backward recomputes the forward: then the input and the initial states instead.
-    # A non-contiguous input (a view) is also kept for its layout, which the input gradient
-    # takes (see FakeOutputs.input_gradient).
+    # the backward recomputes the forward: then the input and the initial states instead (and,
+    # on CUDA, the forward's checkpoints). A non-contiguous input (a view) is also kept for its
+    # layout, which the input gradient takes (see FakeOutputs.input_gradient).
     syn = a["alpha_syn"] is not None
     recompute = output[1].numel() == 0
     need_i_seq = syn and (ctx.alpha_mem_grad or ctx.alpha_syn_grad) and not recompute
@@ -158,6 +188,7 @@ def _setup_context(ctx, inputs, output, needs_input_grad=None):
         a["i_syn"] if recompute else None,
         a["input"] if need_input else None,
         a["alpha_mem"], a["alpha_syn"], a["threshold"], a["reset_amount"], a["min_v_mem"],
+        output[6] if recompute else None,
     )
 
 
@@ -183,12 +214,12 @@ def _empty(like: Tensor) -> Tensor:
 
 def _backward_kernel(ctx, grads, surrogate_values):
     (v_hat, i_seq, v_mem, i_syn, input, alpha_mem, alpha_syn, threshold, reset_amount,
-     min_v_mem) = ctx.saved_tensors
+     min_v_mem, checkpoints) = ctx.saved_tensors
     if ctx.empty_problem is not None:
         return LIF_FORWARD.zero_gradients(ctx.empty_problem)
     # Absent outputs are empty tensors; their gradients (None, or empty when materialised) too.
     grads = [g if g is not None and g.numel() else None for g in grads]
-    g_spikes, g_v_hat, g_i_seq, g_v_mem, g_i_syn, g_counts = grads
+    g_spikes, g_v_hat, g_i_seq, g_v_mem, g_i_syn, g_counts, _ = grads  # checkpoints: none
     like = v_hat if v_hat.numel() else input
     flat = (like.shape[0], like.shape[2])
     empty = _empty(like)
@@ -200,7 +231,8 @@ def _backward_kernel(ctx, grads, surrogate_values):
         v_mem=v_mem if v_mem is not None else empty, i_syn=i_syn, input=input,
         alpha_mem=alpha_mem, alpha_syn=alpha_syn, threshold=threshold,
         reset_amount=reset_amount, min_v_mem=min_v_mem, surrogate_values=surrogate_values,
-        alpha_mem_grad=ctx.alpha_mem_grad, alpha_syn_grad=ctx.alpha_syn_grad, **ctx.options,
+        alpha_mem_grad=ctx.alpha_mem_grad, alpha_syn_grad=ctx.alpha_syn_grad,
+        checkpoints=checkpoints, **ctx.options,
     )
     return LIF_FORWARD.gradients(
         input=g_input, v_mem=shaped(g_v0, ctx.state_shape),

@@ -143,6 +143,14 @@ def _op_options(spec: KernelSpec, spiking: bool, norm_input: bool) -> Dict[str, 
     )
 
 
+def _read_as_is(x: Tensor, compute: torch.dtype) -> bool:
+    """Whether the op reads ``x`` in its own dtype around a ``compute`` computation: the CUDA
+    kernels read a bfloat16 or float16 input as it is and compute in float32, the same values as
+    the float32 copy would give, with half the bytes (docs/semantics.md, section 3)."""
+    return (compute == torch.float32 and x.dtype in (torch.bfloat16, torch.float16)
+            and x.device.type == "cuda")
+
+
 def lif_forward(
     input_data: Tensor,
     alpha_mem: Tensor,
@@ -191,17 +199,16 @@ def run_lif(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
 
     x = (1 - alpha_mem) * input_data if plan.prescale else input_data
     x = shaped(x, (batch, steps, neurons))
-    x = x if x.dtype == plan.compute else x.to(plan.compute)
+    x = x if x.dtype == plan.compute or _read_as_is(x, plan.compute) else x.to(plan.compute)
     grad = torch.is_grad_enabled() and any(
         isinstance(t, Tensor) and t.requires_grad
         for t in (x, state["v_mem"], state.get("i_syn"), alpha_mem, alpha_syn)
     )
     alpha_grad = grad and any(isinstance(t, Tensor) and t.requires_grad
                               for t in (alpha_mem, alpha_syn))
-    # On the CPU the backward recomputes the forward rather than reading a saved v_hat (half the
-    # memory traffic); CUDA and a Python surrogate (evaluated on v_hat) read the saved one.
-    recompute = (x.device.type == "cpu"
-                 and plan.options["surrogate_kind"] != ops.SurrogateKind.PRECOMPUTED)
+    # The backward recomputes the forward rather than reading a saved v_hat (less memory
+    # traffic); a Python surrogate (evaluated on v_hat) reads the saved one.
+    recompute = plan.options["surrogate_kind"] != ops.SurrogateKind.PRECOMPUTED
     args = LIF_FORWARD.args(
         input=x, v_mem=state["v_mem"], i_syn=state["i_syn"] if syn else None,
         alpha_mem=plan.alpha_mem, alpha_syn=plan.alpha_syn, threshold=plan.threshold,
@@ -221,7 +228,8 @@ def run_lif(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
         v = out.v_hat
         if spiking:
             if plan.options["reset_kind"] == ops.ResetKind.SUBTRACT:
-                v = v - out.spikes * along_time(plan.amount_param, plan.amount)
+                # float32 spikes, as sinabs' (16-bit ones hold the same small integers)
+                v = v - out.spikes.float() * along_time(plan.amount_param, plan.amount)
             else:
                 v = v * (out.spikes == 0).float() + plan.options["reset_value"]
         if min_v_mem is not None:

@@ -67,7 +67,7 @@ def _fused_step(plan: FusedPlan, x: Tensor, state: Dict[str, Tensor], alpha_mem:
         keep_i_syn=syn and alpha_grad,  # the alpha gradients with synaptic current need it
     )
     precomputed = plan.options["surrogate_kind"] == ops.SurrogateKind.PRECOMPUTED
-    spikes, v_hat, _, v_new, i_new, _ = ops.call_lif_forward(
+    spikes, v_hat, _, v_new, i_new, *_ = ops.call_lif_forward(
         args, grad, surrogate_grad_fn if precomputed else None)
     new_state = {"v_mem": v_new, "i_syn": i_new if syn else total}
     return (spikes if spiking else v_hat), v_hat, new_state
