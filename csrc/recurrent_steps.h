@@ -154,7 +154,9 @@ inline void point_at_step(BackwardCall& c, const RecurrentSaved& s, const Recurr
                           int64_t t, const Tensor& state_like, Tensor& zero_row) {
   c.v_hat = slab(s.v_hat, t);
   if (c.i_seq.defined()) c.i_seq = slab(s.i_seq, t);
-  if (c.input.defined()) c.input = slab(s.totals, t);
+  if (c.input.storage.defined()) {
+    c.input = step_rows(s.totals, t, state_like, "totals_tm", zero_row);
+  }
   if (c.v0.defined()) c.v0 = before_step(s.v0, s.v_post, t);
   c.g_v_hat = step_rows(g.v_hat, t, state_like, "grad_v_hat_tm", zero_row);
   c.g_i_seq = step_rows(g.i_seq, t, state_like, "grad_i_seq_tm", zero_row);
@@ -166,7 +168,9 @@ inline void point_at_step(AlifBackwardCall& c, const RecurrentSaved& s,
   if (c.syn) c.i_seq = slab(s.i_seq, t);
   c.b_seq = slab(s.b_seq, t);
   c.b_init = before_step(s.b_init, s.b_seq, t);
-  if (c.x.defined()) c.x = slab(s.totals, t);
+  if (c.x.storage.defined()) {
+    c.x = step_rows(s.totals, t, state_like, "totals_tm", zero_row);
+  }
   if (c.v0.defined()) c.v0 = before_step(s.v0, s.v_post, t);
   if (c.i0.defined()) c.i0 = before_step(s.i0, s.i_seq, t);
   c.g_v_hat = step_rows(g.v_hat, t, state_like, "grad_v_hat_tm", zero_row);
