@@ -20,7 +20,7 @@ from ...ops.lif import LIF_FORWARD
 from ...neuron_params import LIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
 from .lif import FusedPlan, fused_plan
-from .op_arguments import CallShape
+from .op_arguments import CallShape, requires_grad
 
 
 def _broadcast_once(plan: Optional[FusedPlan], batch: int, neurons: int) -> Optional[FusedPlan]:
@@ -44,10 +44,6 @@ def _broadcast_once(plan: Optional[FusedPlan], batch: int, neurons: int) -> Opti
     )
 
 
-def _requires_grad(t: Optional[Tensor]) -> bool:
-    return isinstance(t, Tensor) and t.requires_grad
-
-
 def _fused_step(plan: FusedPlan, x: Tensor, state: Dict[str, Tensor], alpha_mem: Tensor,
                 syn: bool, spiking: bool, alpha_grad: bool, grad_enabled: bool,
                 surrogate_grad_fn: Optional[Callable], record_states: bool):
@@ -58,8 +54,7 @@ def _fused_step(plan: FusedPlan, x: Tensor, state: Dict[str, Tensor], alpha_mem:
         x = (1 - alpha_mem) * x
     x = x.reshape(batch, 1, -1).to(plan.compute)
     v, i = state["v_mem"], state["i_syn"] if syn else None
-    grad = grad_enabled and (alpha_grad or x.requires_grad or v.requires_grad
-                             or _requires_grad(i))
+    grad = grad_enabled and (alpha_grad or requires_grad(x, v, i))
     args = LIF_FORWARD.args(
         input=x, v_mem=v, i_syn=i, alpha_mem=plan.alpha_mem, alpha_syn=plan.alpha_syn,
         threshold=plan.threshold, reset_amount=plan.amount, min_v_mem=plan.min_v_mem,
@@ -120,8 +115,7 @@ def _fused_recurrent(plan: FusedPlan, input_data: Tensor, state: Dict[str, Tenso
     x = input_data.reshape(batch, steps, -1)
     v, i = state["v_mem"], state["i_syn"] if syn else None
     grad = torch.is_grad_enabled() and (
-        alpha_grad or _requires_grad(x) or _requires_grad(v) or _requires_grad(i)
-        or linear.weight.requires_grad or _requires_grad(linear.bias))
+        alpha_grad or requires_grad(x, v, i, linear.weight, linear.bias))
     out = ops.lif_recurrent_forward(
         x, v, i, plan.alpha_mem, plan.alpha_syn, plan.threshold, plan.amount, plan.min_v_mem,
         linear.weight, linear.bias, **plan.options, keep_sequences=grad or record_states,
@@ -191,7 +185,7 @@ def run_lif_recurrent(input_data: Tensor, state: Dict[str, Tensor], params: LIFP
     spiking = spike_fn is not None
     device = input_data.device
     grad_enabled = torch.is_grad_enabled()
-    alpha_grad = grad_enabled and (_requires_grad(alpha_mem) or _requires_grad(alpha_syn))
+    alpha_grad = grad_enabled and requires_grad(alpha_mem, alpha_syn)
 
     linear = _linear_map(rec_connect, trailing)
     if linear is not None and spiking:
