@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The one prepared command for a GPU machine (shared/gpu/README.md): CUDA tests and the GPU
-# benchmark, in well under 8 minutes, with a full log.
+# The one prepared command for a GPU machine (one without network, reached through the device
+# tool as below): CUDA tests and the GPU benchmark, in well under 8 minutes, with a full log.
 #
 # HOW TO RUN IT (through the device tool, from a session of this repository):
 #   0. Here, first (network to PyPI; ~10 s):  bash benchmarks/prepare_gpu_wheels.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Downloads, on the development machine (network to PyPI), what benchmarks/gpu_check.sh installs
-# on the GPU machine, which has no network and lacks these packages (see
-# /work/shared/gpu/README.md; it has torch, triton, numpy, h5py, matplotlib, setuptools, ...):
+# on the GPU machine, which has no network and lacks these packages (it has torch with CUDA,
+# triton, numpy, h5py, matplotlib, setuptools, ...):
 #
 #   sinabs==3.1.3 + nir + nirtorch (the versions sinabs' requirements resolve to) + pbr
 #     (sinabs/__init__.py imports pbr.version); the test oracle and a benchmark peer
