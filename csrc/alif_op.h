@@ -6,7 +6,7 @@
 
 #include <ATen/ATen.h>
 
-#include "lif_op.h"
+#include "lif_calls.h"
 #include "sinabs_fast/adaptive.h"
 
 namespace sinabs_fast {
@@ -15,42 +15,37 @@ using AlifForwardResult =
     std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
 using AlifBackwardResult = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
 
-// The adaptive neuron's parameters, (rows, N) contiguous in the compute dtype (rows is B when
-// some parameter differs between batch entries, else 1).
-struct AdaptiveTensors {
-  int64_t rows = 1;
-  Tensor alpha_mem, in_scale, alpha_syn, rho, one_minus_rho, b0, adapt_scale, amount, min_v_mem;
+// The adaptive neuron's parameters: those of every neuron (ParamTensors) and its adaptation's.
+struct AdaptiveTensors : ParamTensors {
+  Tensor rho, one_minus_rho, b0, adapt_scale;
   bool amount_is_threshold = true, reset_in_float = true, adapt_in_float = true;
   float max_spikes = 0.0f;
   double reset_value = 0.0;
 };
 
-// The same as the kernels read them: parameter k of batch entry b at row b * row_stride / N.
+// The same as the kernels read them (ParamRows; amount null for the threshold).
 template <typename T>
-struct AdaptiveRows {
-  int64_t row_stride;
-  const T *alpha, *in_scale, *alpha_syn, *rho, *one_minus_rho, *b0, *adapt_scale, *amount,
-      *min_v;  // alpha_syn, amount, min_v may be null
+struct AdaptiveRows : ParamRows<T> {
+  const T *rho, *one_minus_rho, *b0, *adapt_scale;
   bool reset_in_float, adapt_in_float;
-  float max_spikes;
-  T reset_value;
 
+  // The parameters of batch entry b, neuron n.
   SF_HOST_DEVICE AdaptiveParams<T> at(int64_t b, int64_t n) const {
-    const int64_t k = b * row_stride + n;
+    const int64_t k = b * this->row_stride + n;
     AdaptiveParams<T> p;
-    p.alpha = alpha[k];
-    p.in_scale = in_scale[k];
-    p.alpha_syn = alpha_syn ? alpha_syn[k] : T(0);
+    p.alpha = this->alpha[k];
+    p.in_scale = this->in_scale[k];
+    p.alpha_syn = this->alpha_syn ? this->alpha_syn[k] : T(0);
     p.rho = rho[k];
     p.one_minus_rho = one_minus_rho[k];
     p.b0 = b0[k];
     p.adapt_scale = adapt_scale[k];
-    p.amount = amount ? amount[k] : T(0);
-    p.min_v = min_v ? min_v[k] : T(0);
+    p.amount = this->amount ? this->amount[k] : T(0);
+    p.min_v = this->min_v ? this->min_v[k] : T(0);
     p.reset_in_float = reset_in_float;
     p.adapt_in_float = adapt_in_float;
-    p.max_spikes = max_spikes;
-    p.reset_value = reset_value;
+    p.max_spikes = this->max_spikes;
+    p.reset_value = this->reset_value;
     return p;
   }
 };
@@ -111,7 +106,7 @@ struct AlifBackwardCall : AdjointCall {
   AlifBackwardResult result() const;
 };
 
-// The one dispatch of an ALIF call's launch, on either device: as with_lif_kernel (lif_op.h),
+// The one dispatch of an ALIF call's launch, on either device: as with_lif_kernel (lif_calls.h),
 // with the AdaptiveTraits of the call's kernel instantiation.
 template <const char* Name, typename Call, typename F>
 void with_alif_kernel(const Call& c, const Tensor& like, F&& f) {
@@ -232,38 +227,25 @@ decltype(auto) alif_backward(
 
 template <typename T>
 AdaptiveRows<T> adaptive_rows(const AdaptiveTensors& t) {
-  AdaptiveRows<T> r;
-  r.row_stride = t.rows > 1 ? t.alpha_mem.size(1) : 0;
-  r.alpha = t.alpha_mem.data_ptr<T>();
-  r.in_scale = t.in_scale.data_ptr<T>();
-  r.alpha_syn = data_or_null<T>(t.alpha_syn);
+  AdaptiveRows<T> r{param_rows<T>(t, t.max_spikes, t.reset_value)};
   r.rho = t.rho.data_ptr<T>();
   r.one_minus_rho = t.one_minus_rho.data_ptr<T>();
   r.b0 = t.b0.data_ptr<T>();
   r.adapt_scale = t.adapt_scale.data_ptr<T>();
-  r.amount = data_or_null<T>(t.amount);
-  r.min_v = data_or_null<T>(t.min_v_mem);
   r.reset_in_float = t.reset_in_float;
   r.adapt_in_float = t.adapt_in_float;
-  r.max_spikes = t.max_spikes;
-  r.reset_value = static_cast<T>(t.reset_value);
   return r;
 }
 
 template <typename T>
 AlifForwardArgs<T> AlifForwardCall::args() const {
-  AlifForwardArgs<T> p;
-  fill(p);
-  p.b_seq = data_if_any<T>(b_seq);
-  p.b = b_out.data_ptr<T>();
-  p.prm = adaptive_rows<T>(prm);
-  return p;
+  // In AlifForwardArgs' order: the sequences and states, b_seq, b, the parameters.
+  return {sequence_args<T, T>(), data_if_any<T>(b_seq), b_out.data_ptr<T>(), adaptive_rows<T>(prm)};
 }
 
 template <typename T>
 AlifBackwardArgs<T> AlifBackwardCall::args() const {
-  AlifBackwardArgs<T> p;
-  fill(p);
+  AlifBackwardArgs<T> p{adjoint_args<T, T>()};
   p.g_b_seq = rows_of<T>(g_b_seq);
   p.v_hat = v_hat.data_ptr<T>();
   p.i_seq = data_or_null<T>(i_seq);

@@ -18,7 +18,9 @@
 // (cpu/*_cpu.cpp, cuda/*_cuda.cu) define their launches next to their kernels and register the
 // entries instantiated with them. The recurrent ops (recurrent_op.h) instantiate the neuron
 // entries with a policy whose launch returns the prepared call itself (PreparedStep,
-// recurrent_steps.h), and run it step by step with the device's launch.
+// recurrent_steps.h), and run it step by step with the device's launch; a device with time loops
+// of its own for a call type overloads run_recurrent_forward / run_recurrent_backward
+// (recurrent_steps.h) for its policy (the CPU for the LIF family: cpu/device_cpu.h).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -35,7 +37,7 @@ namespace sinabs_fast {
 // What a device's LIF kernels do beyond the CPU's.
 struct DeviceFeatures {
   // The backward recomputes from checkpoints of the forward's states (kCheckpointSteps in
-  // lif_op.h), which a forward that keeps no v_hat then writes.
+  // lif_kernel_args.h), which a forward that keeps no v_hat then writes.
   bool checkpoints = false;
   // The kernels read a bfloat16 or float16 input (and write its spikes and gradient) as it is,
   // computing in float32.

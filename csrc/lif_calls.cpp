@@ -1,4 +1,4 @@
-#include "lif_op.h"
+#include "lif_calls.h"
 
 namespace sinabs_fast {
 

@@ -29,20 +29,24 @@ inline Extent extent_of(const Tensor& sequence) {
   return {sequence.size(0), sequence.size(1), sequence.size(2)};
 }
 
-// The neuron's parameters, (rows, N) contiguous in the compute dtype: rows is B when some
-// parameter differs between batch entries, else 1 (then one row serves every batch entry and
-// nothing of size B x N is materialised per call). When every parameter is a single value, they
-// are (1, 1) and the kernels keep them in registers.
-struct NeuronParams {
+// The parameters both neuron kinds have, (rows, N) contiguous in the compute dtype: rows is B
+// when some parameter differs between batch entries, else 1 (then one row serves every batch
+// entry and nothing of size B x N is materialised per call).
+struct ParamTensors {
   int64_t rows = 1;
-  bool per_neuron = true;  // false: every parameter is one value, stored as a (1, 1) tensor
   Tensor alpha_mem;  // membrane decay (1 for IAF)
   Tensor in_scale;   // (1 - alpha_mem) with norm_input, else 1
   Tensor alpha_syn;  // synaptic decay; undefined without synaptic current
+  Tensor amount;     // what MembraneSubtract subtracts per spike (ALIF: undefined for the threshold)
+  Tensor min_v_mem;  // lower clamp; undefined without min_v_mem
+};
+
+// The LIF neuron's parameters. When every parameter is a single value, they are (1, 1) and the
+// kernels keep them in registers.
+struct NeuronParams : ParamTensors {
+  bool per_neuron = true;  // false: every parameter is one value, stored as a (1, 1) tensor
   Tensor threshold;  // spike threshold (used by the spike function and the surrogate)
   Tensor spike_threshold;  // what the spike function reads: threshold, or its exact reciprocal
-  Tensor amount;     // what MembraneSubtract subtracts per spike
-  Tensor min_v_mem;  // lower clamp; undefined without min_v_mem
   bool product_in_float = true;  // s * amount is rounded to float32 (see reset_product)
 };
 
@@ -97,7 +101,7 @@ inline bool present(const std::optional<Tensor>& t) {
 }
 
 // Whether t's rows along the last dimension are contiguous, so that the kernels can read or write
-// it in place through the strides of the other dimensions (StridedRows, lif_op.h).
+// it in place through the strides of the other dimensions (StridedRows, lif_kernel_args.h).
 inline bool rows_contiguous(const Tensor& t) { return t.size(-1) <= 1 || t.stride(-1) == 1; }
 
 // An optional gradient or tensor shaped like `like`, contiguous in its dtype; undefined when

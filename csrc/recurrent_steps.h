@@ -6,8 +6,10 @@
 // PreparedStep policy, pointed at step t's slabs. The backward runs the steps in reverse, each
 // step's spike gradient taking g_input_{t+1} W from the step after. Per-step tensors are
 // time-major, (steps, B, N), so that a step is one contiguous (B, 1, N) slab.
-// cpu/lif_recurrent_cpu.cpp keeps a CPU-only loop for the LIF family (raw rows, per-thread batch
-// chunks in the backward, a sparse weight gradient); recurrent_op.h has the entries.
+// A device may run a call type's loops its own way: it overloads run_recurrent_forward and
+// run_recurrent_backward for its policy and that call (the CPU's LIF family: raw rows, per-thread
+// batch chunks in the backward, a sparse weight gradient; cpu/device_cpu.h). recurrent_op.h has
+// the entries.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -95,9 +97,10 @@ inline void point_at_step(AlifForwardCall& c, const RecurrentSequences& s, int64
 }
 
 // Runs the forward's steps on a prepared one-step call c (its states are updated in place, and
-// are the final states afterwards) and fills s. Returns the spike counts (B, N).
+// are the final states afterwards) and fills s. Returns the spike counts (B, N). The policy
+// argument picks a device's own overload, found by argument-dependent lookup, over this one.
 template <typename Device, typename Call>
-Tensor run_recurrent_forward(Call& c, const Tensor& input, const Tensor& weight,
+Tensor run_recurrent_forward(Device, Call& c, const Tensor& input, const Tensor& weight,
                              const std::optional<Tensor>& bias, RecurrentSequences& s, bool keep) {
   const int64_t B = input.size(0), steps = input.size(1), N = input.size(2);
   const auto f32 = input.options().dtype(at::kFloat);
@@ -186,12 +189,35 @@ inline std::vector<Tensor*> alpha_sums(AlifBackwardCall& c) {
   return {&c.g_alpha_mem, &c.g_alpha_syn, &c.g_rho};
 }
 
+// What a recurrent backward's steps give besides the adjoint states.
+struct RecurrentGradients {
+  Tensor g_input_tm;  // the input gradient, time-major (T, B, N)
+  std::vector<Tensor> alpha_totals;  // the sums over all steps of alpha_sums(c); undefined where
+                                     // not requested
+  Tensor g_weight, g_bias;  // the linear map's, float32; empty where not requested
+};
+
+// The linear map's gradients from the time-major input gradient and the spikes (B, T, N):
+// dL/dW = sum_t g_input_{t+1}^T s_t and dL/dbias = sum_t g_input_{t+1}, as float32.
+inline std::pair<Tensor, Tensor> linear_map_grads(const Tensor& g_input_tm, const Tensor& spikes,
+                                                  const Tensor& weight) {
+  const int64_t steps = g_input_tm.size(0), B = g_input_tm.size(1), N = g_input_tm.size(2);
+  if (steps < 2) return {at::zeros_like(weight), at::zeros({N}, weight.options())};
+  const Tensor g = g_input_tm.narrow(0, 1, steps - 1).to(at::kFloat);
+  // The row count spelled out: -1 is ambiguous for 0 neurons.
+  const int64_t rows = (steps - 1) * B;
+  const Tensor s = spikes.narrow(1, 0, steps - 1).transpose(0, 1).reshape({rows, N});
+  // sum({0, 1}) through an IntArrayRef: the braced list is ambiguous with torch 2.11's overloads.
+  return {at::mm(g.reshape({rows, N}).t(), s), g.sum(at::IntArrayRef{0, 1})};
+}
+
 // Runs the backward's steps in reverse on a prepared one-step call c (its adjoint states end as
-// the initial states' gradients). Returns the input gradient, time-major (T, B, N), and in
-// alpha_totals the sums over all steps of alpha_sums(c) (undefined where not requested).
+// the initial states' gradients), and the linear map's gradients with weight_grad. The policy
+// argument picks a device's own overload over this one, as in run_recurrent_forward.
 template <typename Device, typename Call>
-Tensor run_recurrent_backward(Call& c, const RecurrentSaved& s, const RecurrentIncoming& g,
-                              const Tensor& weight, std::vector<Tensor>& alpha_totals) {
+RecurrentGradients run_recurrent_backward(Device, Call& c, const RecurrentSaved& s,
+                                          const RecurrentIncoming& g, const Tensor& weight,
+                                          bool weight_grad) {
   const int64_t steps = s.v_hat.size(0), B = s.v_hat.size(1), N = s.v_hat.size(2);
   const auto opts = s.v_hat.options();
   const Tensor state_like = at::empty({B, N}, opts);
@@ -210,7 +236,7 @@ Tensor run_recurrent_backward(Call& c, const RecurrentSaved& s, const RecurrentI
   TORCH_CHECK(!g_counts || g.counts->sizes() == state_like.sizes(),
               "sinabs_fast: grad_counts must have shape ", state_like.sizes());
   std::vector<Tensor*> step_sums = alpha_sums(c);
-  alpha_totals.clear();
+  std::vector<Tensor> alpha_totals;
   for (Tensor* sum : step_sums) {
     alpha_totals.push_back(sum->defined() ? at::zeros_like(*sum) : Tensor());
   }
@@ -233,21 +259,9 @@ Tensor run_recurrent_backward(Call& c, const RecurrentSaved& s, const RecurrentI
       if (alpha_totals[k].defined()) alpha_totals[k].add_(*step_sums[k]);
     }
   }
-  return g_input_tm;
-}
-
-// The linear map's gradients from the time-major input gradient and the spikes (B, T, N):
-// dL/dW = sum_t g_input_{t+1}^T s_t and dL/dbias = sum_t g_input_{t+1}, as float32.
-inline std::pair<Tensor, Tensor> linear_map_grads(const Tensor& g_input_tm, const Tensor& spikes,
-                                                  const Tensor& weight) {
-  const int64_t steps = g_input_tm.size(0), B = g_input_tm.size(1), N = g_input_tm.size(2);
-  if (steps < 2) return {at::zeros_like(weight), at::zeros({N}, weight.options())};
-  const Tensor g = g_input_tm.narrow(0, 1, steps - 1).to(at::kFloat);
-  // The row count spelled out: -1 is ambiguous for 0 neurons.
-  const int64_t rows = (steps - 1) * B;
-  const Tensor s = spikes.narrow(1, 0, steps - 1).transpose(0, 1).reshape({rows, N});
-  // sum({0, 1}) through an IntArrayRef: the braced list is ambiguous with torch 2.11's overloads.
-  return {at::mm(g.reshape({rows, N}).t(), s), g.sum(at::IntArrayRef{0, 1})};
+  const auto [g_weight, g_bias] = weight_grad ? linear_map_grads(g_input_tm, s.spikes, weight)
+                                              : std::pair{at::empty({0}, opts), at::empty({0}, opts)};
+  return {g_input_tm, alpha_totals, g_weight, g_bias};
 }
 
 }  // namespace sinabs_fast

@@ -1,11 +1,12 @@
-// The CPU's recurrent LIF-family op for layers whose rec_connect is a linear map
-// (lif_recurrent_forward / lif_recurrent_backward; CUDA runs recurrent_op.h's entries): the whole
-// time loop in one op call. Each step's input is
-// x_t + rec, rec = spikes_{t-1} W^T + bias (zeros at t = 0), computed with the same at::addmm as
-// nn.Linear so that the forward stays bit-identical to sinabs; the neuron update is the LIF
-// kernels (lif_segments.h) on one step, prepared once by the LIF host entries (lif_op.h) with
-// the PreparedStep policy (recurrent_steps.h). Per-step tensors are kept time-major, (steps, B, N), so that
-// every step is a contiguous (B, 1, N) slab for the kernels and a (B, N) matrix for BLAS.
+// The CPU's own time loops of the recurrent LIF-family op (lif_recurrent_forward /
+// lif_recurrent_backward, for layers whose rec_connect is a linear map): the overloads of
+// run_recurrent_forward / run_recurrent_backward for OnCpu and the LIF calls (device_cpu.h),
+// which recurrent_op.h's entries run in place of the generic loops of recurrent_steps.h. Each
+// step's input is x_t + rec, rec = spikes_{t-1} W^T + bias (zeros at t = 0), computed with the
+// same at::addmm as nn.Linear so that the forward stays bit-identical to sinabs; the neuron
+// update is the LIF kernels (lif_segments.h) on one step of the call the entry prepared.
+// Per-step tensors are time-major, (steps, B, N), so that every step is a contiguous (B, 1, N)
+// slab for the kernels and a (B, N) matrix for BLAS.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -44,83 +45,6 @@ void run_segments(const NeuronOptions& opt, const NeuronParams& prm, bool syn, i
                       for_each_segment(b1 - b0, N, 1, segment);
                     }
                   });
-}
-
-RecurrentForwardResult lif_recurrent_forward_cpu(
-    const Tensor& input, const Tensor& v_mem, const std::optional<Tensor>& i_syn,
-    const Tensor& alpha_mem, const std::optional<Tensor>& alpha_syn, bool norm_input,
-    const Tensor& threshold, const Tensor& reset_amount, const std::optional<Tensor>& min_v_mem,
-    const Tensor& weight, const std::optional<Tensor>& bias, int64_t spike_kind, double max_spikes,
-    int64_t reset_kind, double reset_value, int64_t surrogate_kind,
-    at::ArrayRef<double> surrogate_params, bool keep_sequences) {
-  check_recurrent(input, weight, bias);
-  const int64_t B = input.size(0), steps = input.size(1), N = input.size(2), BN = B * N;
-  // One step's call, prepared once: parameters, states (updated in place step by step).
-  const ForwardCall c = lif_forward<PreparedStep<OnCpu>>(
-      input.narrow(1, 0, 1), v_mem, i_syn, alpha_mem, alpha_syn, norm_input, threshold,
-      reset_amount, min_v_mem, spike_kind, max_spikes, reset_kind, reset_value, surrogate_kind,
-      surrogate_params, /*keep_v_hat=*/false, /*keep_i_syn=*/false);
-  TORCH_CHECK(c.spiking, "sinabs_fast: the recurrent op needs a spike function");
-  const auto opts = input.options();
-  const auto none = [&] { return at::empty({0}, opts); };
-  const Tensor x = input.contiguous();
-  Tensor spikes_tm = pooled_empty({steps, B, N}, opts.dtype(at::kFloat));
-  Tensor v_hat_tm = keep_sequences ? pooled_empty({steps, B, N}, opts) : none();
-  Tensor i_seq_tm = keep_sequences && c.syn ? pooled_empty({steps, B, N}, opts) : none();
-  Tensor totals_tm = pooled_empty({keep_sequences ? steps : 1, B, N}, opts);
-  Tensor v_post_tm = keep_sequences ? pooled_empty({steps, B, N}, opts) : none();
-  Tensor counts = at::zeros({B, N}, opts.dtype(at::kFloat));
-  Tensor step_counts = at::empty({B, N}, opts.dtype(at::kFloat));
-  // One step's spikes in a buffer of their own: BLAS may round differently for an operand at
-  // another alignment, and nn.Linear in sinabs gets a freshly allocated (aligned) tensor.
-  Tensor step_spikes = at::empty({B, N}, opts.dtype(at::kFloat));
-  Tensor rec;  // the recurrent input of the next step
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_recurrent_forward_cpu", [&] {
-    using T = scalar_t;
-    ForwardArgs<T> p = c.args<T>();
-    p.steps = 1;
-    for (int64_t t = 0; t < steps; ++t) {
-      T* total = totals_tm.data_ptr<T>() + (keep_sequences ? t * BN : 0);
-      const T* xt = x.data_ptr<T>() + t * N;
-      const float* r = rec.defined() ? rec.data_ptr<float>() : nullptr;
-      // x_t + rec, where rec starts as float32 zeros (so -0.0 inputs become +0.0, as in sinabs).
-      for (int64_t b = 0; b < B; ++b) {
-        for (int64_t n = 0; n < N; ++n) {
-          total[b * N + n] = xt[b * steps * N + n] + static_cast<T>(r ? r[b * N + n] : 0.0f);
-        }
-      }
-      p.x = Rows<T>{total, N, 0};
-      p.spikes = step_spikes.data_ptr<float>();
-      p.v_hat = keep_sequences ? v_hat_tm.data_ptr<T>() + t * BN : nullptr;
-      p.i_seq = i_seq_tm.numel() ? i_seq_tm.data_ptr<T>() + t * BN : nullptr;
-      p.counts = step_counts.data_ptr<float>();
-      run_segments(c.opt, c.prm, c.syn, 0, B, N,
-                   [&](auto traits, int64_t b, int64_t n0, int64_t L) {
-                     forward_segment<T, decltype(traits)>(p, b, n0, L);
-                   });
-      const float* sc = step_counts.data_ptr<float>();
-      const float* ss = step_spikes.data_ptr<float>();
-      float* total_counts = counts.data_ptr<float>();
-      float* spikes_t = spikes_tm.data_ptr<float>() + t * BN;
-      for (int64_t k = 0; k < BN; ++k) {
-        total_counts[k] += sc[k];
-        spikes_t[k] = ss[k];
-      }
-      if (keep_sequences) {
-        std::copy(p.v, p.v + BN, v_post_tm.data_ptr<T>() + t * BN);
-      }
-      if (t + 1 < steps) rec = linear_map(step_spikes, weight, bias);
-    }
-  });
-  if (!keep_sequences) totals_tm = none();
-  return {pooled_copy(spikes_tm.permute({1, 0, 2})),
-          v_hat_tm,
-          i_seq_tm,
-          totals_tm,
-          v_post_tm,
-          c.v_out,
-          c.i_out,
-          counts};
 }
 
 // n values as float32: float32 ones as they are, float64 ones converted into buf.
@@ -163,39 +87,87 @@ Tensor recurrent_weight_grad(const Tensor& g, const Tensor& spikes) {
   return pooled_copy(out_t.t());
 }
 
-RecurrentBackwardResult lif_recurrent_backward_cpu(
-    const std::optional<Tensor>& grad_spikes, const std::optional<Tensor>& grad_v_hat_tm,
-    const std::optional<Tensor>& grad_i_seq_tm, const std::optional<Tensor>& grad_v_mem,
-    const std::optional<Tensor>& grad_i_syn, const std::optional<Tensor>& grad_counts,
-    const Tensor& spikes, const Tensor& v_hat_tm, const Tensor& i_seq_tm, const Tensor& totals_tm,
-    const Tensor& v_post_tm, const Tensor& v_mem, const Tensor& alpha_mem,
-    const std::optional<Tensor>& alpha_syn, bool norm_input, const Tensor& threshold,
-    const Tensor& reset_amount, const std::optional<Tensor>& min_v_mem, const Tensor& weight,
-    int64_t spike_kind, double max_spikes, int64_t reset_kind, double reset_value,
-    int64_t surrogate_kind, at::ArrayRef<double> surrogate_params, bool alpha_mem_grad,
-    bool alpha_syn_grad, bool weight_grad) {
-  // One step's call, prepared once; the slabs of step t are swapped in below.
-  const BackwardCall c = lif_backward_step<OnCpu>(
-      grad_v_mem, grad_i_syn, spikes, v_hat_tm, i_seq_tm, totals_tm, v_post_tm, v_mem, alpha_mem,
-      alpha_syn, norm_input, threshold, reset_amount, min_v_mem, spike_kind, max_spikes,
-      reset_kind, reset_value, surrogate_kind, surrogate_params, alpha_mem_grad, alpha_syn_grad);
+}  // namespace
+
+// The CPU's own forward steps of the LIF family (device_cpu.h): raw rows, each step's total
+// input and segments on the calling thread below kSerialStep.
+Tensor run_recurrent_forward(OnCpu, ForwardCall& c, const Tensor& input, const Tensor& weight,
+                             const std::optional<Tensor>& bias, RecurrentSequences& s,
+                             bool keep_sequences) {
+  const int64_t B = input.size(0), steps = input.size(1), N = input.size(2), BN = B * N;
+  const auto opts = input.options();
+  const Tensor x = input.contiguous();
+  Tensor counts = at::zeros({B, N}, opts.dtype(at::kFloat));
+  Tensor step_counts = at::empty({B, N}, opts.dtype(at::kFloat));
+  // One step's spikes in a buffer of their own: BLAS may round differently for an operand at
+  // another alignment, and nn.Linear in sinabs gets a freshly allocated (aligned) tensor.
+  Tensor step_spikes = at::empty({B, N}, opts.dtype(at::kFloat));
+  Tensor rec;  // the recurrent input of the next step
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_recurrent_forward_cpu", [&] {
+    using T = scalar_t;
+    ForwardArgs<T> p = c.args<T>();
+    p.steps = 1;
+    for (int64_t t = 0; t < steps; ++t) {
+      T* total = s.totals.data_ptr<T>() + (keep_sequences ? t * BN : 0);
+      const T* xt = x.data_ptr<T>() + t * N;
+      const float* r = rec.defined() ? rec.data_ptr<float>() : nullptr;
+      // x_t + rec, where rec starts as float32 zeros (so -0.0 inputs become +0.0, as in sinabs).
+      for (int64_t b = 0; b < B; ++b) {
+        for (int64_t n = 0; n < N; ++n) {
+          total[b * N + n] = xt[b * steps * N + n] + static_cast<T>(r ? r[b * N + n] : 0.0f);
+        }
+      }
+      p.x = Rows<T>{total, N, 0};
+      p.spikes = step_spikes.data_ptr<float>();
+      p.v_hat = keep_sequences ? s.v_hat.data_ptr<T>() + t * BN : nullptr;
+      p.i_seq = s.i_seq.numel() ? s.i_seq.data_ptr<T>() + t * BN : nullptr;
+      p.counts = step_counts.data_ptr<float>();
+      run_segments(c.opt, c.prm, c.syn, 0, B, N,
+                   [&](auto traits, int64_t b, int64_t n0, int64_t L) {
+                     forward_segment<T, decltype(traits)>(p, b, n0, L);
+                   });
+      const float* sc = step_counts.data_ptr<float>();
+      const float* ss = step_spikes.data_ptr<float>();
+      float* total_counts = counts.data_ptr<float>();
+      float* spikes_t = s.spikes.data_ptr<float>() + t * BN;
+      for (int64_t k = 0; k < BN; ++k) {
+        total_counts[k] += sc[k];
+        spikes_t[k] = ss[k];
+      }
+      if (keep_sequences) {
+        std::copy(p.v, p.v + BN, s.v_post.data_ptr<T>() + t * BN);
+      }
+      if (t + 1 < steps) rec = linear_map(step_spikes, weight, bias);
+    }
+  });
+  return counts;
+}
+
+// The CPU's own backward steps of the LIF family (device_cpu.h): each thread runs the whole
+// reverse time loop for a chunk of the batch; the weight gradient's sum visits only the spikes.
+RecurrentGradients run_recurrent_backward(OnCpu, BackwardCall& c, const RecurrentSaved& s,
+                                          const RecurrentIncoming& incoming,
+                                          const Tensor& weight,
+                                          bool weight_grad) {
+  const Tensor& spikes = s.spikes;
+  const Tensor &v_hat_tm = s.v_hat, &i_seq_tm = s.i_seq, &totals_tm = s.totals,
+               &v_post_tm = s.v_post;
   const int64_t steps = v_hat_tm.size(0), B = v_hat_tm.size(1), N = v_hat_tm.size(2), BN = B * N;
-  const bool syn = alpha_syn.has_value();
   const auto opts = v_hat_tm.options();
   const Tensor like = at::empty({1, 1, 1}, opts).expand({B, steps, N});  // shape and options
   Tensor zeros_row = at::zeros({N}, opts);  // also what the absent gradients read
-  const RowSource g_spikes = row_source(grad_spikes, like, "grad_spikes", zeros_row);
+  const RowSource g_spikes = row_source(incoming.spikes, like, "grad_spikes", zeros_row);
   const RowSource g_counts =
-      row_source(grad_counts, at::empty({B, N}, opts), "grad_counts", zeros_row);
-  const RowSource g_v_hat = row_source(grad_v_hat_tm, v_hat_tm, "grad_v_hat_tm", zeros_row);
-  const RowSource g_i_seq = row_source(grad_i_seq_tm, v_hat_tm, "grad_i_seq_tm", zeros_row);
+      row_source(incoming.counts, at::empty({B, N}, opts), "grad_counts", zeros_row);
+  const RowSource g_v_hat = row_source(incoming.v_hat, v_hat_tm, "grad_v_hat_tm", zeros_row);
+  const RowSource g_i_seq = row_source(incoming.i_seq, v_hat_tm, "grad_i_seq_tm", zeros_row);
   Tensor g_input_tm = pooled_empty({steps, B, N}, opts);
   Tensor g_spikes_step = at::empty({B, N}, opts);  // output, counts and recurrent gradients
   const auto f64 = opts.dtype(at::kDouble);
-  Tensor g_am_total = alpha_mem_grad ? at::zeros({B, N}, f64) : Tensor();
-  Tensor g_as_total = syn && alpha_syn_grad ? at::zeros({B, N}, f64) : Tensor();
-  Tensor g_am_step = alpha_mem_grad ? at::empty({B, N}, f64) : Tensor();
-  Tensor g_as_step = syn && alpha_syn_grad ? at::empty({B, N}, f64) : Tensor();
+  Tensor g_am_total = c.g_alpha_mem.defined() ? at::zeros({B, N}, f64) : Tensor();
+  Tensor g_as_total = c.g_alpha_syn.defined() ? at::zeros({B, N}, f64) : Tensor();
+  Tensor g_am_step = c.g_alpha_mem.defined() ? at::empty({B, N}, f64) : Tensor();
+  Tensor g_as_step = c.g_alpha_syn.defined() ? at::empty({B, N}, f64) : Tensor();
   // Batch entries are independent through the recurrence (the weights are shared, the states
   // are not), so each thread runs the whole reverse time loop for its own rows, with its own
   // single-threaded products: no synchronisation per step. (The forward cannot do the same: its
@@ -282,20 +254,12 @@ RecurrentBackwardResult lif_recurrent_backward_cpu(
     g_weight = at::zeros_like(weight);
     g_bias = at::zeros({N}, weight.options());
   }
-  return {pooled_copy(g_input_tm.permute({1, 0, 2})),
-          c.lambda_v,
-          syn ? c.lambda_i : none(),
-          g_am_total.defined() ? reduce_param_grad(g_am_total, alpha_mem) : none(),
-          g_as_total.defined() ? reduce_param_grad(g_as_total, *alpha_syn) : none(),
-          g_weight,
-          g_bias};
+  return {g_input_tm, {g_am_total, g_as_total}, g_weight, g_bias};
 }
 
-}  // namespace
-
 TORCH_LIBRARY_IMPL(sinabs_fast, CPU, m) {
-  register_entry<kLifRecurrentForward, &lif_recurrent_forward_cpu>(m);
-  register_entry<kLifRecurrentBackward, &lif_recurrent_backward_cpu>(m);
+  register_entry<kLifRecurrentForward, &lif_recurrent_forward<OnCpu>>(m);
+  register_entry<kLifRecurrentBackward, &lif_recurrent_backward<OnCpu>>(m);
 }
 
 }  // namespace sinabs_fast

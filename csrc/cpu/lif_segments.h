@@ -13,7 +13,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "../lif_op.h"
+#include "../lif_kernel_args.h"
 #include "output_pool.h"
 #include "row_parallel.h"
 #include "sinabs_fast/dispatch.h"

@@ -38,7 +38,7 @@ __device__ SF_INLINE NeuronValues<T> load_neuron(const NeuronArgs<T>& a, int64_t
 }
 
 // ------------------------------------------------------------------------------------------------
-// Checkpoints (kCheckpointSteps, lif_op.h): without a kept v_hat the forward writes the states
+// Checkpoints (kCheckpointSteps, lif_kernel_args.h): without a kept v_hat the forward writes the states
 // before every C-th step, and the backward recomputes each segment of C steps from them.
 
 // The states one checkpoint holds: v_mem, and i_syn with synaptic current.

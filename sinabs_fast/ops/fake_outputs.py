@@ -43,7 +43,7 @@ class FakeOutputs:
         """The input gradient ``(B, T, N)`` (in ``like``'s dtype unless said otherwise): laid out
         like the backward's ``input`` argument where that has the shape and contiguous rows
         (empty_like keeps a dense layout, such as a time-major view's), else contiguous
-        (``empty_input_gradient`` in csrc/lif_op.h)."""
+        (``empty_input_gradient`` in csrc/lif_calls.h)."""
         dtype = dtype or self.like.dtype
         if (input is not None and input.numel() and input.shape == self.like.shape
                 and (self.neurons <= 1 or input.stride(-1) == 1)):

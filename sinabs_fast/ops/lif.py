@@ -107,7 +107,7 @@ def lif_backward(*args) -> tuple:
 def checkpoint_shape(input: Tensor, syn: bool) -> Tuple[int, int, int, int]:
     """The shape of the checkpoints of a CUDA forward of ``input`` (B, T, N) without kept v_hat:
     the states (v_mem, and i_syn with ``syn``) before every C-th step, C = 16 (8 in float64), as
-    ``checkpoint_shape`` in csrc/lif_op.cpp."""
+    ``checkpoint_shape`` in csrc/lif_calls.cpp."""
     batch, steps, neurons = input.shape
     every = 8 if input.dtype == torch.float64 else 16
     return batch, -(-steps // every), 2 if syn else 1, neurons
