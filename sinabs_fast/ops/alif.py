@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .fake_outputs import FakeOutputs, forward_outputs
+from .fake_outputs import FakeOutputs, forward_fake
 from .options import ALIF_OPTIONS, require_builtin_surrogate
 from .public_function import public_function
 from .schema import OpSchema, require_autograd_kernel
@@ -49,9 +49,7 @@ def alif_backward(*args) -> tuple:
     return ALIF_BACKWARD.op(*args)
 
 
-@torch.library.register_fake("sinabs_fast::alif_forward")
-def _alif_forward_fake(*args):
-    return forward_outputs(ALIF_FORWARD, args)  # by the outputs' names in the schema
+torch.library.register_fake("sinabs_fast::alif_forward", forward_fake(ALIF_FORWARD))
 
 
 @torch.library.register_fake("sinabs_fast::alif_backward")

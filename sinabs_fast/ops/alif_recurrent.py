@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .fake_outputs import FakeOutputs, forward_outputs
+from .fake_outputs import FakeOutputs, forward_fake
 from .options import ALIF_OPTIONS, require_builtin_surrogate
 from .public_function import public_function
 from .recurrent_autograd import register_recurrent_autograd
@@ -42,9 +42,7 @@ def alif_recurrent_forward(args: tuple) -> ALIFRecurrentOutputs:
         *ALIF_RECURRENT_FORWARD.op(*require_builtin_surrogate(ALIF_RECURRENT_FORWARD, args)))
 
 
-@torch.library.register_fake("sinabs_fast::alif_recurrent_forward")
-def _alif_recurrent_forward_fake(*args):
-    return forward_outputs(ALIF_RECURRENT_FORWARD, args)  # by the outputs' names in the schema
+torch.library.register_fake("sinabs_fast::alif_recurrent_forward", forward_fake(ALIF_RECURRENT_FORWARD))
 
 
 @torch.library.register_fake("sinabs_fast::alif_recurrent_backward")

@@ -94,3 +94,10 @@ def forward_outputs(schema: OpSchema, args: tuple) -> tuple:
 
     return tuple(output(name) for name in schema.returns)
 
+
+
+def forward_fake(schema: OpSchema):
+    """The fake kernel of a neuron forward op whose outputs follow the naming of
+    :func:`forward_outputs` (ALIF's and the recurrent ops'), to be registered from the op's
+    module: torch checks that it is the one csrc/sinabs_fast.cpp names (set_python_module)."""
+    return lambda *args: forward_outputs(schema, args)

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .fake_outputs import FakeOutputs, forward_outputs
+from .fake_outputs import FakeOutputs, forward_fake
 from .options import LIF_OPTIONS, require_builtin_surrogate
 from .public_function import public_function
 from .recurrent_autograd import register_recurrent_autograd
@@ -40,9 +40,7 @@ def lif_recurrent_forward(args: tuple) -> RecurrentOutputs:
         *RECURRENT_FORWARD.op(*require_builtin_surrogate(RECURRENT_FORWARD, args)))
 
 
-@torch.library.register_fake("sinabs_fast::lif_recurrent_forward")
-def _lif_recurrent_forward_fake(*args):
-    return forward_outputs(RECURRENT_FORWARD, args)  # by the outputs' names in the schema
+torch.library.register_fake("sinabs_fast::lif_recurrent_forward", forward_fake(RECURRENT_FORWARD))
 
 
 @torch.library.register_fake("sinabs_fast::lif_recurrent_backward")

@@ -11,20 +11,11 @@ What each argument of the backward is, by its name:
 The backward's outputs ``grad_<input>`` are the gradients of the forward's arguments (the states'
 in their own shape), returned for the arguments that need one."""
 
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
-from torch import Tensor
 
 from .schema import OpSchema
-
-
-def _flags(forward: OpSchema, needs: Dict[str, bool]) -> Dict[str, bool]:
-    """The backward's ``*_grad`` / ``alpha_grads`` arguments, from the forward's input flags."""
-    flags = {f"{name}_grad": bool(need) for name, need in needs.items()}
-    flags["alpha_grads"] = any(needs[n] for n in forward.names if n.startswith("alpha_"))
-    flags["weight_grad"] = bool(needs["weight"] or needs["bias"])
-    return flags
 
 
 def register_recurrent_autograd(forward: OpSchema, backward: OpSchema) -> None:
@@ -36,6 +27,17 @@ def register_recurrent_autograd(forward: OpSchema, backward: OpSchema) -> None:
     saved = [n for n in backward.names
              if n in outputs or (n in forward.names and n not in forward.options)]
     states = {n[:-len("_out")] for n in outputs if n.endswith("_out")}
+    # Worked out once: for each incoming gradient the backward takes, the forward output's
+    # position and whether it is a final state (passed as (B, N)); the flags; the results.
+    incoming = []
+    for name in backward.names:
+        if name.startswith("grad_"):
+            output = "spike_counts" if name == "grad_counts" else name[len("grad_"):]
+            state = output not in outputs
+            incoming.append((name, outputs.index(f"{output}_out" if state else output), state))
+    flags = [n for n in backward.names if n.endswith("_grad") or n == "alpha_grads"]
+    alphas = [n for n in forward.names if n.startswith("alpha_")]
+    results = [(name[len("grad_"):], name[len("grad_"):] in states) for name in backward.returns]
 
     def setup_context(ctx, inputs, output):
         a = forward.bind(inputs)
@@ -47,33 +49,33 @@ def register_recurrent_autograd(forward: OpSchema, backward: OpSchema) -> None:
         produced = dict(zip(outputs, output))
         ctx.save_for_backward(*(produced[n] if n in produced else a[n] for n in saved))
 
-    def incoming(name: str, grads: Dict[str, Optional[Tensor]], flat) -> Optional[Tensor]:
-        output = "spike_counts" if name == "counts" else name
-        if output in grads:
-            return grads[output]
-        grad = grads[f"{name}_out"]
-        return grad.reshape(flat) if grad is not None else None
+    def flag(name: str, needs: Dict[str, bool]) -> bool:
+        if name == "alpha_grads":
+            return any(needs[n] for n in alphas)
+        if name == "weight_grad":
+            return bool(needs["weight"] or needs["bias"])
+        return bool(needs[name[:-len("_grad")]])
 
     def backward_fn(ctx, *grads):
         values = dict(zip(saved, ctx.saved_tensors))
         if values["v_hat_tm"].numel() == 0:
             raise RuntimeError(
                 f"sinabs_fast.ops.{forward.name}: the backward needs keep_sequences=True")
-        # Absent outputs are empty tensors; their gradients (None, or empty) count as none.
-        grads = {n: g if g is not None and g.numel() else None for n, g in zip(outputs, grads)}
-        flags = _flags(forward, ctx.needs)
-        for name in backward.names:
-            if name.startswith("grad_"):
-                values[name] = incoming(name[len("grad_"):], grads, ctx.flat)
-            elif name in flags:
-                values[name] = flags[name]
-        results = backward(**values, **ctx.options)
+        for name, at, state in incoming:
+            # Absent outputs are empty tensors; their gradients (None, or empty) count as none.
+            grad = grads[at]
+            if grad is not None and grad.numel():
+                values[name] = grad.reshape(ctx.flat) if state else grad
+            else:
+                values[name] = None
+        needs = ctx.needs
+        for name in flags:
+            values[name] = flag(name, needs)
         gradients = {}
-        for name, grad in zip(backward.returns, results):
-            argument = name[len("grad_"):]
-            if not ctx.needs[argument]:
+        for (argument, state), grad in zip(results, backward(**values, **ctx.options)):
+            if not needs[argument]:
                 continue
-            if argument in states:  # (B, N); empty for i_syn without synaptic current
+            if state:  # (B, N); empty for i_syn without synaptic current
                 grad = (grad.reshape(ctx.state_shape) if grad.numel() == ctx.state_shape.numel()
                         else None)
             gradients[argument] = grad
