@@ -14,6 +14,7 @@ import torch  # noqa: E402
 
 import sinabs_fast.layers as fl  # noqa: E402
 from conftest import assert_grads_close  # noqa: E402
+from named_args import assert_rejected  # noqa: E402
 from sinabs_fast.layers.functional import alif as functional_alif  # noqa: E402
 from sinabs_pairs import RESETS, SPIKES, SURROGATES  # noqa: E402
 from test_alif import inputs_for, run_pair  # noqa: E402
@@ -143,14 +144,13 @@ def test_opcheck(syn):
 
 
 def test_op_names_the_bad_argument():
-    args = list(op_args())
-    args[12] = torch.zeros(4, 4)
-    with pytest.raises(RuntimeError, match="weight must have shape"):
-        torch.ops.sinabs_fast.alif_recurrent_forward.default(*args)
-    args = list(op_args())
-    args[13] = torch.zeros(5, dtype=torch.float64)
-    with pytest.raises(RuntimeError, match="bias must be float32"):
-        torch.ops.sinabs_fast.alif_recurrent_forward.default(*args)
+    assert_rejected(torch.ops.sinabs_fast.alif_recurrent_forward.default, op_args(), [
+        ("weight", torch.zeros(4, 4), "weight must have shape"),
+        ("bias", torch.zeros(5, dtype=torch.float64), "bias must be float32"),
+    ])
+
+
+def test_backward_needs_the_kept_sequences():
     args = list(op_args(keep=False))
     args[0].requires_grad_()
     out = torch.ops.sinabs_fast.alif_recurrent_forward.default(*args)

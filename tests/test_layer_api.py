@@ -253,6 +253,42 @@ def test_every_public_name_of_sinabs_exists(theirs, ours):
         assert inspect.isclass(getattr(ours_mod, name)) == inspect.isclass(obj), name
 
 
+def _parameters(function, leave_out=()):
+    """A signature's parameters as (name, kind, default), the default as its repr (sinabs' and
+    our activation classes are distinct objects with the same repr)."""
+    import inspect
+
+    return [(p.name, p.kind, repr(p.default).replace("sinabs_fast.", "sinabs."))
+            for p in inspect.signature(function).parameters.values() if p.name not in leave_out]
+
+
+@pytest.mark.parametrize("name", ["LIF", "LIFRecurrent", "IAF", "IAFRecurrent", "ExpLeak",
+                                  "ALIF", "ALIFRecurrent"])
+def test_neuron_layer_signatures_match(name):
+    """The neuron layers' constructors take sinabs' arguments, in its order, with its defaults
+    (the recurrent ones' are made from the non-recurrent ones', layers/recurrent_arguments.py)."""
+    assert _parameters(getattr(fl, name)) == _parameters(getattr(sl, name))
+
+
+@pytest.mark.parametrize("name", ["lif_forward", "lif_recurrent", "alif_forward",
+                                  "alif_recurrent"])
+def test_functional_signatures_match(name):
+    """As sinabs' functional forms, with one more argument at the end: the kernel spec."""
+    import sinabs.layers.functional as sf
+
+    import sinabs_fast.layers.functional as ff
+
+    assert _parameters(getattr(ff, name), leave_out=("spec",)) == _parameters(getattr(sf, name))
+
+
+def test_a_recurrent_layer_names_a_wrong_argument():
+    with pytest.raises(TypeError, match="LIFRecurrent.__init__.*unexpected keyword argument "
+                                        "'tau_men'"):
+        fl.LIFRecurrent(10.0, rec_connect=torch.nn.Identity(), tau_men=10.0)
+    with pytest.raises(TypeError, match="missing a required argument: 'rec_connect'"):
+        fl.IAFRecurrent()
+
+
 class _HostToDeviceCopies(torch.utils._python_dispatch.TorchDispatchMode):
     """Records the ops that turn host (CPU) tensors into non-CPU tensors."""
 

@@ -222,6 +222,35 @@ def test_a_stale_extension_says_how_to_rebuild():
         ops.lif.LIF_FORWARD.args(**dict(zip(ops.lif.LIF_FORWARD.names[:-1], forward_args())))
 
 
+def test_public_functions_are_made_from_the_schemas():
+    """ops.lif_forward and the others (ops/public_function.py): the schema's tensors positional,
+    in its order, its options keyword-only, with the defaults of sinabs' layers (ALIF's differ);
+    a wrong argument name is Python's own TypeError."""
+    import inspect
+
+    families = [(ops.lif_forward, ops.lif.LIF_FORWARD), (ops.alif_forward, ops.alif.ALIF_FORWARD),
+                (ops.lif_recurrent_forward, ops.lif_recurrent.RECURRENT_FORWARD),
+                (ops.alif_recurrent_forward, ops.alif_recurrent.ALIF_RECURRENT_FORWARD)]
+    for function, schema in families:
+        parameters = inspect.signature(function).parameters.values()
+        assert [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD] == [
+            n for n in schema.names if n not in schema.options]
+        assert set(schema.options) <= {p.name for p in parameters if p.kind is p.KEYWORD_ONLY}
+    lif = inspect.signature(ops.lif_forward).parameters
+    alif = inspect.signature(ops.alif_forward).parameters
+    assert lif["min_v_mem"].default is None and lif["surrogate_fn"].default is None
+    assert lif["norm_input"].default is False and lif["spike_kind"].default == ops.SpikeKind.MULTI
+    assert alif["norm_input"].default is True and alif["spike_kind"].default == 2
+    assert "keep_v_hat" in lif and "keep_sequences" in alif
+    x, v, i, alpha, alpha_syn, _, thr, amount = forward_args(grad=False)[:8]
+    with pytest.raises(TypeError, match="lif_forward.. got an unexpected keyword argument 'norm'"):
+        ops.lif_forward(x, v, i, alpha, alpha_syn, thr, amount, norm=True)
+    with pytest.raises(ValueError, match="surrogate_kind must be a built-in surrogate"):
+        ops.lif_recurrent_forward(x, v, i, alpha, alpha_syn, thr, amount, None,
+                                  torch.zeros(N, N), None,
+                                  surrogate_kind=ops.SurrogateKind.PRECOMPUTED)
+
+
 def test_gradients_follow_the_schema():
     """The autograd result has one entry per schema argument, None where there is no gradient."""
     schema = ops.lif.LIF_FORWARD

@@ -9,8 +9,8 @@ from ..activation import MembraneSubtract, SingleExponential, SingleSpike
 from ..neuron_params import ALIFParams
 from .functional.alif import run_alif
 from .lif import KernelInputs
-from .neuron_layer import (RecurrentConnection, StateShape, firing_params, passed_on,
-                           rezero_states_for)
+from .neuron_layer import RecurrentConnection, StateShape, firing_params, rezero_states_for
+from .recurrent_arguments import arguments_of
 from .reshape import SqueezedLayer
 from .stateful_layer import StatefulLayer
 from .time_constants import TimeConstants
@@ -169,24 +169,9 @@ class ALIFRecurrent(RecurrentConnection, ALIF):
     ``sinabs.layers.ALIFRecurrent`` (``rec_connect`` after ``tau_adapt``), bit-identical on the
     CPU; ``spike_counts`` is the spikes' sum over time."""
 
-    def __init__(
-        self,
-        tau_mem: Tau,
-        tau_adapt: Tau,
-        rec_connect: torch.nn.Module,
-        tau_syn: Optional[Tau] = None,
-        adapt_scale: Union[float, torch.Tensor] = 1.8,
-        spike_threshold: torch.Tensor = torch.tensor(1.0),
-        spike_fn: Callable = SingleSpike,
-        reset_fn: Callable = MembraneSubtract(),
-        surrogate_grad_fn: Callable = SingleExponential(),
-        min_v_mem: Optional[float] = None,
-        shape: Optional[torch.Size] = None,
-        train_alphas: bool = False,
-        norm_input: bool = True,
-        record_states: bool = False,
-    ):
-        super().__init__(**passed_on(locals(), "rec_connect"))
+    @arguments_of(ALIF.__init__, rec_connect_after="tau_adapt")
+    def __init__(self, rec_connect: nn.Module, **arguments):
+        super().__init__(**arguments)
         self.rec_connect = rec_connect
 
     def _rec_connect(self) -> nn.Module:

@@ -8,12 +8,17 @@ import torch
 from ..activation import MembraneSubtract, MultiSpike, SingleExponential
 from .lif import LIF, LIFRecurrent
 from .neuron_layer import passed_on
+from .recurrent_arguments import arguments_of
 from .reshape import SqueezedLayer
 
 
 class _NoLeak:
     """What integrate-and-fire layers change in their LIF base: alpha_mem is always 1, and the
     constructor has no tau_mem, train_alphas or norm_input."""
+
+    def __init__(self, **arguments):
+        super().__init__(tau_mem=np.inf, norm_input=False, **arguments)
+        self.tau_mem = None  # IAF has no membrane time constant
 
     @property
     def alpha_mem_calculated(self) -> torch.Tensor:
@@ -64,8 +69,7 @@ class IAF(_NoLeak, LIF):
         shape: Optional[torch.Size] = None,
         record_states: bool = False,
     ):
-        super().__init__(tau_mem=np.inf, norm_input=False, **passed_on(locals()))
-        self.tau_mem = None  # IAF has no membrane time constant
+        super().__init__(**passed_on(locals()))
 
 
 class IAFRecurrent(_NoLeak, LIFRecurrent):
@@ -81,20 +85,9 @@ class IAFRecurrent(_NoLeak, LIFRecurrent):
         record_states: as in :class:`IAF`.
     """
 
-    def __init__(
-        self,
-        rec_connect: torch.nn.Module,
-        spike_threshold: torch.Tensor = torch.tensor(1.0),
-        spike_fn: Callable = MultiSpike,
-        reset_fn: Callable = MembraneSubtract(),
-        surrogate_grad_fn: Callable = SingleExponential(),
-        tau_syn: Optional[float] = None,
-        min_v_mem: Optional[float] = None,
-        shape: Optional[torch.Size] = None,
-        record_states: bool = False,
-    ):
-        super().__init__(tau_mem=np.inf, norm_input=False, **passed_on(locals()))
-        self.tau_mem = None  # IAF has no membrane time constant
+    @arguments_of(IAF.__init__, rec_connect_after=None)
+    def __init__(self, **arguments):
+        super().__init__(**arguments)
 
 
 class IAFSqueeze(SqueezedLayer, IAF):

@@ -12,7 +12,8 @@ from ..neuron_spec import kernel_spec
 from .functional.lif import run_lif
 from .functional.lif_recurrent import run_lif_recurrent
 from .neuron_layer import (RecurrentConnection, StateShape, check_input, firing_params,
-                           passed_on, rezero_states_for)
+                           rezero_states_for)
+from .recurrent_arguments import arguments_of
 from .reshape import SqueezedLayer
 from .stateful_layer import StatefulLayer
 from .time_constants import TimeConstants
@@ -263,22 +264,9 @@ class LIFRecurrent(RecurrentConnection, LIF):
         train_alphas, shape, norm_input, record_states: as in :class:`LIF`.
     """
 
-    def __init__(
-        self,
-        tau_mem: Union[float, torch.Tensor],
-        rec_connect: torch.nn.Module,
-        tau_syn: Optional[Union[float, torch.Tensor]] = None,
-        spike_threshold: torch.Tensor = torch.tensor(1.0),
-        spike_fn: Callable = MultiSpike,
-        reset_fn: Callable = MembraneSubtract(),
-        surrogate_grad_fn: Callable = SingleExponential(),
-        min_v_mem: Optional[float] = None,
-        train_alphas: bool = False,
-        shape: Optional[torch.Size] = None,
-        norm_input: bool = True,
-        record_states: bool = False,
-    ):
-        super().__init__(**passed_on(locals(), "rec_connect"))
+    @arguments_of(LIF.__init__, rec_connect_after="tau_mem")
+    def __init__(self, rec_connect: nn.Module, **arguments):
+        super().__init__(**arguments)
         self.rec_connect = rec_connect
 
     def forward(self, input_data: torch.Tensor) -> torch.Tensor:

@@ -5,8 +5,9 @@ One module per op family: :mod:`.lif` (``lif_forward`` / ``lif_backward``: IAF, 
 (adaptive LIF) and :mod:`.alif_recurrent` (its recurrent layer with a linear map). Shapes:
 ``input`` is ``(B, T, N)``; states are ``(B, N)``; parameters broadcast to ``(B, N)``. The
 schemas are defined once, in csrc/sinabs_fast.cpp; :mod:`.schema` reads the argument names from
-them, so no argument list is written out here. The readable specification
-of every op is :mod:`sinabs_fast.reference`.
+them, so no argument list is written out here: the public functions are made from the schemas
+(:mod:`.public_function`: the tensors positional, the options keyword-only, their defaults in
+:mod:`.options`). The readable specification of every op is :mod:`sinabs_fast.reference`.
 
 Autograd: ``lif_forward`` and ``alif_forward`` have their own, in C++ (csrc/op_autograd.cpp,
 registered for the Autograd dispatch key): a call with grad records one C++ node and no Python

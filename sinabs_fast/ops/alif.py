@@ -2,13 +2,14 @@
 and its fused reverse-time backward; their fake kernels (the autograd is the op's own, in C++:
 see the package's docstring)."""
 
-from typing import NamedTuple, Optional, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from .fake_outputs import FakeOutputs
-from .kinds import ResetKind, SpikeKind, SurrogateKind
+from .fake_outputs import FakeOutputs, forward_fake
+from .options import ALIF_OPTIONS, require_builtin_surrogate
+from .public_function import public_function
 from .schema import OpSchema, require_autograd_kernel
 
 ALIF_FORWARD = OpSchema("alif_forward")
@@ -26,28 +27,9 @@ class ALIFOutputs(NamedTuple):
     spike_counts: Tensor  # (B, N) float32 spikes summed over T
 
 
-def alif_forward(
-    input: Tensor,
-    v_mem: Tensor,
-    i_syn: Optional[Tensor],
-    b: Tensor,
-    alpha_mem: Tensor,
-    alpha_syn: Optional[Tensor],
-    alpha_adapt: Tensor,
-    b0: Tensor,
-    adapt_scale: Tensor,
-    subtract_value: Optional[Tensor] = None,
-    min_v_mem: Optional[Tensor] = None,
-    *,
-    norm_input: bool = True,
-    spike_kind: int = SpikeKind.SINGLE,
-    max_spikes: float = float("inf"),
-    reset_kind: int = ResetKind.SUBTRACT,
-    reset_value: float = 0.0,
-    surrogate_kind: int = SurrogateKind.SINGLE_EXPONENTIAL,
-    surrogate_params: Sequence[float] = (0.5, 1.0),
-    keep_sequences: bool = True,
-) -> ALIFOutputs:
+@public_function(ALIF_FORWARD, dict(ALIF_OPTIONS, subtract_value=None, min_v_mem=None,
+                                    keep_sequences=True))
+def alif_forward(args: tuple) -> ALIFOutputs:
     """All T steps of adaptive LIF neurons in one fused pass (sinabs 3.1.3's ``alif_forward``;
     docs/semantics.md, "ALIF").
 
@@ -59,9 +41,7 @@ def alif_forward(
     compute dtype (float32 or float64). Keep the sequences whenever a gradient is needed; the
     backward gives gradients for the input, the initial states and the three alphas.
     """
-    if surrogate_kind == SurrogateKind.PRECOMPUTED:
-        raise ValueError("alif_forward: surrogate_kind must be a built-in surrogate (0-4)")
-    return ALIFOutputs(*ALIF_FORWARD.op(*ALIF_FORWARD.args_from(locals())))
+    return ALIFOutputs(*ALIF_FORWARD.op(*require_builtin_surrogate(ALIF_FORWARD, args)))
 
 
 def alif_backward(*args) -> tuple:
@@ -69,17 +49,7 @@ def alif_backward(*args) -> tuple:
     return ALIF_BACKWARD.op(*args)
 
 
-@torch.library.register_fake("sinabs_fast::alif_forward")
-def _alif_forward_fake(*args):
-    a = ALIF_FORWARD.bind(args)
-    input, keep = a["input"], a["keep_sequences"]
-    torch._check(input.dim() == 3, lambda: "input must have shape (batch, time, neurons)")
-    out = FakeOutputs(input)
-    syn = a["alpha_syn"] is not None
-    return (
-        out.spikes(), out.sequence(keep), out.sequence(keep and syn), out.sequence(keep),
-        out.state(a["v_mem"]), out.state(a["i_syn"], syn), out.state(a["b"]), out.counts(),
-    )
+torch.library.register_fake("sinabs_fast::alif_forward", forward_fake(ALIF_FORWARD))
 
 
 @torch.library.register_fake("sinabs_fast::alif_backward")

@@ -9,7 +9,9 @@ import torch
 from torch import Tensor
 
 from .fake_outputs import FakeOutputs
-from .kinds import ResetKind, SpikeKind, SurrogateKind
+from .kinds import SpikeKind, SurrogateKind
+from .options import LIF_OPTIONS
+from .public_function import public_function
 from .schema import OpSchema, require_autograd_kernel
 
 LIF_FORWARD = OpSchema("lif_forward")
@@ -29,27 +31,10 @@ class LIFOutputs(NamedTuple):
     checkpoints: Tensor
 
 
-def lif_forward(
-    input: Tensor,
-    v_mem: Tensor,
-    i_syn: Optional[Tensor],
-    alpha_mem: Tensor,
-    alpha_syn: Optional[Tensor],
-    threshold: Tensor,
-    reset_amount: Tensor,
-    min_v_mem: Optional[Tensor] = None,
-    *,
-    norm_input: bool = False,
-    spike_kind: int = SpikeKind.MULTI,
-    max_spikes: float = float("inf"),
-    reset_kind: int = ResetKind.SUBTRACT,
-    reset_value: float = 0.0,
-    surrogate_kind: int = SurrogateKind.SINGLE_EXPONENTIAL,
-    surrogate_params: Sequence[float] = (0.5, 1.0),
-    surrogate_fn: Optional[Callable[[Tensor, Tensor], Tensor]] = None,
-    keep_v_hat: bool = True,
-    keep_i_syn: bool = False,
-) -> LIFOutputs:
+@public_function(LIF_FORWARD, dict(LIF_OPTIONS, min_v_mem=None, keep_v_hat=True,
+                                   keep_i_syn=False))
+def lif_forward(args: tuple,
+                surrogate_fn: Optional[Callable[[Tensor, Tensor], Tensor]] = None) -> LIFOutputs:
     """All T steps of a LIF-family neuron in one fused pass (sinabs 3.1.3 semantics, see
     docs/semantics.md).
 
@@ -65,7 +50,7 @@ def lif_forward(
     recomputes the forward (less memory traffic: nothing of size (B, T, N) is saved), on CUDA
     from the states the forward keeps every few steps (``checkpoints``).
     """
-    return LIFOutputs(*forward_on_args(LIF_FORWARD.args_from(locals()), surrogate_fn))
+    return LIFOutputs(*forward_on_args(args, surrogate_fn))
 
 
 _SURROGATE_KIND = LIF_FORWARD.names.index("surrogate_kind")

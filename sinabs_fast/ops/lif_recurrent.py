@@ -2,18 +2,19 @@
 recurrent map is linear, over all T steps in one op call (CPU and CUDA), with its fake kernels
 and autograd."""
 
-from typing import NamedTuple, Optional, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from .fake_outputs import FakeOutputs
-from .kinds import ResetKind, SpikeKind, SurrogateKind
+from .fake_outputs import FakeOutputs, forward_fake
+from .options import LIF_OPTIONS, require_builtin_surrogate
+from .public_function import public_function
+from .recurrent_autograd import register_recurrent_autograd
 from .schema import OpSchema
 
 RECURRENT_FORWARD = OpSchema("lif_recurrent_forward")
 RECURRENT_BACKWARD = OpSchema("lif_recurrent_backward")
-_OPTIONS = RECURRENT_FORWARD.options_for(RECURRENT_BACKWARD)
 
 
 class RecurrentOutputs(NamedTuple):
@@ -27,47 +28,19 @@ class RecurrentOutputs(NamedTuple):
     spike_counts: Tensor  # (B, N) float32
 
 
-def lif_recurrent_forward(
-    input: Tensor,
-    v_mem: Tensor,
-    i_syn: Optional[Tensor],
-    alpha_mem: Tensor,
-    alpha_syn: Optional[Tensor],
-    threshold: Tensor,
-    reset_amount: Tensor,
-    min_v_mem: Optional[Tensor],
-    weight: Tensor,
-    bias: Optional[Tensor],
-    *,
-    norm_input: bool = False,
-    spike_kind: int = SpikeKind.MULTI,
-    max_spikes: float = float("inf"),
-    reset_kind: int = ResetKind.SUBTRACT,
-    reset_value: float = 0.0,
-    surrogate_kind: int = SurrogateKind.SINGLE_EXPONENTIAL,
-    surrogate_params: Sequence[float] = (0.5, 1.0),
-    keep_sequences: bool = True,
-) -> RecurrentOutputs:
+@public_function(RECURRENT_FORWARD, dict(LIF_OPTIONS, keep_sequences=True))
+def lif_recurrent_forward(args: tuple) -> RecurrentOutputs:
     """A recurrent LIF-family layer over all T steps in one op call, for a recurrent map
     ``nn.Linear(N, N)`` (``weight``, ``bias``): step t's input is ``input[:, t] + spikes_{t-1}
     @ weight.T + bias`` (zeros at t = 0), computed with nn.Linear's own addmm, then
     :func:`~sinabs_fast.ops.lif_forward`'s neuron step. Gradients reach the input, the initial
     states, the alphas, ``weight`` and ``bias``; keep the sequences whenever a gradient is
     needed."""
-    if surrogate_kind == SurrogateKind.PRECOMPUTED:
-        raise ValueError("lif_recurrent_forward: surrogate_kind must be a built-in surrogate")
-    return RecurrentOutputs(*RECURRENT_FORWARD.op(*RECURRENT_FORWARD.args_from(locals())))
+    return RecurrentOutputs(
+        *RECURRENT_FORWARD.op(*require_builtin_surrogate(RECURRENT_FORWARD, args)))
 
 
-@torch.library.register_fake("sinabs_fast::lif_recurrent_forward")
-def _lif_recurrent_forward_fake(*args):
-    a = RECURRENT_FORWARD.bind(args)
-    out, keep = FakeOutputs(a["input"]), a["keep_sequences"]
-    syn = a["alpha_syn"] is not None
-    return (
-        out.spikes(), out.time_major(keep), out.time_major(keep and syn), out.time_major(keep),
-        out.time_major(keep), out.state(a["v_mem"]), out.state(a["i_syn"], syn), out.counts(),
-    )
+torch.library.register_fake("sinabs_fast::lif_recurrent_forward", forward_fake(RECURRENT_FORWARD))
 
 
 @torch.library.register_fake("sinabs_fast::lif_recurrent_backward")
@@ -84,50 +57,4 @@ def _lif_recurrent_backward_fake(*args):
     )
 
 
-def _recurrent_setup_context(ctx, inputs, output):
-    a = RECURRENT_FORWARD.bind(inputs)
-    ctx.set_materialize_grads(False)
-    ctx.needs = RECURRENT_FORWARD.bind(ctx.needs_input_grad)
-    ctx.syn = a["alpha_syn"] is not None
-    ctx.state_shape = a["v_mem"].shape
-    ctx.options = {k: a[k] for k in _OPTIONS}
-    ctx.save_for_backward(
-        output[0], output[1], output[2], output[3], output[4], a["v_mem"], a["alpha_mem"],
-        a["alpha_syn"], a["threshold"], a["reset_amount"], a["min_v_mem"], a["weight"],
-    )
-
-
-def _recurrent_backward(ctx, *grads):
-    (spikes, v_hat_tm, i_seq_tm, totals_tm, v_post_tm, v_mem, alpha_mem, alpha_syn, threshold,
-     reset_amount, min_v_mem, weight) = ctx.saved_tensors
-    if v_hat_tm.numel() == 0:
-        raise RuntimeError(
-            "sinabs_fast.ops.lif_recurrent_forward: the backward needs keep_sequences=True")
-    grads = [g if g is not None and g.numel() else None for g in grads]
-    g_spikes, g_v_hat, g_i_seq, _, _, g_v_mem, g_i_syn, g_counts = grads
-    flat = (v_hat_tm.shape[1], v_hat_tm.shape[2])  # the states as (B, N)
-    needs = ctx.needs
-    g_input, g_v0, g_i0, g_am, g_as, g_w, g_b = RECURRENT_BACKWARD(
-        grad_spikes=g_spikes, grad_v_hat_tm=g_v_hat, grad_i_seq_tm=g_i_seq,
-        grad_v_mem=g_v_mem.reshape(flat) if g_v_mem is not None else None,
-        grad_i_syn=g_i_syn.reshape(flat) if g_i_syn is not None else None,
-        grad_counts=g_counts, spikes=spikes, v_hat_tm=v_hat_tm, i_seq_tm=i_seq_tm,
-        totals_tm=totals_tm, v_post_tm=v_post_tm, v_mem=v_mem, alpha_mem=alpha_mem,
-        alpha_syn=alpha_syn, threshold=threshold, reset_amount=reset_amount,
-        min_v_mem=min_v_mem, weight=weight, alpha_mem_grad=bool(needs["alpha_mem"]),
-        alpha_syn_grad=bool(needs["alpha_syn"]),
-        weight_grad=bool(needs["weight"] or needs["bias"]), **ctx.options,
-    )
-    return RECURRENT_FORWARD.gradients(
-        input=g_input, v_mem=g_v0.reshape(ctx.state_shape),
-        i_syn=g_i0.reshape(ctx.state_shape) if ctx.syn else None,
-        alpha_mem=g_am if needs["alpha_mem"] else None,
-        alpha_syn=g_as if needs["alpha_syn"] else None,
-        weight=g_w if needs["weight"] else None, bias=g_b if needs["bias"] else None,
-    )
-
-
-torch.library.register_autograd(
-    "sinabs_fast::lif_recurrent_forward", _recurrent_backward,
-    setup_context=_recurrent_setup_context,
-)
+register_recurrent_autograd(RECURRENT_FORWARD, RECURRENT_BACKWARD)

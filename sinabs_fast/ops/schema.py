@@ -11,8 +11,6 @@ from ..rebuild_hint import REBUILD
 
 _BelowAutograd = torch._C._AutoDispatchBelowAutograd
 
-_CONVERTERS = {"int": int, "float": float, "List[float]": lambda v: [float(p) for p in v]}
-
 
 class OpSchema:
     """One op of ``torch.ops.sinabs_fast``: its overload and its argument names in schema order."""
@@ -26,17 +24,17 @@ class OpSchema:
         self.name = name
         arguments = self.op._schema.arguments
         self.names: Tuple[str, ...] = tuple(a.name for a in arguments)
+        self.types: Dict[str, str] = {a.name: str(a.type) for a in arguments}  # "Optional[Tensor]"
+        # The options: the arguments that are no tensors (flags, kinds, numbers), in schema order.
+        self.options = tuple(n for n in self.names if "Tensor" not in self.types[n])
+        self.returns = tuple(r.name for r in self.op._schema.returns)  # the outputs' names
         self._known = frozenset(self.names)
         self._in_order = operator.itemgetter(*self.names)  # values by name -> schema order
-        # How a Python value becomes the schema's type (an IntEnum an int, a sequence a list of
-        # floats); tensors, optionals and bools pass as they are.
-        self._converters = tuple(_CONVERTERS.get(str(a.type)) for a in arguments)
 
     def options_for(self, other: "OpSchema") -> Tuple[str, ...]:
         """The non-tensor arguments (spike, reset, surrogate options) that ``other`` (the
         backward) takes too: what a forward's autograd context passes on to it."""
-        return tuple(a.name for a in self.op._schema.arguments
-                     if a.name in other._known and "Tensor" not in str(a.type))
+        return tuple(n for n in self.options if n in other._known)
 
     def bind(self, args: Sequence) -> Dict[str, object]:
         """Positional arguments (in schema order) by name."""
@@ -53,12 +51,6 @@ class OpSchema:
         if torch.compiler.is_compiling():  # dynamo does not trace an itemgetter
             return tuple(values[n] for n in self.names)
         return self._in_order(values)
-
-    def args_from(self, namespace: Dict[str, object]) -> tuple:
-        """The positional arguments from a wrapper's ``locals()``, whose parameters carry the
-        schema's names, each converted to the schema's type."""
-        return tuple(namespace[name] if convert is None else convert(namespace[name])
-                     for name, convert in zip(self.names, self._converters))
 
     def kernel(self, *args) -> tuple:
         """The op's device kernel on positional ``args``, dispatched below autograd: for the

@@ -13,6 +13,7 @@ from ...ops.alif import ALIF_FORWARD
 from ...ops.alif_recurrent import ALIF_RECURRENT_FORWARD
 from ...neuron_params import ALIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
+from ..recurrent_arguments import arguments_of
 from .lif_recurrent import _linear_map
 from .op_arguments import CallShape, Param, device_scalar, per_neuron, requires_grad
 
@@ -276,30 +277,14 @@ def alif_forward(
     return run_alif(input_data, state, params, record_states, spec)
 
 
-def alif_recurrent(
-    input_data: Tensor,
-    alpha_mem: Tensor,
-    alpha_adapt: Tensor,
-    alpha_syn: Optional[Tensor],
-    adapt_scale: Param,
-    state: Dict[str, Tensor],
-    spike_fn: Callable,
-    reset_fn: Callable,
-    surrogate_grad_fn: Callable,
-    min_v_mem: Param,
-    rec_connect: torch.nn.Module,
-    b0: Param,
-    norm_input: bool,
-    record_states: bool = False,
-    spec: Optional[KernelSpec] = None,
-) -> ALIFResult:
+@arguments_of(alif_forward, rec_connect_after="min_v_mem")
+def alif_recurrent(input_data: Tensor, state: Dict[str, Tensor], rec_connect: nn.Module,
+                   record_states: bool, spec: Optional[KernelSpec], **neuron) -> ALIFResult:
     """Fused-step drop-in for ``sinabs.layers.functional.alif_recurrent`` (sinabs 3.1.3): each
     step's input is ``x_t + rec_connect(spikes_{t-1}).reshape(B, *trailing)`` (float32 zeros at
     the first step); ``rec_connect`` runs after every step, the last included, as in sinabs.
     Each step's neuron update is one fused op call. Returns as :func:`alif_forward`."""
-    params = ALIFParams(alpha_mem, alpha_adapt, alpha_syn, adapt_scale, b0, spike_fn, reset_fn,
-                        surrogate_grad_fn, min_v_mem, norm_input)
-    return run_alif(input_data, state, params, record_states, spec, rec_connect)
+    return run_alif(input_data, state, ALIFParams(**neuron), record_states, spec, rec_connect)
 
 
 def run_alif(input_data: Tensor, state: Dict[str, Tensor], params: ALIFParams,

@@ -19,7 +19,8 @@ from ... import ops, reference
 from ...ops.lif import LIF_FORWARD
 from ...neuron_params import LIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
-from .lif import FusedPlan, fused_plan
+from ..recurrent_arguments import arguments_of
+from .lif import FusedPlan, fused_plan, lif_forward
 from .op_arguments import CallShape, requires_grad
 
 
@@ -135,21 +136,10 @@ def _fused_recurrent(plan: FusedPlan, input_data: Tensor, state: Dict[str, Tenso
     return out.spikes.reshape(shape), new_state, recordings
 
 
-def lif_recurrent(
-    input_data: Tensor,
-    alpha_mem: Tensor,
-    alpha_syn: Optional[Tensor],
-    state: Dict[str, Tensor],
-    spike_threshold: Optional[Tensor],
-    spike_fn: Optional[Callable],
-    reset_fn: Optional[Callable],
-    surrogate_grad_fn: Optional[Callable],
-    min_v_mem: Optional[Tensor],
-    norm_input: bool,
-    rec_connect: torch.nn.Module,
-    record_states: bool = False,
-    spec: Optional[KernelSpec] = None,
-) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor]]:
+@arguments_of(lif_forward, rec_connect_after="norm_input")
+def lif_recurrent(input_data: Tensor, state: Dict[str, Tensor], rec_connect: nn.Module,
+                  record_states: bool, spec: Optional[KernelSpec], **neuron
+                  ) -> Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor]]:
     """Fused-step drop-in for ``sinabs.layers.functional.lif_recurrent`` (sinabs 3.1.3).
 
     ``input_data`` is (B, T, *trailing). Each step the neuron receives ``x_t + rec_out``, where
@@ -163,9 +153,8 @@ def lif_recurrent(
     ``recordings["i_syn"][:, t]`` the synaptic current of step ``t + 1``; only the last entry
     is the state after step ``T - 1``.
     """
-    params = LIFParams(alpha_mem, alpha_syn, spike_threshold, spike_fn, reset_fn,
-                       surrogate_grad_fn, min_v_mem, norm_input)
-    return run_lif_recurrent(input_data, state, params, rec_connect, record_states, spec)
+    return run_lif_recurrent(input_data, state, LIFParams(**neuron), rec_connect, record_states,
+                             spec)
 
 
 def run_lif_recurrent(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
