@@ -16,6 +16,18 @@ Tensor in_dtype_of(const Tensor& t, const Tensor& like) {
   return t.scalar_type() == like.scalar_type() ? t : t.to(like.scalar_type());
 }
 
+// in_scale without norm_input: ones like alpha (its broadcast row). A single value on the CPU
+// is one shared, read-only tensor per compute dtype (leaked, so it outlives every call at exit):
+// a fill per call is four ATen ops, more host time than a tiny call's kernel.
+Tensor unit_scale(const Tensor& alpha) {
+  if (alpha.numel() != 1 || !alpha.is_cpu()) return at::ones_like(alpha);
+  static const Tensor* const float_one = new Tensor(at::ones({1}, at::kFloat));
+  static const Tensor* const double_one = new Tensor(at::ones({1}, at::kDouble));
+  if (alpha.scalar_type() == at::kFloat) return *float_one;
+  if (alpha.scalar_type() == at::kDouble) return *double_one;
+  return at::ones_like(alpha);
+}
+
 }  // namespace
 
 NeuronOptions make_options(int64_t spike_kind, double max_spikes, int64_t reset_kind,
@@ -82,7 +94,7 @@ NeuronParams prepare_params(const Tensor& input, const Tensor& alpha_mem,
   };
   p.alpha_mem = row(alpha_mem, "alpha_mem");
   // (1 - alpha) is rounded in alpha's own dtype before it meets the state, as in sinabs.
-  p.in_scale = norm_input ? row(at::rsub(alpha_mem, 1), "alpha_mem") : at::ones_like(p.alpha_mem);
+  p.in_scale = norm_input ? row(at::rsub(alpha_mem, 1), "alpha_mem") : unit_scale(p.alpha_mem);
   if (alpha_syn.has_value()) p.alpha_syn = row(*alpha_syn, "alpha_syn");
   p.threshold = row(threshold, "threshold");
   p.spike_threshold = p.threshold;
