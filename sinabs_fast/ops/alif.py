@@ -49,7 +49,8 @@ def alif_backward(*args) -> tuple:
     return ALIF_BACKWARD.op(*args)
 
 
-torch.library.register_fake("sinabs_fast::alif_forward", forward_fake(ALIF_FORWARD))
+torch.library.register_fake("sinabs_fast::alif_forward",
+                            forward_fake(ALIF_FORWARD))
 
 
 @torch.library.register_fake("sinabs_fast::alif_backward")

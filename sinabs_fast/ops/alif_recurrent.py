@@ -42,7 +42,8 @@ def alif_recurrent_forward(args: tuple) -> ALIFRecurrentOutputs:
         *ALIF_RECURRENT_FORWARD.op(*require_builtin_surrogate(ALIF_RECURRENT_FORWARD, args)))
 
 
-torch.library.register_fake("sinabs_fast::alif_recurrent_forward", forward_fake(ALIF_RECURRENT_FORWARD))
+torch.library.register_fake("sinabs_fast::alif_recurrent_forward",
+                            forward_fake(ALIF_RECURRENT_FORWARD))
 
 
 @torch.library.register_fake("sinabs_fast::alif_recurrent_backward")

@@ -2,7 +2,7 @@
 built from one reference tensor of shape ``(B, T, N)``: every output is new (fake outputs must
 not alias each other), and an output the op leaves out is empty, ``(0,)``."""
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor
@@ -69,35 +69,33 @@ class FakeOutputs:
         return torch.empty_like(of) if needed else self.empty()
 
 
-def forward_outputs(schema: OpSchema, args: tuple) -> tuple:
-    """A neuron forward's outputs, each by its name in the schema: ``spikes`` (B, T, N) and
-    ``spike_counts`` (B, N), float32; a final state ``<state>_out`` shaped like the argument
-    ``<state>`` (empty for ``i_syn`` without synaptic current); any other output a per-step
-    sequence, kept with ``keep_sequences`` (``i_seq`` only with synaptic current), time-major
-    ``(T, B, N)`` when its name ends in ``_tm``."""
-    a = schema.bind(args)
-    input = a["input"]
-    torch._check(input.dim() == 3, lambda: "input must have shape (batch, time, neurons)")
-    out = FakeOutputs(input)
-    syn = a["alpha_syn"] is not None
+def forward_fake(schema: OpSchema) -> Callable[..., tuple]:
+    """The fake kernel of a neuron forward op (ALIF's and the recurrent ops'), its outputs made
+    by their names in the schema: ``spikes`` (B, T, N) and ``spike_counts`` (B, N), float32; a
+    final state ``<state>_out`` shaped like the argument ``<state>`` (empty for ``i_syn`` without
+    synaptic current); any other output a per-step sequence, kept with ``keep_sequences``
+    (``i_seq`` only with synaptic current), time-major ``(T, B, N)`` when its name ends in
+    ``_tm``. Registered from the op's module: torch checks that it is the one
+    csrc/sinabs_fast.cpp names (set_python_module)."""
 
-    def output(name: str) -> Tensor:
-        if name == "spikes":
-            return out.spikes()
-        if name == "spike_counts":
-            return out.counts()
-        if name.endswith("_out"):
-            state = name[:-len("_out")]
-            return out.state(a[state], state != "i_syn" or syn)
-        kept = a["keep_sequences"] and (syn or not name.startswith("i_seq"))
-        return out.time_major(kept) if name.endswith("_tm") else out.sequence(kept)
+    def fake(*args) -> tuple:
+        a = schema.bind(args)
+        input = a["input"]
+        torch._check(input.dim() == 3, lambda: "input must have shape (batch, time, neurons)")
+        out = FakeOutputs(input)
+        syn = a["alpha_syn"] is not None
 
-    return tuple(output(name) for name in schema.returns)
+        def output(name: str) -> Tensor:
+            if name == "spikes":
+                return out.spikes()
+            if name == "spike_counts":
+                return out.counts()
+            if name.endswith("_out"):
+                state = name[:-len("_out")]
+                return out.state(a[state], state != "i_syn" or syn)
+            kept = a["keep_sequences"] and (syn or not name.startswith("i_seq"))
+            return out.time_major(kept) if name.endswith("_tm") else out.sequence(kept)
 
+        return tuple(output(name) for name in schema.returns)
 
-
-def forward_fake(schema: OpSchema):
-    """The fake kernel of a neuron forward op whose outputs follow the naming of
-    :func:`forward_outputs` (ALIF's and the recurrent ops'), to be registered from the op's
-    module: torch checks that it is the one csrc/sinabs_fast.cpp names (set_python_module)."""
-    return lambda *args: forward_outputs(schema, args)
+    return fake

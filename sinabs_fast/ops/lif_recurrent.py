@@ -40,7 +40,8 @@ def lif_recurrent_forward(args: tuple) -> RecurrentOutputs:
         *RECURRENT_FORWARD.op(*require_builtin_surrogate(RECURRENT_FORWARD, args)))
 
 
-torch.library.register_fake("sinabs_fast::lif_recurrent_forward", forward_fake(RECURRENT_FORWARD))
+torch.library.register_fake("sinabs_fast::lif_recurrent_forward",
+                            forward_fake(RECURRENT_FORWARD))
 
 
 @torch.library.register_fake("sinabs_fast::lif_recurrent_backward")
