@@ -643,6 +643,7 @@ def _all_reduce_worker(rank, world, store, results):
         "grads": grads,
         "hooks_total": torch.as_tensor(half.hook_data["total_synops_per_timestep"]).detach(),
     }, os.path.join(results, f"{rank}.pt"))
+    dist.barrier()  # no rank tears the group down while another still uses it
     dist.destroy_process_group()
 
 

@@ -71,6 +71,7 @@ def _worker(rank, world, store, results, broadcast_buffers, chunks):
     except RuntimeError as error:
         result = {"error": str(error)}
     torch.save(result, os.path.join(results, f"{rank}.pt"))
+    dist.barrier()  # no rank tears the group down while another still uses it
     dist.destroy_process_group()
 
 

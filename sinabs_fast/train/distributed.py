@@ -75,4 +75,7 @@ def finish(context: Context) -> None:
     if context.distributed:
         import torch.distributed as dist
 
+        # Every rank reaches the end before any tears the group down: a rank that destroys it
+        # while another still talks to it can abort that rank's process (gloo).
+        dist.barrier()
         dist.destroy_process_group()
