@@ -9,7 +9,7 @@ import torch.nn as nn
 from ..activation import MembraneSubtract, MultiSpike, SingleExponential
 from ..neuron_params import LIFParams
 from ..neuron_spec import kernel_spec
-from .functional.lif import run_lif
+from .functional.lif import plan_lif_call, reference_lif, run_lif_call
 from .functional.lif_recurrent import run_lif_recurrent
 from .neuron_layer import (RecurrentConnection, StateShape, check_input, firing_params,
                            rezero_states_for)
@@ -24,6 +24,20 @@ def _positive_threshold(spike_threshold) -> nn.Parameter:
     # A fresh copy: sinabs shares the default threshold's storage between layers (changed on purpose: docs/semantics.md, section 5).
     require_positive(spike_threshold, "spike_threshold")
     return nn.Parameter(torch.as_tensor(spike_threshold).detach().clone(), requires_grad=False)
+
+
+def _description(t: Optional[torch.Tensor]) -> Optional[tuple]:
+    """What a plan reads of a tensor that changes from call to call (an input, a state, a decay
+    factor computed from its time constant)."""
+    return None if t is None else (t.dtype, t.ndim, t.device, t.requires_grad)
+
+
+def _identity(value) -> tuple:
+    """What a plan reads of a parameter: its identity (the plan holds it, so the id stays its
+    own) and description, or a Python number's value."""
+    if isinstance(value, torch.Tensor):
+        return (id(value), *_description(value))
+    return (value,)
 
 
 class _LazyRate(NamedTuple):
@@ -181,9 +195,10 @@ class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
             else:
                 self.handle_state_batch_size_mismatch(batch_size)
 
-    def _neuron_params(self, alpha_syn: Optional[torch.Tensor]) -> LIFParams:
-        """The neuron's parameters for this call (alpha_syn computed once by the caller)."""
-        return LIFParams(self.alpha_mem_calculated, alpha_syn, self.spike_threshold,
+    def _neuron_params(self, alpha_mem: torch.Tensor,
+                       alpha_syn: Optional[torch.Tensor]) -> LIFParams:
+        """The neuron's parameters for this call (the decay factors computed by the caller)."""
+        return LIFParams(alpha_mem, alpha_syn, self.spike_threshold,
                          self.spike_fn, self.reset_fn, self.surrogate_grad_fn, self.min_v_mem,
                          self.norm_input)
 
@@ -196,12 +211,21 @@ class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
     def forward(self, input_data: torch.Tensor) -> torch.Tensor:
         """Args: input_data of shape (batch, time, ...). Returns the spikes, same shape."""
         check_input(input_data, self)
-        batch_size, _, *trailing = input_data.shape
-        self._prepare_states(batch_size, trailing)
-        alpha_syn = self.alpha_syn_calculated
-        output, state, recordings, counts = run_lif(
-            input_data, self._states(), self._neuron_params(alpha_syn), self.record_states,
-            self._kernel_spec)
+        alpha_mem, alpha_syn = self.alpha_mem_calculated, self.alpha_syn_calculated
+        planned = self.__dict__.get("_planned_call")  # (key, LIFCall) of an earlier call
+        if planned is not None and self._call_key(input_data, alpha_mem, alpha_syn) == planned[0]:
+            call = planned[1]
+        else:
+            call = self._plan(input_data, alpha_mem, alpha_syn)
+        if call is None:  # one op call can't reproduce sinabs here
+            output, state, recordings, counts = reference_lif(
+                input_data, self._states(), self._neuron_params(alpha_mem, alpha_syn),
+                self.record_states)
+        else:
+            buffers = self._buffers
+            output, state, recordings, counts = run_lif_call(
+                call, input_data, buffers["v_mem"], buffers.get("i_syn"), alpha_mem, alpha_syn,
+                self.surrogate_grad_fn)
         # The mean of the spikes, from the kernel's counts rather than another pass over them
         # (equal to output.mean() while the spike total is exact in float32, below 2^24),
         # computed when firing_rate is first read (two torch ops a call otherwise).
@@ -209,6 +233,44 @@ class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
                 else _LazyRate(counts, output.numel(), torch.is_grad_enabled()))
         self._keep(state, recordings, alpha_syn, spike_counts=counts, _firing_rate=rate)
         return output
+
+    def _plan(self, input_data: torch.Tensor, alpha_mem: torch.Tensor,
+              alpha_syn: Optional[torch.Tensor]):
+        """Prepares the states for the input and plans the op call (None: the reference runs),
+        kept for the next calls when it is reusable."""
+        batch_size, _, *trailing = input_data.shape
+        self._prepare_states(batch_size, trailing)
+        call = plan_lif_call(input_data, self._states(), self._neuron_params(alpha_mem, alpha_syn),
+                             self.record_states, self._kernel_spec)
+        reusable = call is not None and call.reusable and not torch.compiler.is_compiling()
+        self.__dict__["_planned_call"] = (
+            (self._call_key(input_data, alpha_mem, alpha_syn), call) if reusable else None)
+        return call
+
+    def _call_key(self, input_data: torch.Tensor, alpha_mem: torch.Tensor,
+                  alpha_syn: Optional[torch.Tensor]) -> tuple:
+        """What a planned call was planned from, as a tuple to compare: the input's and the
+        states' shapes, dtypes and devices, what needs a gradient, the parameters' identities and
+        descriptions, the kernel spec and the flags. Equal keys plan the same call, so a layer
+        called again on the same kind of input skips planning. Under torch.compile (which
+        traces the planning instead) and for tensor subclasses the key never matches."""
+        if type(input_data) is not torch.Tensor or torch.compiler.is_compiling():
+            return (None,)
+        buffers = self._buffers
+        v_mem, i_syn = buffers["v_mem"], buffers.get("i_syn")
+        return (
+            self._kernel_spec, self.record_states, self.norm_input, torch.is_grad_enabled(),
+            _description(input_data), input_data.shape, _description(v_mem), v_mem.shape,
+            _description(i_syn), None if i_syn is None else i_syn.shape,
+            _description(alpha_mem), _description(alpha_syn),
+            _identity(self.spike_threshold), _identity(self.min_v_mem),
+            _identity(getattr(self.reset_fn, "subtract_value", None)),
+        )
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_planned_call", None)  # replanned at the next call
+        return state
 
     @property
     def firing_rate(self) -> torch.Tensor:
@@ -274,8 +336,8 @@ class LIFRecurrent(RecurrentConnection, LIF):
         rezero_states_for(self, input_data)
         alpha_syn = self.alpha_syn_calculated
         spikes, state, recordings = run_lif_recurrent(
-            input_data, self._states(), self._neuron_params(alpha_syn), self.rec_connect,
-            self.record_states, self._kernel_spec)
+            input_data, self._states(), self._neuron_params(self.alpha_mem_calculated, alpha_syn),
+            self.rec_connect, self.record_states, self._kernel_spec)
         self._keep(state, recordings, alpha_syn, firing_rate=spikes.sum() / spikes.numel())
         return spikes
 

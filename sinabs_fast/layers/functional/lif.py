@@ -12,7 +12,7 @@ from ...ops.lif import LIF_FORWARD, forward_on_args, shaped
 from ...neuron_params import LIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
 from .op_arguments import (CallShape, Operand, Param, along_time, eager_cache, operand,
-                           per_neuron, steady_dtypes)
+                           per_neuron, requires_grad, steady_dtypes)
 
 # (output, final state, recordings, spike counts or None)
 LIFResult = Tuple[Tensor, Dict[str, Tensor], Dict[str, Tensor], Optional[Tensor]]
@@ -30,6 +30,7 @@ class FusedPlan(NamedTuple):
     amount: Tensor  # the reset's s * amount operand
     amount_param: Param  # the same, as the layer gave it (for the recordings' torch ops)
     min_v_mem: Optional[Tensor]
+    min_v_mem_param: Param  # the same, as the layer gave it
     # The op's keyword arguments: norm_input and the spike, reset and surrogate kinds and values.
     options: Dict[str, object]
 
@@ -121,6 +122,7 @@ def fused_plan(call: CallShape, state: Dict[str, Tensor], params: LIFParams,
         amount=amount_t,
         amount_param=amount,
         min_v_mem=m,
+        min_v_mem_param=min_v_mem,
         options=dtypes.options,
     )
 
@@ -178,52 +180,101 @@ def lif_forward(
     return run_lif(input_data, state, params, record_states, spec)
 
 
-def run_lif(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
-            record_states: bool = False, spec: Optional[KernelSpec] = None) -> LIFResult:
-    """:func:`lif_forward` on the neuron's parameters as one value (what the layers call)."""
-    alpha_mem, alpha_syn, spike_fn, min_v_mem = (params.alpha_mem, params.alpha_syn,
-                                                 params.spike_fn, params.min_v_mem)
+class LIFCall(NamedTuple):
+    """One fused op call as planned (:func:`plan_lif_call`) from the input's shape, dtype and
+    device, the states' and parameters' dtypes and dimensions, the gradient flags, the recording
+    flag and the kernel spec; :func:`run_lif_call` runs it on the call's tensors."""
+
+    plan: FusedPlan
+    shape: Tuple[int, ...]  # the input's (B, T, *trailing)
+    flat: Tuple[int, int, int]  # (B, T, N), as the op takes it
+    counts_shape: Tuple[int, ...]  # (B, *trailing)
+    spiking: bool
+    syn: bool
+    record_states: bool
+    # The op's arguments after alpha_syn (norm_input, threshold, reset_amount, min_v_mem, the
+    # options, keep_v_hat, keep_i_syn), the same for every run of this call.
+    tail: tuple
+    # Whether the plan passes every parameter through as given (0-dim tensors on the input's
+    # device) or holds constants made from Python numbers, so that a run with other tensors of
+    # the same description is the same call: what a layer may cache (LIF.forward).
+    reusable: bool
+
+
+# The op's leading arguments, which change from call to call (LIFCall.tail is the rest).
+_PER_CALL = ("input", "v_mem", "i_syn", "alpha_mem", "alpha_syn")
+assert LIF_FORWARD.names[:len(_PER_CALL)] == _PER_CALL, LIF_FORWARD.names
+
+
+def plan_lif_call(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
+                  record_states: bool = False,
+                  spec: Optional[KernelSpec] = None) -> Optional[LIFCall]:
+    """The fused op call of :func:`lif_forward`'s arguments, or None when one op call can't
+    reproduce sinabs exactly (then :mod:`sinabs_fast.reference` runs)."""
     if spec is None:
-        spec = kernel_spec(spike_fn, params.reset_fn, params.surrogate_grad_fn)
-    batch, steps, *trailing = input_data.shape
+        spec = kernel_spec(params.spike_fn, params.reset_fn, params.surrogate_grad_fn)
+    shape = tuple(input_data.shape)
+    batch, steps, *trailing = shape
     trailing = tuple(trailing)
-    neurons = math.prod(trailing)
-    spiking = spike_fn is not None
-    syn = alpha_syn is not None
+    syn = params.alpha_syn is not None
     plan = fused_plan(CallShape(input_data.dtype, batch, trailing, input_data.device), state,
                       params, spec)
     if plan is None:
-        output, new_state, recordings = reference.lif_forward(
-            input_data, state, params, record_states)
-        return output, new_state, recordings, output.sum(1) if spiking else None
-
-    x = (1 - alpha_mem) * input_data if plan.prescale else input_data
-    x = shaped(x, (batch, steps, neurons))
-    x = x if x.dtype == plan.compute or _read_as_is(x, plan.compute) else x.to(plan.compute)
-    grad = torch.is_grad_enabled() and any(
-        isinstance(t, Tensor) and t.requires_grad
-        for t in (x, state["v_mem"], state.get("i_syn"), alpha_mem, alpha_syn)
-    )
-    alpha_grad = grad and any(isinstance(t, Tensor) and t.requires_grad
-                              for t in (alpha_mem, alpha_syn))
+        return None
+    spiking = params.spike_fn is not None
+    v_mem, i_syn = state["v_mem"], state["i_syn"] if syn else None
+    grad = torch.is_grad_enabled() and requires_grad(input_data, v_mem, i_syn, params.alpha_mem,
+                                                      params.alpha_syn)
+    alpha_grad = grad and requires_grad(params.alpha_mem, params.alpha_syn)
     # The backward recomputes the forward rather than reading a saved v_hat (less memory
     # traffic); a Python surrogate (evaluated on v_hat) reads the saved one.
     recompute = plan.options["surrogate_kind"] != ops.SurrogateKind.PRECOMPUTED
     args = LIF_FORWARD.args(
-        input=x, v_mem=state["v_mem"], i_syn=state["i_syn"] if syn else None,
-        alpha_mem=plan.alpha_mem, alpha_syn=plan.alpha_syn, threshold=plan.threshold,
-        reset_amount=plan.amount, min_v_mem=plan.min_v_mem, **plan.options,
+        input=input_data, v_mem=v_mem, i_syn=i_syn, alpha_mem=plan.alpha_mem,
+        alpha_syn=plan.alpha_syn, threshold=plan.threshold, reset_amount=plan.amount,
+        min_v_mem=plan.min_v_mem, **plan.options,
         keep_v_hat=record_states or not spiking or (grad and not recompute),
         keep_i_syn=syn and (record_states or (alpha_grad and not recompute)),
     )
-    out = ops.LIFOutputs(*forward_on_args(args, params.surrogate_grad_fn))
-    shape = (batch, steps, *trailing)
+    reusable = (
+        plan.alpha_mem is params.alpha_mem and plan.alpha_syn is params.alpha_syn
+        and all(_as_given(value, op_value) for value, op_value in (
+            (params.spike_threshold, plan.threshold), (plan.amount_param, plan.amount),
+            (params.min_v_mem, plan.min_v_mem)))
+    )
+    if reusable:  # the decay factors come with each run: a kept call holds no call's graph
+        plan = plan._replace(alpha_mem=None, alpha_syn=None)
+    return LIFCall(plan, shape, (batch, steps, math.prod(trailing)), (batch, *trailing),
+                   spiking, syn, record_states, args[len(_PER_CALL):], reusable)
+
+
+def _as_given(value: Param, op_value: Optional[Tensor]) -> bool:
+    """Whether the op's argument for a parameter is the parameter itself, or a constant made
+    from a Python number (or absent, or ones for a neuron without spikes): the same in every
+    call with this parameter."""
+    return op_value is value or not isinstance(value, Tensor)
+
+
+def run_lif_call(call: LIFCall, input_data: Tensor, v_mem: Tensor, i_syn: Optional[Tensor],
+                 alpha_mem: Tensor, alpha_syn: Optional[Tensor],
+                 surrogate_fn: Optional[Callable] = None) -> LIFResult:
+    """Runs a planned call on the call's input, states and decay factors (described as the
+    planned ones were)."""
+    plan = call.plan
+    x = (1 - alpha_mem) * input_data if plan.prescale else input_data
+    x = shaped(x, call.flat)
+    x = x if x.dtype == plan.compute or _read_as_is(x, plan.compute) else x.to(plan.compute)
+    if not call.reusable:  # the decay factors as the plan broadcast them
+        alpha_mem, alpha_syn = plan.alpha_mem, plan.alpha_syn
+    out = ops.LIFOutputs(*forward_on_args((x, v_mem, i_syn, alpha_mem, alpha_syn) + call.tail,
+                                          surrogate_fn))
+    shape, spiking, syn = call.shape, call.spiking, call.syn
     output = shaped(out.spikes if spiking else out.v_hat, shape)
     new_state = {"v_mem": out.v_mem}  # (B, *trailing) and not a view: reset_states detaches it
     if syn:
         new_state["i_syn"] = out.i_syn
     recordings = {}
-    if record_states:
+    if call.record_states:
         # The post-reset, post-clamp membrane of every step, with the same torch ops as sinabs.
         v = out.v_hat
         if spiking:
@@ -232,11 +283,29 @@ def run_lif(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
                 v = v - out.spikes.float() * along_time(plan.amount_param, plan.amount)
             else:
                 v = v * (out.spikes == 0).float() + plan.options["reset_value"]
-        if min_v_mem is not None:
-            m_t = along_time(min_v_mem, plan.min_v_mem)
+        if plan.min_v_mem is not None:
+            m_t = along_time(plan.min_v_mem_param, plan.min_v_mem)
             v = torch.nn.functional.relu(v - m_t) + m_t
         recordings["v_mem"] = v.reshape(shape)
         if syn:
             recordings["i_syn"] = out.i_seq.reshape(shape)
-    counts = shaped(out.spike_counts, (batch, *trailing)) if spiking else None
+    counts = shaped(out.spike_counts, call.counts_shape) if spiking else None
     return output, new_state, recordings, counts
+
+
+def reference_lif(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
+                  record_states: bool = False) -> LIFResult:
+    """:func:`lif_forward` on the pure-PyTorch reference (where one op call can't reproduce
+    sinabs), with the spike counts summed from the output."""
+    output, new_state, recordings = reference.lif_forward(input_data, state, params, record_states)
+    return output, new_state, recordings, output.sum(1) if params.spike_fn is not None else None
+
+
+def run_lif(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
+            record_states: bool = False, spec: Optional[KernelSpec] = None) -> LIFResult:
+    """:func:`lif_forward` on the neuron's parameters as one value."""
+    call = plan_lif_call(input_data, state, params, record_states, spec)
+    if call is None:
+        return reference_lif(input_data, state, params, record_states)
+    return run_lif_call(call, input_data, state["v_mem"], state.get("i_syn") if call.syn else None,
+                        params.alpha_mem, params.alpha_syn, params.surrogate_grad_fn)

@@ -1,0 +1,155 @@
+"""The LIF layers keep their planned op call (layers/lif.py, ``LIF._plan``) and reuse it while
+nothing it was planned from changes. Each test changes one of those things between two calls of
+the same layer and requires the second call to give what a fresh layer (which plans anew) gives
+from the same states: outputs, states and gradients, bit for bit."""
+
+import copy
+import pickle
+
+import pytest
+import torch
+
+import sinabs_fast.layers as sl
+from sinabs_fast.activation import MembraneReset, MembraneSubtract, SingleSpike
+
+
+def _twin(layer):
+    """A fresh layer with the same parameters and states (no planned call)."""
+    twin = copy.deepcopy(layer)
+    twin.__dict__.pop("_planned_call", None)
+    return twin
+
+
+def _same_call(layer, x, grad: bool = False):
+    """Calls ``layer`` and a fresh twin from the same states; compares outputs, states and the
+    input's gradient."""
+    twin = _twin(layer)
+    results = []
+    for module in (layer, twin):
+        xi = x.clone().requires_grad_(grad)
+        out = module(xi)
+        if grad:
+            (out * torch.arange(out.numel(), dtype=out.dtype).reshape(out.shape)).sum().backward()
+        results.append((out.detach(), {k: v.detach() for k, v in module._states().items()},
+                        xi.grad))
+    (out, states, g), (out_t, states_t, g_t) = results
+    torch.testing.assert_close(out, out_t, rtol=0, atol=0)
+    for name in states_t:
+        torch.testing.assert_close(states[name], states_t[name], rtol=0, atol=0)
+    if grad:
+        torch.testing.assert_close(g, g_t, rtol=0, atol=0)
+    return out
+
+
+def _planned(layer):
+    return layer.__dict__.get("_planned_call")
+
+
+def _input(batch=3, steps=6, neurons=5, dtype=torch.float32, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.rand(batch, steps, neurons, generator=generator) * 2.5).to(dtype)
+
+
+def test_a_second_call_reuses_the_plan_and_keeps_no_call_graph():
+    layer = sl.LIF(tau_mem=torch.tensor(10.0, requires_grad=True), tau_syn=5.0)
+    x = _input().requires_grad_()
+    layer(x).sum().backward()
+    first = _planned(layer)
+    assert first is not None
+    layer.zero_grad()  # detaches the states, as before the first call
+    layer(x)
+    assert _planned(layer) is first  # same key: not planned again
+    key, call = first
+    held = [t for t in (*call.tail, *call.plan) if isinstance(t, torch.Tensor)]
+    assert held and all(t.grad_fn is None for t in held)  # no call's graph kept alive
+
+
+@pytest.mark.parametrize("change", [
+    "nothing", "threshold_in_place", "threshold_replaced", "threshold_float64", "threshold_per_neuron",
+    "input_float64", "batch_size", "trailing_shape", "min_v_mem", "reset_fn", "subtract_value",
+    "spike_fn", "record_states", "tau_in_place", "states_reset",
+])
+def test_a_changed_call_is_planned_again(change):
+    torch.manual_seed(0)
+    layer = sl.LIF(tau_mem=8.0, spike_threshold=torch.tensor(1.0), reset_fn=MembraneSubtract())
+    x = _input()
+    for _ in range(2):  # the second call, from detached states, plans as every later one
+        layer.zero_grad()  # detaches the states (tau_mem needs a gradient: they have a graph)
+        _same_call(layer, x)
+    planned = _planned(layer)
+    assert planned is not None
+    layer.zero_grad()
+    if change == "threshold_in_place":
+        layer.spike_threshold.data.fill_(0.5)
+    elif change == "threshold_replaced":
+        layer.spike_threshold = torch.nn.Parameter(torch.tensor(0.75), requires_grad=False)
+    elif change == "threshold_float64":
+        layer.spike_threshold.data = torch.tensor(0.5, dtype=torch.float64)
+    elif change == "threshold_per_neuron":
+        layer.spike_threshold.data = torch.linspace(0.5, 1.5, 5)
+    elif change == "input_float64":
+        x = x.double()
+    elif change == "batch_size":
+        x = _input(batch=2, seed=1)
+    elif change == "trailing_shape":
+        x = _input(neurons=7, seed=1)
+    elif change == "min_v_mem":
+        layer.min_v_mem = torch.nn.Parameter(torch.tensor(-0.25), requires_grad=False)
+    elif change == "reset_fn":
+        layer.reset_fn = MembraneReset()
+    elif change == "subtract_value":
+        layer.reset_fn.subtract_value = 0.5
+    elif change == "spike_fn":
+        layer.spike_fn = SingleSpike
+    elif change == "record_states":
+        layer.record_states = True
+    elif change == "tau_in_place":
+        layer.tau_mem.data.fill_(2.0)
+    elif change == "states_reset":
+        layer.reset_states(randomize=True)
+    torch.manual_seed(1)  # a batch-size change resamples the states' rows from the RNG
+    twin = _twin(layer)
+    out = layer(x)
+    torch.manual_seed(1)
+    expected = twin(x)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    torch.testing.assert_close(layer.v_mem, twin.v_mem, rtol=0, atol=0)
+    # The plan is reused exactly when nothing it reads changed (an in-place change of a 0-dim
+    # parameter's value or of a time constant is read by the op itself).
+    assert (_planned(layer) is planned) == (change in ("nothing", "threshold_in_place",
+                                                       "tau_in_place", "states_reset"))
+    if change == "record_states":
+        torch.testing.assert_close(layer.recordings["v_mem"], twin.recordings["v_mem"])
+
+
+@pytest.mark.parametrize("make", [
+    lambda: sl.IAF(), lambda: sl.IAF(tau_syn=4.0, min_v_mem=-1.0), lambda: sl.LIF(tau_mem=6.0),
+    lambda: sl.LIF(tau_mem=6.0, tau_syn=3.0, train_alphas=True), lambda: sl.ExpLeak(tau_mem=5.0),
+    lambda: sl.IAFSqueeze(batch_size=3),
+])
+def test_alternating_grad_and_no_grad_calls(make):
+    layer = make()
+    squeeze = isinstance(layer, sl.IAFSqueeze)
+    for k in range(5):
+        x = _input(seed=k)
+        if squeeze:
+            x = x.reshape(-1, 5)
+        if k % 2:
+            with torch.no_grad():
+                _same_call(layer, x)
+        else:
+            _same_call(layer, x, grad=True)
+        layer.v_mem.detach_()
+        if "i_syn" in layer._buffers:
+            layer.i_syn.detach_()
+
+
+def test_the_plan_is_not_pickled_and_copies_run():
+    layer = sl.LIF(tau_mem=torch.tensor(10.0, requires_grad=True))
+    x = _input()
+    layer(x.requires_grad_()).sum().backward()
+    assert _planned(layer) is not None
+    restored = pickle.loads(pickle.dumps(layer))
+    assert _planned(restored) is None
+    copied = copy.deepcopy(layer)
+    torch.testing.assert_close(copied(x.detach()), restored(x.detach()), rtol=0, atol=0)
