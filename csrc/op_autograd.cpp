@@ -19,48 +19,13 @@
 
 #include "alif_op.h"
 #include "op_arguments.h"
+#include "op_handles.h"
 
 namespace sinabs_fast {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-using OptTensor = std::optional<Tensor>;
-using Doubles = at::ArrayRef<double>;
-
-using LifForwardSig = ForwardResult(const Tensor&, const Tensor&, const OptTensor&, const Tensor&,
-                                    const OptTensor&, bool, const Tensor&, const Tensor&,
-                                    const OptTensor&, int64_t, double, int64_t, double, int64_t,
-                                    Doubles, bool, bool);
-using LifBackwardSig = BackwardResult(
-    const OptTensor&, const OptTensor&, const OptTensor&, const OptTensor&, const OptTensor&,
-    const OptTensor&, const Tensor&, const Tensor&, const Tensor&, const OptTensor&,
-    const OptTensor&, const Tensor&, const OptTensor&, bool, const Tensor&, const Tensor&,
-    const OptTensor&, int64_t, double, int64_t, double, int64_t, Doubles, const OptTensor&, bool,
-    bool, const OptTensor&);
-using AlifForwardSig = AlifForwardResult(const Tensor&, const Tensor&, const OptTensor&,
-                                         const Tensor&, const Tensor&, const OptTensor&,
-                                         const Tensor&, bool, const Tensor&, const Tensor&,
-                                         const OptTensor&, const OptTensor&, int64_t, double,
-                                         int64_t, double, int64_t, Doubles, bool);
-using AlifBackwardSig = AlifBackwardResult(
-    const OptTensor&, const OptTensor&, const OptTensor&, const OptTensor&, const OptTensor&,
-    const OptTensor&, const OptTensor&, const OptTensor&, const Tensor&, const Tensor&,
-    const Tensor&, const Tensor&, const Tensor&, const OptTensor&, const Tensor&, const Tensor&,
-    const OptTensor&, const Tensor&, bool, const Tensor&, const Tensor&, const OptTensor&,
-    const OptTensor&, int64_t, double, int64_t, double, int64_t, Doubles, bool);
-
-// An op's typed handle, looked up once (a lookup by name costs more than a tiny call).
-template <typename Sig>
-c10::TypedOperatorHandle<Sig> handle(const char* name) {
-  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Sig>();
-}
-
-template <typename Sig, const char* Name>
-const c10::TypedOperatorHandle<Sig>& op() {
-  static const auto typed = handle<Sig>((std::string("sinabs_fast::") + Name).c_str());
-  return typed;
-}
 
 // Whether autograd must record a node: grad mode on and some tensor argument needs a gradient
 // (what torch::autograd::Function::apply decides too).
@@ -87,55 +52,56 @@ OptTensor given_state(const Tensor& g, const c10::SymInt& batch, const c10::SymI
   return present;
 }
 
-// The saved_data keys.
-constexpr const char* kEmpty = "empty";
+// The saved_data keys, few: each entry costs a string-keyed insert in the forward and a lookup
+// in the backward.
 constexpr const char* kStateShape = "state_shape";
-constexpr const char* kOptions = "options";  // spike_kind, reset_kind, surrogate_kind, norm_input
-constexpr const char* kReals = "reals";      // max_spikes, reset_value
-constexpr const char* kSurrogate = "surrogate_params";
-constexpr const char* kGrads = "grads";  // which parameters need a gradient
+// spike_kind, reset_kind, surrogate_kind, norm_input, whether the sequence is empty, then one
+// flag per decay factor: whether it needs a gradient.
+constexpr const char* kFlags = "flags";
+constexpr const char* kReals = "reals";  // max_spikes, reset_value, the surrogate's parameters
 
-void save_options(AutogradContext* ctx, bool norm_input, int64_t spike_kind, double max_spikes,
-                  int64_t reset_kind, double reset_value, int64_t surrogate_kind,
-                  Doubles surrogate_params) {
+void save_options(AutogradContext* ctx, bool empty, const std::vector<int64_t>& grads,
+                  bool norm_input, int64_t spike_kind, double max_spikes, int64_t reset_kind,
+                  double reset_value, int64_t surrogate_kind, Doubles surrogate_params) {
+  std::vector<int64_t> flags{spike_kind, reset_kind, surrogate_kind, norm_input, empty};
+  flags.insert(flags.end(), grads.begin(), grads.end());
+  std::vector<double> reals{max_spikes, reset_value};
+  reals.insert(reals.end(), surrogate_params.begin(), surrogate_params.end());
   auto& d = ctx->saved_data;
-  d[kOptions] = std::vector<int64_t>{spike_kind, reset_kind, surrogate_kind, norm_input};
-  d[kReals] = std::vector<double>{max_spikes, reset_value};
-  d[kSurrogate] = surrogate_params.vec();
+  d[kFlags] = std::move(flags);
+  d[kReals] = std::move(reals);
 }
 
 struct SavedOptions {
   int64_t spike_kind, reset_kind, surrogate_kind;
-  bool norm_input;
+  bool norm_input, empty;
+  std::vector<bool> grads;  // per decay factor, in the schema's order
   double max_spikes, reset_value;
   std::vector<double> surrogate_params;
 
   explicit SavedOptions(AutogradContext* ctx) {
     const auto& d = ctx->saved_data;
-    const auto ints = d.at(kOptions).toIntVector();
+    const auto flags = d.at(kFlags).toIntVector();
     const auto reals = d.at(kReals).toDoubleVector();
-    spike_kind = ints[0];
-    reset_kind = ints[1];
-    surrogate_kind = ints[2];
-    norm_input = ints[3] != 0;
+    spike_kind = flags[0];
+    reset_kind = flags[1];
+    surrogate_kind = flags[2];
+    norm_input = flags[3] != 0;
+    empty = flags[4] != 0;
+    grads.assign(flags.begin() + 5, flags.end());
     max_spikes = reals[0];
     reset_value = reals[1];
-    surrogate_params = d.at(kSurrogate).toDoubleVector();
+    surrogate_params.assign(reals.begin() + 2, reals.end());
   }
 };
 
 // A call whose sequence has no elements (a batch of 0 or 0 neurons) runs no backward kernel: its
 // gradients are zeros shaped like each tensor argument that needs one. The forward saves those
 // arguments (`tensors`, at their schema positions `positions`) instead of its usual list.
-bool save_if_empty(AutogradContext* ctx, const Tensor& input, const variable_list& tensors) {
-  const bool empty = input.sym_numel() == 0;
-  ctx->saved_data[kEmpty] = empty;
-  if (empty) {
-    variable_list needing;
-    for (const auto& t : tensors) needing.push_back(wants_grad(t) ? t : Tensor());
-    ctx->save_for_backward(needing);
-  }
-  return empty;
+void save_empty_problem(AutogradContext* ctx, const variable_list& tensors) {
+  variable_list needing;
+  for (const auto& t : tensors) needing.push_back(wants_grad(t) ? t : Tensor());
+  ctx->save_for_backward(needing);
 }
 
 variable_list zero_gradients(AutogradContext* ctx, std::initializer_list<size_t> positions,
@@ -176,15 +142,15 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
     const bool syn = alpha_syn.has_value();
     const bool alpha_mem_grad = wants_grad(alpha_mem);
     const bool alpha_syn_grad = wants_grad(alpha_syn);
-    auto& d = ctx->saved_data;
-    d[kGrads] = std::vector<int64_t>{alpha_mem_grad, alpha_syn_grad};
-    d[kStateShape] = v_mem.sym_sizes();
-    save_options(ctx, norm_input, spike_kind, max_spikes, reset_kind, reset_value, surrogate_kind,
-                 surrogate_params);
-    if (!save_if_empty(ctx, input,
-                       {input, v_mem, value_or_undefined(i_syn), alpha_mem,
-                        value_or_undefined(alpha_syn), threshold, reset_amount,
-                        value_or_undefined(min_v_mem)})) {
+    const bool empty = input.sym_numel() == 0;
+    ctx->saved_data[kStateShape] = v_mem.sym_sizes();
+    save_options(ctx, empty, {alpha_mem_grad, alpha_syn_grad}, norm_input, spike_kind, max_spikes,
+                 reset_kind, reset_value, surrogate_kind, surrogate_params);
+    if (empty) {
+      save_empty_problem(ctx, {input, v_mem, value_or_undefined(i_syn), alpha_mem,
+                               value_or_undefined(alpha_syn), threshold, reset_amount,
+                               value_or_undefined(min_v_mem)});
+    } else {
       // Saved: the pre-spike membrane and the small per-neuron tensors; i_seq only for the alpha
       // gradients with synaptic current; the input for the alpha_mem gradient with norm_input
       // and no synaptic current. Without a kept v_hat the backward recomputes the forward: then
@@ -206,28 +172,28 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto& d = ctx->saved_data;
-    if (d.at(kEmpty).toBool()) return zero_gradients(ctx, {0, 1, 2, 3, 4, 6, 7, 8}, kLifArguments);
+    const SavedOptions o(ctx);
+    if (o.empty) return zero_gradients(ctx, {0, 1, 2, 3, 4, 6, 7, 8}, kLifArguments);
     const auto saved = ctx->get_saved_variables();
     const Tensor &v_hat = saved[0], &i_seq = saved[1], &v_mem = saved[2], &i_syn = saved[3],
                  &input = saved[4], &alpha_mem = saved[5], &alpha_syn = saved[6],
                  &threshold = saved[7], &reset_amount = saved[8], &min_v_mem = saved[9],
                  &checkpoints = saved[10];
-    const auto needs = d.at(kGrads).toIntVector();
-    const bool alpha_mem_grad = needs[0] != 0, alpha_syn_grad = needs[1] != 0;
+    const bool alpha_mem_grad = o.grads[0], alpha_syn_grad = o.grads[1];
     const bool syn = alpha_syn.defined();
-    const SavedOptions o(ctx);
     const Tensor& like = v_hat.sym_numel() != 0 ? v_hat : input;
     const c10::SymInt batch = like.sym_size(0), neurons = like.sym_size(2);
-    const Tensor empty = at::empty({0}, like.options());
+    const auto or_empty = [&](const Tensor& t) {  // an absent tensor argument
+      return t.defined() ? t : at::empty({0}, like.options());
+    };
     BackwardResult g;
     {
       at::AutoDispatchBelowADInplaceOrView below;
       g = op<LifBackwardSig, kLifBackward>().call(
           given(grads[0]), given(grads[1]), given(grads[2]),
           given_state(grads[3], batch, neurons), given_state(grads[4], batch, neurons),
-          given(grads[5]), v_hat, i_seq.defined() ? i_seq : empty,
-          v_mem.defined() ? v_mem : empty, i_syn.defined() ? OptTensor(i_syn) : std::nullopt,
+          given(grads[5]), v_hat, or_empty(i_seq), or_empty(v_mem),
+          i_syn.defined() ? OptTensor(i_syn) : std::nullopt,
           input.defined() ? OptTensor(input) : std::nullopt, alpha_mem,
           syn ? OptTensor(alpha_syn) : std::nullopt, o.norm_input, threshold, reset_amount,
           min_v_mem.defined() ? OptTensor(min_v_mem) : std::nullopt, o.spike_kind, o.max_spikes,
@@ -236,7 +202,7 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
           checkpoints.defined() ? OptTensor(checkpoints) : std::nullopt);
     }
     auto& [g_input, g_v0, g_i0, g_alpha_mem, g_alpha_syn] = g;
-    const auto state_shape = d.at(kStateShape).toSymIntVector();
+    const auto state_shape = ctx->saved_data.at(kStateShape).toSymIntVector();
     variable_list result(kLifArguments);
     result[0] = g_input;
     result[1] = g_v0.reshape_symint(state_shape);
@@ -295,15 +261,15 @@ struct AlifFunction : torch::autograd::Function<AlifFunction> {
     const std::vector<int64_t> needs{wants_grad(alpha_mem), wants_grad(alpha_syn),
                                      wants_grad(alpha_adapt)};
     const bool alpha_grads = needs[0] || needs[1] || needs[2];
-    auto& d = ctx->saved_data;
-    d[kGrads] = needs;
-    d[kStateShape] = v_mem.sym_sizes();
-    save_options(ctx, norm_input, spike_kind, max_spikes, reset_kind, reset_value, surrogate_kind,
-                 surrogate_params);
-    if (!save_if_empty(ctx, input,
-                       {input, v_mem, value_or_undefined(i_syn), b, alpha_mem,
-                        value_or_undefined(alpha_syn), alpha_adapt, b0, adapt_scale,
-                        value_or_undefined(subtract_value), value_or_undefined(min_v_mem)})) {
+    const bool empty = input.sym_numel() == 0;
+    ctx->saved_data[kStateShape] = v_mem.sym_sizes();
+    save_options(ctx, empty, needs, norm_input, spike_kind, max_spikes, reset_kind, reset_value,
+                 surrogate_kind, surrogate_params);
+    if (empty) {
+      save_empty_problem(ctx, {input, v_mem, value_or_undefined(i_syn), b, alpha_mem,
+                               value_or_undefined(alpha_syn), alpha_adapt, b0, adapt_scale,
+                               value_or_undefined(subtract_value), value_or_undefined(min_v_mem)});
+    } else {
       // Saved: the three sequences, the initial adaptation state; the input and the other
       // initial states only for the alpha gradients, and a non-contiguous input (a view) for
       // its layout, which the input gradient takes.
@@ -319,8 +285,8 @@ struct AlifFunction : torch::autograd::Function<AlifFunction> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto& d = ctx->saved_data;
-    if (d.at(kEmpty).toBool()) {
+    const SavedOptions o(ctx);
+    if (o.empty) {
       return zero_gradients(ctx, {0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11}, kAlifArguments);
     }
     const auto saved = ctx->get_saved_variables();
@@ -330,10 +296,9 @@ struct AlifFunction : torch::autograd::Function<AlifFunction> {
                  &adapt_scale = saved[11], &subtract_value = saved[12], &min_v_mem = saved[13];
     TORCH_CHECK(v_hat.sym_numel() != 0,
                 "sinabs_fast.ops.alif_forward: the backward needs keep_sequences=True");
-    const auto needs = d.at(kGrads).toIntVector();
+    const std::vector<bool>& needs = o.grads;
     const bool alpha_grads = needs[0] || needs[1] || needs[2];
     const bool syn = alpha_syn.defined();
-    const SavedOptions o(ctx);
     const auto opt = [](const Tensor& t) { return t.defined() ? OptTensor(t) : std::nullopt; };
     const Tensor empty = at::empty({0}, v_hat.options());
     std::vector<OptTensor> g;
@@ -355,7 +320,7 @@ struct AlifFunction : torch::autograd::Function<AlifFunction> {
     // sinabs' autograd graph (an optimizer skips a missing gradient but applies weight decay to
     // a zero one). Outputs: spikes, v_hat, i_seq, b_seq, v_mem, i_syn, b, counts.
     const bool reaches_membrane = g[0] || g[1] || g[3] || g[4] || g[6] || g[7];
-    const auto state_shape = d.at(kStateShape).toSymIntVector();
+    const auto state_shape = ctx->saved_data.at(kStateShape).toSymIntVector();
     variable_list result(kAlifArguments);
     result[0] = g_input;
     if (reaches_membrane) result[1] = g_v0.reshape_symint(state_shape);

@@ -3,19 +3,7 @@
 // fake kernels and autograd are registered in Python, one module per op family
 // (sinabs_fast/ops/lif.py, lif_recurrent.py, alif.py, alif_recurrent.py: set_python_module names each before its
 // schemas, so that torch.compile imports it for the fake kernels).
-#include <Python.h>
 #include <torch/library.h>
-
-// Importing sinabs_fast._C loads this library and so runs the registrations below. The module
-// itself is empty: the ops are reached through torch.ops.sinabs_fast.
-extern "C" {
-PyObject* PyInit__C(void) {
-  static struct PyModuleDef module_def = {
-      PyModuleDef_HEAD_INIT, "_C", "sinabs_fast operator library", -1, nullptr,
-  };
-  return PyModule_Create(&module_def);
-}
-}
 
 TORCH_LIBRARY(sinabs_fast, m) {
   m.set_python_module("sinabs_fast.ops.lif");

@@ -65,7 +65,8 @@ def test_a_second_call_reuses_the_plan_and_keeps_no_call_graph():
 
 
 @pytest.mark.parametrize("change", [
-    "nothing", "threshold_in_place", "threshold_replaced", "threshold_float64", "threshold_per_neuron",
+    "nothing", "threshold_in_place", "threshold_replaced", "threshold_float64",
+    "threshold_per_neuron",
     "input_float64", "batch_size", "trailing_shape", "min_v_mem", "reset_fn", "subtract_value",
     "spike_fn", "record_states", "tau_in_place", "states_reset",
 ])
@@ -153,3 +154,82 @@ def test_the_plan_is_not_pickled_and_copies_run():
     assert _planned(restored) is None
     copied = copy.deepcopy(layer)
     torch.testing.assert_close(copied(x.detach()), restored(x.detach()), rtol=0, atol=0)
+
+
+def _op_arguments(grad: bool, seed: int = 0):
+    """lif_forward's arguments for a tiny LIF call with synaptic current, a per-neuron threshold
+    and a clamp: the five leading tensors and the rest (the tail)."""
+    from sinabs_fast.ops.lif import LIF_FORWARD
+
+    generator = torch.Generator().manual_seed(seed)
+    x = (torch.rand(2, 5, 4, generator=generator) * 2).requires_grad_(grad)
+    args = LIF_FORWARD.args(
+        input=x, v_mem=torch.rand(2, 4, generator=generator), i_syn=torch.zeros(2, 4),
+        alpha_mem=torch.tensor(0.9), alpha_syn=torch.tensor(0.8), norm_input=True,
+        threshold=torch.linspace(0.5, 1.0, 4), reset_amount=torch.linspace(0.5, 1.0, 4),
+        min_v_mem=torch.tensor(-0.5), spike_kind=1, max_spikes=3.0, reset_kind=0,
+        reset_value=0.0, surrogate_kind=0, surrogate_params=[0.5, 1.0], keep_v_hat=False,
+        keep_i_syn=False)
+    return args[:5], args[5:]
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_the_direct_entry_equals_the_registered_op(grad):
+    from sinabs_fast import _C
+
+    results = []
+    for direct in (True, False):
+        leading, tail = _op_arguments(grad)
+        out = (_C.lif_forward(*leading, tail) if direct
+               else torch.ops.sinabs_fast.lif_forward(*leading, *tail))
+        assert (out[0].grad_fn is not None) == grad
+        grads = None
+        if grad:
+            out[0].sum().backward()
+            grads = leading[0].grad
+        results.append((out, grads))
+    (direct, g_direct), (registered, g_registered) = results
+    for a, b in zip(direct, registered):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    if grad:
+        torch.testing.assert_close(g_direct, g_registered, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("case, error, message", [
+    (lambda lead, tail: (*lead,), TypeError, "takes 6 arguments"),
+    (lambda lead, tail: (*lead, list(tail)), TypeError, "tail must be a tuple"),
+    (lambda lead, tail: (*lead, tail[:-1]), TypeError, "tail must be a tuple of 12"),
+    (lambda lead, tail: (1.0, *lead[1:], tail), TypeError, "input must be a Tensor"),
+    (lambda lead, tail: (*lead, (1, *tail[1:])), TypeError, "norm_input must be a bool"),
+    (lambda lead, tail: (*lead, (*tail[:4], 1.5, *tail[5:])), TypeError, "spike_kind"),
+    (lambda lead, tail: (*lead, (*tail[:9], 0.5, *tail[10:])), TypeError, "surrogate_params"),
+    (lambda lead, tail: (lead[0], lead[1][:1], *lead[2:], tail), RuntimeError, "v_mem"),
+])
+def test_the_direct_entry_names_a_wrong_argument(case, error, message):
+    from sinabs_fast import _C
+
+    leading, tail = _op_arguments(grad=False)
+    with pytest.raises(error, match=message):
+        _C.lif_forward(*case(leading, tail))
+
+
+def test_a_torch_function_mode_sees_the_registered_op():
+    from torch.overrides import TorchFunctionMode
+
+    class Seen(TorchFunctionMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.ops.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    layer, x = sl.IAF(), _input()
+    expected = _twin(layer)(x)
+    layer(x)
+    layer.reset_states()
+    with Seen() as mode:
+        out = layer(x)
+    assert any("lif_forward" in op for op in mode.ops)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)

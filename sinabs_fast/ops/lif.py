@@ -8,6 +8,7 @@ from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from .. import _C
 from .fake_outputs import FakeOutputs
 from .kinds import SpikeKind, SurrogateKind
 from .options import LIF_OPTIONS
@@ -68,6 +69,29 @@ def forward_on_args(args: tuple,
         isinstance(t, Tensor) and t.requires_grad for t in args
     )
     return call_lif_forward(args, needs_grad, surrogate_fn)
+
+
+# The op's arguments that change from call to call; a planned call (forward_planned) keeps the
+# rest, its "tail", as one tuple.
+PER_CALL = ("input", "v_mem", "i_syn", "alpha_mem", "alpha_syn")
+assert LIF_FORWARD.names[:len(PER_CALL)] == PER_CALL, LIF_FORWARD.names
+_TAIL_SURROGATE_KIND = _SURROGATE_KIND - len(PER_CALL)
+_torch_function_mode_enabled = torch._C._is_torch_function_mode_enabled
+
+
+def forward_planned(input: Tensor, v_mem: Tensor, i_syn: Optional[Tensor], alpha_mem: Tensor,
+                    alpha_syn: Optional[Tensor], tail: tuple,
+                    surrogate_fn: Optional[Callable[[Tensor, Tensor], Tensor]] = None) -> tuple:
+    """:func:`forward_on_args` on ``(input, v_mem, i_syn, alpha_mem, alpha_syn, *tail)``. In eager
+    mode, on plain tensors, with no torch-function mode and a built-in surrogate, the same op call
+    is entered from C (``sinabs_fast._C.lif_forward``, csrc/python_module.cpp): it passes the
+    dispatcher as torch.ops' call does, without converting every argument by the schema on each
+    call, which costs more than the op's C++ host code on a tiny call."""
+    if (tail[_TAIL_SURROGATE_KIND] != SurrogateKind.PRECOMPUTED and type(input) is Tensor
+            and type(v_mem) is Tensor and not _torch_function_mode_enabled()
+            and not torch.compiler.is_compiling()):
+        return _C.lif_forward(input, v_mem, i_syn, alpha_mem, alpha_syn, tail)
+    return forward_on_args((input, v_mem, i_syn, alpha_mem, alpha_syn) + tail, surrogate_fn)
 
 
 def call_lif_forward(args: tuple, needs_grad: bool,

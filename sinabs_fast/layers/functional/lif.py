@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from ... import ops, reference
-from ...ops.lif import LIF_FORWARD, forward_on_args, shaped
+from ...ops.lif import LIF_FORWARD, PER_CALL, forward_planned, shaped
 from ...neuron_params import LIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
 from .op_arguments import (CallShape, Operand, Param, along_time, eager_cache, operand,
@@ -201,11 +201,6 @@ class LIFCall(NamedTuple):
     reusable: bool
 
 
-# The op's leading arguments, which change from call to call (LIFCall.tail is the rest).
-_PER_CALL = ("input", "v_mem", "i_syn", "alpha_mem", "alpha_syn")
-assert LIF_FORWARD.names[:len(_PER_CALL)] == _PER_CALL, LIF_FORWARD.names
-
-
 def plan_lif_call(input_data: Tensor, state: Dict[str, Tensor], params: LIFParams,
                   record_states: bool = False,
                   spec: Optional[KernelSpec] = None) -> Optional[LIFCall]:
@@ -245,7 +240,7 @@ def plan_lif_call(input_data: Tensor, state: Dict[str, Tensor], params: LIFParam
     if reusable:  # the decay factors come with each run: a kept call holds no call's graph
         plan = plan._replace(alpha_mem=None, alpha_syn=None)
     return LIFCall(plan, shape, (batch, steps, math.prod(trailing)), (batch, *trailing),
-                   spiking, syn, record_states, args[len(_PER_CALL):], reusable)
+                   spiking, syn, record_states, args[len(PER_CALL):], reusable)
 
 
 def _as_given(value: Param, op_value: Optional[Tensor]) -> bool:
@@ -266,7 +261,7 @@ def run_lif_call(call: LIFCall, input_data: Tensor, v_mem: Tensor, i_syn: Option
     x = x if x.dtype == plan.compute or _read_as_is(x, plan.compute) else x.to(plan.compute)
     if not call.reusable:  # the decay factors as the plan broadcast them
         alpha_mem, alpha_syn = plan.alpha_mem, plan.alpha_syn
-    out = ops.LIFOutputs(*forward_on_args((x, v_mem, i_syn, alpha_mem, alpha_syn) + call.tail,
+    out = ops.LIFOutputs(*forward_planned(x, v_mem, i_syn, alpha_mem, alpha_syn, call.tail,
                                           surrogate_fn))
     shape, spiking, syn = call.shape, call.spiking, call.syn
     output = shaped(out.spikes if spiking else out.v_hat, shape)
