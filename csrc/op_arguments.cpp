@@ -4,6 +4,7 @@
 
 #include "device.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -26,6 +27,41 @@ Tensor unit_scale(const Tensor& alpha) {
   if (alpha.scalar_type() == at::kFloat) return *float_one;
   if (alpha.scalar_type() == at::kDouble) return *double_one;
   return at::ones_like(alpha);
+}
+
+// A row of at least n zeros of like's dtype, read only. On the CPU, up to kSharedZeros values,
+// one shared tensor per compute dtype (leaked, as unit_scale's): the kernels read an absent
+// gradient as a row of zeros, and a fill per call costs more than a tiny call's kernel.
+constexpr int64_t kSharedZeros = 4096;
+
+Tensor zeros_row(int64_t n, const Tensor& like) {
+  if (like.is_cpu() && n <= kSharedZeros) {
+    static const Tensor* const float_zeros = new Tensor(at::zeros({kSharedZeros}, at::kFloat));
+    static const Tensor* const double_zeros = new Tensor(at::zeros({kSharedZeros}, at::kDouble));
+    if (like.scalar_type() == at::kFloat) return *float_zeros;
+    if (like.scalar_type() == at::kDouble) return *double_zeros;
+  }
+  return at::zeros({n}, like.options());
+}
+
+// One row of n copies of t's single value in like's dtype (t: every stride 0, as out.sum()'s
+// gradient). On the CPU written value by value, with the conversion copy_ makes (a static_cast),
+// rather than by three ATen ops.
+Tensor repeated_row(const Tensor& t, int64_t n, const Tensor& like) {
+  Tensor row = at::empty({n}, like.options());
+  const auto floating = [](const Tensor& x) {
+    return x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble;
+  };
+  if (!t.is_cpu() || !row.is_cpu() || !floating(t) || !floating(row)) {
+    return row.copy_(t.as_strided({n}, {0}));
+  }
+  const double value = t.scalar_type() == at::kFloat ? *t.const_data_ptr<float>()
+                                                     : *t.const_data_ptr<double>();
+  AT_DISPATCH_FLOATING_TYPES(row.scalar_type(), "repeated_row", [&] {
+    scalar_t* out = row.data_ptr<scalar_t>();
+    std::fill(out, out + n, static_cast<scalar_t>(value));  // float -> double -> float: exact
+  });
+  return row;
 }
 
 }  // namespace
@@ -193,7 +229,7 @@ RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const c
   const int64_t N = like.size(-1);
   RowSource src;
   if (!present(t)) {
-    if (!zero_row.defined()) zero_row = at::zeros({N}, like.options());
+    if (!zero_row.defined()) zero_row = zeros_row(N, like);
     src.storage = zero_row;
     return src;
   }
@@ -204,7 +240,7 @@ RowSource row_source(const std::optional<Tensor>& t, const Tensor& like, const c
   bool all_zero_strides = true;
   for (int64_t d = 0; d < t->dim(); ++d) all_zero_strides &= t->stride(d) == 0;
   if (all_zero_strides) {  // one value repeated: one row of it, in one copy
-    src.storage = at::empty({N}, like.options()).copy_(t->as_strided({N}, {0}));
+    src.storage = repeated_row(*t, N, like);
     return src;
   }
   Tensor dense = in_dtype_of(*t, like);

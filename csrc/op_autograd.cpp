@@ -143,7 +143,8 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
     const bool alpha_mem_grad = wants_grad(alpha_mem);
     const bool alpha_syn_grad = wants_grad(alpha_syn);
     const bool empty = input.sym_numel() == 0;
-    ctx->saved_data[kStateShape] = v_mem.sym_sizes();
+    // The states' shape, for their gradients (usually none: a layer's states are detached).
+    if (wants_grad(v_mem) || wants_grad(i_syn)) ctx->saved_data[kStateShape] = v_mem.sym_sizes();
     save_options(ctx, empty, {alpha_mem_grad, alpha_syn_grad}, norm_input, spike_kind, max_spikes,
                  reset_kind, reset_value, surrogate_kind, surrogate_params);
     if (empty) {
@@ -156,17 +157,19 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
       // and no synaptic current. Without a kept v_hat the backward recomputes the forward: then
       // the input and the initial states instead (and, on CUDA, the forward's checkpoints). A
       // non-contiguous input (a view) is also kept for its layout, which the input gradient
-      // takes (empty_input_gradient, lif_op.h).
+      // takes (empty_input_gradient, lif_op.h). Outputs of this node that are empty are not
+      // saved (a saved output is rewrapped on each save and unpack).
       const bool recompute = !keep_v_hat;
       const bool need_i_seq = syn && (alpha_mem_grad || alpha_syn_grad) && !recompute;
       const bool need_input = recompute || (alpha_mem_grad && norm_input && !syn) ||
                               !input.is_contiguous();
       ctx->save_for_backward({
-          v_hat, need_i_seq ? i_seq : Tensor(),
+          recompute ? Tensor() : v_hat, need_i_seq ? i_seq : Tensor(),
           alpha_mem_grad || recompute ? v_mem : Tensor(),
           recompute ? value_or_undefined(i_syn) : Tensor(), need_input ? input : Tensor(),
           alpha_mem, value_or_undefined(alpha_syn), threshold, reset_amount,
-          value_or_undefined(min_v_mem), recompute ? checkpoints : Tensor()});
+          value_or_undefined(min_v_mem),
+          recompute && !checkpoints.is_cpu() ? checkpoints : Tensor()});
     }
     return {spikes, v_hat, i_seq, v_out, i_out, counts, checkpoints};
   }
@@ -181,7 +184,7 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
                  &checkpoints = saved[10];
     const bool alpha_mem_grad = o.grads[0], alpha_syn_grad = o.grads[1];
     const bool syn = alpha_syn.defined();
-    const Tensor& like = v_hat.sym_numel() != 0 ? v_hat : input;
+    const Tensor& like = v_hat.defined() ? v_hat : input;
     const c10::SymInt batch = like.sym_size(0), neurons = like.sym_size(2);
     const auto or_empty = [&](const Tensor& t) {  // an absent tensor argument
       return t.defined() ? t : at::empty({0}, like.options());
@@ -192,7 +195,7 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
       g = op<LifBackwardSig, kLifBackward>().call(
           given(grads[0]), given(grads[1]), given(grads[2]),
           given_state(grads[3], batch, neurons), given_state(grads[4], batch, neurons),
-          given(grads[5]), v_hat, or_empty(i_seq), or_empty(v_mem),
+          given(grads[5]), or_empty(v_hat), or_empty(i_seq), or_empty(v_mem),
           i_syn.defined() ? OptTensor(i_syn) : std::nullopt,
           input.defined() ? OptTensor(input) : std::nullopt, alpha_mem,
           syn ? OptTensor(alpha_syn) : std::nullopt, o.norm_input, threshold, reset_amount,
@@ -202,11 +205,14 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
           checkpoints.defined() ? OptTensor(checkpoints) : std::nullopt);
     }
     auto& [g_input, g_v0, g_i0, g_alpha_mem, g_alpha_syn] = g;
-    const auto state_shape = ctx->saved_data.at(kStateShape).toSymIntVector();
     variable_list result(kLifArguments);
     result[0] = g_input;
-    result[1] = g_v0.reshape_symint(state_shape);
-    if (syn) result[2] = g_i0.reshape_symint(state_shape);
+    const auto shape = ctx->saved_data.find(kStateShape);  // saved when the states need one
+    if (shape != ctx->saved_data.end()) {
+      const auto state_shape = shape->second.toSymIntVector();
+      result[1] = g_v0.reshape_symint(state_shape);
+      if (syn) result[2] = g_i0.reshape_symint(state_shape);
+    }
     if (alpha_mem_grad) result[3] = g_alpha_mem;
     if (alpha_syn_grad) result[4] = g_alpha_syn;
     return result;
