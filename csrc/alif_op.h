@@ -180,7 +180,7 @@ decltype(auto) alif_backward(
   const auto flat_state = [&](const Tensor& s, const char* name) {
     TORCH_CHECK(s.numel() == c.batch * c.N, "sinabs_fast: ", name, " must have ", c.batch * c.N,
                 " elements, got shape ", s.sizes());
-    return optional_like(s.reshape({c.batch, c.N}), state_like, name);
+    return optional_like(shaped(s, {c.batch, c.N}), state_like, name);
   };
   const auto check_sequence = [&](const Tensor& s, const char* name) {
     TORCH_CHECK(s.sizes() == c.v_hat.sizes(), "sinabs_fast: ", name, " must have shape ",
@@ -207,7 +207,7 @@ decltype(auto) alif_backward(
   const auto start_from = [&](const std::optional<Tensor>& grad, const char* name) {
     const bool given = grad.has_value() && grad->defined() && grad->numel();
     return adjoint_start(
-        given ? optional_like(grad->reshape({c.batch, c.N}), state_like, name) : Tensor(),
+        given ? optional_like(shaped(*grad, {c.batch, c.N}), state_like, name) : Tensor(),
         state_like);
   };
   c.g_input = empty_input_gradient<Device>(c.v_hat, input);

@@ -109,10 +109,10 @@ decltype(auto) lif_backward(
   if (c.recompute || alpha_mem_grad) {
     TORCH_CHECK(v_mem.numel() == c.batch * c.N,
                 "sinabs_fast: the alpha_mem gradient needs the initial v_mem");
-    c.v0 = optional_like(v_mem.reshape({c.batch, c.N}), state_like, "v_mem");
+    c.v0 = optional_like(shaped(v_mem, {c.batch, c.N}), state_like, "v_mem");
   }
   if (c.recompute && c.syn) {
-    c.i0 = optional_like(i_syn->reshape({c.batch, c.N}), state_like, "i_syn");
+    c.i0 = optional_like(shaped(*i_syn, {c.batch, c.N}), state_like, "i_syn");
   }
   if (c.recompute && checkpoints.has_value() && checkpoints->numel()) {
     const auto shape = checkpoint_shape(c, c.syn, compute.scalar_type());

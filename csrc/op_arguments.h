@@ -100,6 +100,11 @@ inline bool present(const std::optional<Tensor>& t) {
   return t.has_value() && t->defined() && t->numel() > 0;
 }
 
+// t.reshape(shape), or t itself when it has that shape (a reshape is an ATen op even then).
+inline Tensor shaped(const Tensor& t, at::IntArrayRef shape) {
+  return t.sizes() == shape ? t : t.reshape(shape);
+}
+
 // Whether t's rows along the last dimension are contiguous, so that the kernels can read or write
 // it in place through the strides of the other dimensions (StridedRows, lif_kernel_args.h).
 inline bool rows_contiguous(const Tensor& t) { return t.size(-1) <= 1 || t.stride(-1) == 1; }

@@ -75,24 +75,28 @@ void save_options(AutogradContext* ctx, bool empty, const std::vector<int64_t>& 
 struct SavedOptions {
   int64_t spike_kind, reset_kind, surrogate_kind;
   bool norm_input, empty;
-  std::vector<bool> grads;  // per decay factor, in the schema's order
   double max_spikes, reset_value;
   std::vector<double> surrogate_params;
 
   explicit SavedOptions(AutogradContext* ctx) {
     const auto& d = ctx->saved_data;
-    const auto flags = d.at(kFlags).toIntVector();
+    flags_ = d.at(kFlags).toIntList();  // shared with the saved entry, not copied
     const auto reals = d.at(kReals).toDoubleVector();
-    spike_kind = flags[0];
-    reset_kind = flags[1];
-    surrogate_kind = flags[2];
-    norm_input = flags[3] != 0;
-    empty = flags[4] != 0;
-    grads.assign(flags.begin() + 5, flags.end());
+    spike_kind = flags_.get(0);
+    reset_kind = flags_.get(1);
+    surrogate_kind = flags_.get(2);
+    norm_input = flags_.get(3) != 0;
+    empty = flags_.get(4) != 0;
     max_spikes = reals[0];
     reset_value = reals[1];
     surrogate_params.assign(reals.begin() + 2, reals.end());
   }
+
+  // Whether the k-th decay factor (in the schema's order) needs a gradient.
+  bool grad(size_t k) const { return flags_.get(5 + k) != 0; }
+
+ private:
+  c10::List<int64_t> flags_;
 };
 
 // A call whose sequence has no elements (a batch of 0 or 0 neurons) runs no backward kernel: its
@@ -182,7 +186,7 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
                  &input = saved[4], &alpha_mem = saved[5], &alpha_syn = saved[6],
                  &threshold = saved[7], &reset_amount = saved[8], &min_v_mem = saved[9],
                  &checkpoints = saved[10];
-    const bool alpha_mem_grad = o.grads[0], alpha_syn_grad = o.grads[1];
+    const bool alpha_mem_grad = o.grad(0), alpha_syn_grad = o.grad(1);
     const bool syn = alpha_syn.defined();
     const Tensor& like = v_hat.defined() ? v_hat : input;
     const c10::SymInt batch = like.sym_size(0), neurons = like.sym_size(2);
@@ -302,7 +306,7 @@ struct AlifFunction : torch::autograd::Function<AlifFunction> {
                  &adapt_scale = saved[11], &subtract_value = saved[12], &min_v_mem = saved[13];
     TORCH_CHECK(v_hat.sym_numel() != 0,
                 "sinabs_fast.ops.alif_forward: the backward needs keep_sequences=True");
-    const std::vector<bool>& needs = o.grads;
+    const bool needs[] = {o.grad(0), o.grad(1), o.grad(2)};
     const bool alpha_grads = needs[0] || needs[1] || needs[2];
     const bool syn = alpha_syn.defined();
     const auto opt = [](const Tensor& t) { return t.defined() ? OptTensor(t) : std::nullopt; };
