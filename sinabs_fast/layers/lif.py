@@ -256,15 +256,19 @@ class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
         traces the planning instead) and for tensor subclasses the key never matches."""
         if type(input_data) is not torch.Tensor or torch.compiler.is_compiling():
             return (None,)
-        buffers = self._buffers
+        # Read from the module's dicts directly: nn.Module.__getattr__ is a Python function.
+        buffers, parameters, attributes = self._buffers, self._parameters, self.__dict__
         v_mem, i_syn = buffers["v_mem"], buffers.get("i_syn")
+        threshold = parameters.get("spike_threshold", attributes.get("spike_threshold"))
+        min_v_mem = parameters.get("min_v_mem", attributes.get("min_v_mem"))
+        amount = getattr(attributes["_reset_fn"], "subtract_value", None)
         return (
-            self._kernel_spec, self.record_states, self.norm_input, torch.is_grad_enabled(),
-            _description(input_data), input_data.shape, _description(v_mem), v_mem.shape,
-            _description(i_syn), None if i_syn is None else i_syn.shape,
-            _description(alpha_mem), _description(alpha_syn),
-            _identity(self.spike_threshold), _identity(self.min_v_mem),
-            _identity(getattr(self.reset_fn, "subtract_value", None)),
+            attributes["_kernel_spec"], self.record_states, self.norm_input,
+            torch.is_grad_enabled(), input_data.shape, input_data.dtype, input_data.device,
+            input_data.requires_grad, v_mem.shape, v_mem.dtype, v_mem.device,
+            v_mem.requires_grad, _description(i_syn), None if i_syn is None else i_syn.shape,
+            _description(alpha_mem), _description(alpha_syn), _identity(threshold),
+            _identity(min_v_mem), _identity(amount),
         )
 
     def __getstate__(self) -> dict:
