@@ -233,3 +233,15 @@ def test_a_torch_function_mode_sees_the_registered_op():
         out = layer(x)
     assert any("lif_forward" in op for op in mode.ops)
     torch.testing.assert_close(out, expected, rtol=0, atol=0)
+
+
+def test_device_scalars_are_made_once_and_keep_the_sign_of_zero():
+    from sinabs_fast.layers.functional.op_arguments import device_scalar
+
+    one = device_scalar(1.5, torch.float32, torch.device("cpu"))
+    assert device_scalar(1.5, torch.float32, torch.device("cpu")) is one
+    assert one.item() == 1.5 and one.dtype == torch.float32 and one.dim() == 0
+    assert device_scalar(1.5, torch.float64, torch.device("cpu")).dtype == torch.float64
+    negative = device_scalar(-0.0, torch.float32, torch.device("cpu"))
+    positive = device_scalar(0.0, torch.float32, torch.device("cpu"))
+    assert torch.signbit(negative) and not torch.signbit(positive)

@@ -7,6 +7,7 @@ import torch.nn as nn
 
 from ..activation import MembraneSubtract, SingleExponential, SingleSpike
 from ..neuron_params import ALIFParams
+from .firing_rate import FiringRate, LazyRate
 from .functional.alif import run_alif
 from .lif import KernelInputs
 from .neuron_layer import RecurrentConnection, StateShape, firing_params, rezero_states_for
@@ -26,7 +27,7 @@ def _tau_parameter(tau: Tau) -> nn.Parameter:
     return nn.Parameter(tau if tau.is_floating_point() else tau.to(torch.get_default_dtype()))
 
 
-class ALIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
+class ALIF(KernelInputs, FiringRate, StateShape, TimeConstants, StatefulLayer):
     """Adaptive leaky integrate-and-fire neurons, stepped through time by one fused kernel.
 
     Per step (sinabs 3.1.3's ``alif_forward``, docs/semantics.md, section 2): ``i = alpha_syn * (i + x)``
@@ -129,7 +130,7 @@ class ALIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
         # As sinabs, i_syn is not written back: it restarts from its buffer every call.
         self._store(b=state["b"], v_mem=state["v_mem"], spike_threshold=state["spike_threshold"],
                     recordings=recordings, spike_counts=counts,
-                    firing_rate=counts.sum() / spikes.numel())
+                    _firing_rate=LazyRate(counts, spikes.numel(), torch.is_grad_enabled()))
         return spikes
 
     def forward(self, input_data: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """LIF: the leaky integrate-and-fire layer, on the fused LIF-family kernel. IAF and ExpLeak are
 special cases of it (alpha_mem = 1; no spikes)."""
 
-from typing import Callable, NamedTuple, Optional, Union
+from typing import Callable, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -9,6 +9,7 @@ import torch.nn as nn
 from ..activation import MembraneSubtract, MultiSpike, SingleExponential
 from ..neuron_params import LIFParams
 from ..neuron_spec import kernel_spec
+from .firing_rate import FiringRate, LazyRate
 from .functional.lif import plan_lif_call, reference_lif, run_lif_call
 from .functional.lif_recurrent import run_lif_recurrent
 from .neuron_layer import (RecurrentConnection, StateShape, check_input, firing_params,
@@ -38,22 +39,6 @@ def _identity(value) -> tuple:
     if isinstance(value, torch.Tensor):
         return (id(value), *_description(value))
     return (value,)
-
-
-class _LazyRate(NamedTuple):
-    """A LIF layer's firing rate as the spike counts it is computed from, when first read."""
-
-    counts: torch.Tensor
-    neuron_steps: int
-    grad_enabled: bool  # the forward's grad mode, which the division is recorded in
-
-    def value(self) -> torch.Tensor:
-        with torch.set_grad_enabled(self.grad_enabled):
-            return self.counts.sum().div_(self.neuron_steps)
-
-    def __deepcopy__(self, memo: dict) -> torch.Tensor:
-        """Copies (sinabs_fast.conversion) hold the value, without its graph."""
-        return self.value().detach().clone()
 
 
 def _kernel_input(name: str):
@@ -107,7 +92,7 @@ class KernelInputs:
         self.set_kernel_inputs(**inputs)
 
 
-class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
+class LIF(KernelInputs, FiringRate, StateShape, TimeConstants, StatefulLayer):
     """Leaky integrate-and-fire neurons, stepped through time by one fused kernel.
 
     Per step: ``i = alpha_syn * (i + x)`` (or ``i = x`` without ``tau_syn``);
@@ -230,7 +215,7 @@ class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
         # (equal to output.mean() while the spike total is exact in float32, below 2^24),
         # computed when firing_rate is first read (two torch ops a call otherwise).
         rate = (output.mean() if counts is None
-                else _LazyRate(counts, output.numel(), torch.is_grad_enabled()))
+                else LazyRate(counts, output.numel(), torch.is_grad_enabled()))
         self._keep(state, recordings, alpha_syn, spike_counts=counts, _firing_rate=rate)
         return output
 
@@ -275,22 +260,6 @@ class LIF(KernelInputs, StateShape, TimeConstants, StatefulLayer):
         state = super().__getstate__()
         state.pop("_planned_call", None)  # replanned at the next call
         return state
-
-    @property
-    def firing_rate(self) -> torch.Tensor:
-        """The mean of the last output (sinabs' ``firing_rate``), as a tensor with its graph."""
-        rate = self.__dict__.get("_firing_rate")
-        if isinstance(rate, _LazyRate):
-            rate = self.__dict__["_firing_rate"] = rate.value()
-        if rate is None:  # before the first call; or a layer unpickled in sinabs' layout
-            if "firing_rate" in self.__dict__:
-                return self.__dict__["firing_rate"]
-            raise AttributeError(f"'{type(self).__name__}' object has no attribute 'firing_rate'")
-        return rate
-
-    @firing_rate.setter
-    def firing_rate(self, value) -> None:
-        self.__dict__["_firing_rate"] = value
 
     @property
     def _param_dict(self) -> dict:

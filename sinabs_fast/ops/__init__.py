@@ -16,6 +16,10 @@ surrogate (``surrogate_kind=PRECOMPUTED``) runs through the Python autograd Func
 :class:`.lif.FusedLIF` instead, which saves the same tensors and runs the same backward op;
 ``tests/test_ops.py::test_eager_function_equals_the_registered_autograd`` checks that both give
 identical outputs and gradients.
+
+Eager layer calls of ``lif_forward`` enter the same op from C (:func:`.lif.forward_planned`,
+``sinabs_fast._C.lif_forward``), through the dispatcher as ``torch.ops`` does, without its
+conversion of every argument by the schema on each call.
 """
 
 from .alif import ALIFOutputs, alif_backward, alif_forward

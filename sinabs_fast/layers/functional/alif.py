@@ -14,6 +14,7 @@ from ...ops.alif_recurrent import ALIF_RECURRENT_FORWARD
 from ...neuron_params import ALIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
 from ..recurrent_arguments import arguments_of
+from .lif import op_options
 from .lif_recurrent import _linear_map
 from .op_arguments import CallShape, Param, device_scalar, per_neuron, requires_grad
 
@@ -79,8 +80,6 @@ def alif_plan(call: CallShape, state: Dict[str, Tensor], params: ALIFParams,
             return per_neuron(value, name, call.batch, call.trailing, call.device)
         return device_scalar(value, compute, call.device)
 
-    spike_kind, max_spikes = spec.spike
-    surrogate_kind, surrogate_params = spec.surrogate
     return AlifPlan(
         compute=compute,
         alpha_mem=op_param(alpha_mem, "alpha_mem"),
@@ -90,12 +89,7 @@ def alif_plan(call: CallShape, state: Dict[str, Tensor], params: ALIFParams,
         adapt_scale=op_param(adapt_scale, "adapt_scale"),
         subtract_value=op_param(subtract_value, "subtract_value"),
         min_v_mem=op_param(min_v_mem, "min_v_mem"),
-        options=dict(
-            norm_input=norm_input, spike_kind=int(spike_kind), max_spikes=float(max_spikes),
-            reset_kind=int(spec.reset.kind), reset_value=float(spec.reset.value),
-            surrogate_kind=int(surrogate_kind),
-            surrogate_params=[float(p) for p in surrogate_params],
-        ),
+        options=op_options(spec, True, norm_input),
     )
 
 

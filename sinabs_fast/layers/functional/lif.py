@@ -77,7 +77,7 @@ def _dtype_plan(spec: KernelSpec, spiking: bool, norm_input: bool, x: torch.dtyp
     # s * amount rounds in float32 unless amount is a float64 tensor with dimensions.
     amount_to_float32 = spiking and amount[0] != torch.float32 and not amount[1]
     return _DtypePlan(compute, prescale, amount_to_float32,
-                      _op_options(spec, spiking, norm_input and not prescale))
+                      op_options(spec, spiking, norm_input and not prescale))
 
 
 def fused_plan(call: CallShape, state: Dict[str, Tensor], params: LIFParams,
@@ -128,7 +128,7 @@ def fused_plan(call: CallShape, state: Dict[str, Tensor], params: LIFParams,
 
 
 @eager_cache
-def _op_options(spec: KernelSpec, spiking: bool, norm_input: bool) -> Dict[str, object]:
+def op_options(spec: KernelSpec, spiking: bool, norm_input: bool) -> Dict[str, object]:
     """The op's keyword arguments for a kernel spec, in the schema's types: one dict per
     combination, shared by the calls (which only read it)."""
     spike_kind, max_spikes = spec.spike

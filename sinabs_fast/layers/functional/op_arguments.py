@@ -126,8 +126,15 @@ def requires_grad(*values) -> bool:
 
 
 def device_scalar(value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """A 0-dim tensor made on ``device`` by a fill. ``torch.tensor(value, device=...)`` copies
-    from host memory instead, and on a GPU that copy waits for the queued work to finish."""
+    """A 0-dim tensor of ``value`` on ``device``, made by a fill (``torch.tensor(value,
+    device=...)`` copies from host memory instead, and on a GPU that copy waits for the queued
+    work to finish), once per value, dtype and device: the ops only read it, and a fill per call
+    costs a tiny call's microseconds. The sign is part of the key, as 0.0 == -0.0."""
+    return _filled(value, math.copysign(1.0, value), dtype, device)
+
+
+@eager_cache
+def _filled(value: float, sign: float, dtype: torch.dtype, device: torch.device) -> Tensor:
     return torch.full((), value, dtype=dtype, device=device)
 
 
