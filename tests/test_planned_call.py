@@ -245,3 +245,41 @@ def test_device_scalars_are_made_once_and_keep_the_sign_of_zero():
     negative = device_scalar(-0.0, torch.float32, torch.device("cpu"))
     positive = device_scalar(0.0, torch.float32, torch.device("cpu"))
     assert torch.signbit(negative) and not torch.signbit(positive)
+
+
+class _PassThrough(torch.overrides.TorchFunctionMode):
+    """A torch-function mode that changes nothing: under it the ops run through torch.ops."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: sl.LIFRecurrent(tau_mem=6.0, tau_syn=3.0, rec_connect=torch.nn.Linear(5, 5)),
+    lambda: sl.ALIFRecurrent(tau_mem=6.0, tau_adapt=9.0, rec_connect=torch.nn.Linear(5, 5)),
+])
+def test_the_recurrent_ops_eager_function_equals_their_registered_autograd(make):
+    """Eager recurrent calls run the op's autograd as a plain autograd Function
+    (ops/recurrent_autograd.py); under a torch-function mode the registered one runs."""
+    torch.manual_seed(0)
+    layer = make()
+    x = _input(steps=7)
+    results = []
+    for mode in (None, _PassThrough()):
+        layer.reset_states()
+        layer.zero_grad()
+        xi = x.clone().requires_grad_()
+        if mode is None:
+            out = layer(xi)
+        else:
+            with mode:
+                out = layer(xi)
+        (out * torch.linspace(0.5, 1.5, out.numel()).reshape(out.shape)).sum().backward()
+        results.append((out.detach(), xi.grad, [p.grad.clone() for p in layer.parameters()
+                                                if p.grad is not None]))
+    (out_a, g_a, p_a), (out_b, g_b, p_b) = results
+    torch.testing.assert_close(out_a, out_b, rtol=0, atol=0)
+    torch.testing.assert_close(g_a, g_b, rtol=0, atol=0)
+    assert len(p_a) == len(p_b) >= 2
+    for a, b in zip(p_a, p_b):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -39,7 +39,7 @@ def alif_recurrent_forward(args: tuple) -> ALIFRecurrentOutputs:
     states, the three alphas, ``weight`` and ``bias``; keep the sequences whenever a gradient is
     needed."""
     return ALIFRecurrentOutputs(
-        *ALIF_RECURRENT_FORWARD.op(*require_builtin_surrogate(ALIF_RECURRENT_FORWARD, args)))
+        *call_alif_recurrent(require_builtin_surrogate(ALIF_RECURRENT_FORWARD, args)))
 
 
 torch.library.register_fake("sinabs_fast::alif_recurrent_forward",
@@ -59,4 +59,6 @@ def _alif_recurrent_backward_fake(*args):
     )
 
 
-register_recurrent_autograd(ALIF_RECURRENT_FORWARD, ALIF_RECURRENT_BACKWARD)
+# The op on its positional arguments, with its autograd (see register_recurrent_autograd).
+call_alif_recurrent = register_recurrent_autograd(
+    ALIF_RECURRENT_FORWARD, ALIF_RECURRENT_BACKWARD)

@@ -37,7 +37,7 @@ def lif_recurrent_forward(args: tuple) -> RecurrentOutputs:
     states, the alphas, ``weight`` and ``bias``; keep the sequences whenever a gradient is
     needed."""
     return RecurrentOutputs(
-        *RECURRENT_FORWARD.op(*require_builtin_surrogate(RECURRENT_FORWARD, args)))
+        *call_lif_recurrent(require_builtin_surrogate(RECURRENT_FORWARD, args)))
 
 
 torch.library.register_fake("sinabs_fast::lif_recurrent_forward",
@@ -58,4 +58,6 @@ def _lif_recurrent_backward_fake(*args):
     )
 
 
-register_recurrent_autograd(RECURRENT_FORWARD, RECURRENT_BACKWARD)
+# The op on its positional arguments, with its autograd (see register_recurrent_autograd).
+call_lif_recurrent = register_recurrent_autograd(
+    RECURRENT_FORWARD, RECURRENT_BACKWARD)

@@ -11,16 +11,23 @@ What each argument of the backward is, by its name:
 The backward's outputs ``grad_<input>`` are the gradients of the forward's arguments (the states'
 in their own shape), returned for the arguments that need one."""
 
-from typing import Dict
+from typing import Callable, Dict
 
 import torch
+from torch import Tensor
 
 from .schema import OpSchema
 
 
-def register_recurrent_autograd(forward: OpSchema, backward: OpSchema) -> None:
+def register_recurrent_autograd(forward: OpSchema,
+                                backward: OpSchema) -> Callable[[tuple], tuple]:
     """Registers the autograd of the recurrent op ``forward``, whose backward op is
-    ``backward``."""
+    ``backward``. Returns how to call the op on its positional arguments: in eager mode through
+    the same autograd as a plain ``torch.autograd.Function`` (or the kernel alone when no
+    gradient is needed); the registered one binds every argument to the schema, with its
+    defaults, on each call, which costs more than a tiny call's kernels (docs/design.md, "Host
+    cost of a call"). torch.compile, tensor subclasses and torch-function modes get the
+    registered op."""
     outputs = forward.returns
     options = forward.options_for(backward)
     # The tensors the backward takes: forward outputs and tensor arguments, by name.
@@ -83,3 +90,27 @@ def register_recurrent_autograd(forward: OpSchema, backward: OpSchema) -> None:
 
     torch.library.register_autograd(f"sinabs_fast::{forward.name}", backward_fn,
                                     setup_context=setup_context)
+
+    class EagerFunction(torch.autograd.Function):
+        # forward(ctx, ...) rather than a separate setup_context: Function.apply then skips
+        # binding the arguments with inspect.signature on every call.
+        @staticmethod
+        def forward(ctx, *args):
+            output = forward.kernel(*args)
+            setup_context(ctx, args, output)
+            return output
+
+        @staticmethod
+        def backward(ctx, *grads):
+            return backward_fn(ctx, *grads)
+
+    def call(args: tuple) -> tuple:
+        if (torch.compiler.is_compiling() or type(args[0]) is not Tensor
+                or torch._C._is_torch_function_mode_enabled()):
+            return forward.op(*args)
+        if torch.is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad
+                                           for a in args):
+            return EagerFunction.apply(*args)
+        return forward.kernel(*args)
+
+    return call

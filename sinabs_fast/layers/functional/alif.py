@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ... import ops, reference
 from ...ops.alif import ALIF_FORWARD
-from ...ops.alif_recurrent import ALIF_RECURRENT_FORWARD
+from ...ops.alif_recurrent import ALIF_RECURRENT_FORWARD, call_alif_recurrent
 from ...neuron_params import ALIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
 from ..recurrent_arguments import arguments_of
@@ -187,9 +187,7 @@ def _fused_recurrent(plan: AlifPlan, input_data: Tensor, state: Dict[str, Tensor
         subtract_value=plan.subtract_value, min_v_mem=plan.min_v_mem, weight=weight, bias=bias,
         keep_sequences=keep or grad, **plan.options,
     )
-    # Without a gradient, the kernel below autograd (see OpSchema.kernel).
-    out = ops.ALIFRecurrentOutputs(*(ALIF_RECURRENT_FORWARD.op(*args) if grad
-                                     else ALIF_RECURRENT_FORWARD.kernel(*args)))
+    out = ops.ALIFRecurrentOutputs(*call_alif_recurrent(args))
     new_state = {"v_mem": out.v_mem, "b": out.b}
     if syn:
         new_state["i_syn"] = out.i_syn
