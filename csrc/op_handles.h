@@ -1,7 +1,5 @@
 // The ops' typed dispatcher handles, for C++ callers of the registered ops (the autograd kernels
-// in op_autograd.cpp, the eager layers' entry in python_module.cpp): a call through a handle
-// runs every dispatch key the op has, as a call from Python does, without the Python binding's
-// argument conversion.
+// in op_autograd.cpp).
 #pragma once
 
 #include <ATen/core/dispatch/Dispatcher.h>

@@ -1,139 +1,209 @@
 // The Python module sinabs_fast._C. Importing it loads this library and so runs the op
 // registrations (sinabs_fast.cpp, the kernels' files); the ops are reached through
-// torch.ops.sinabs_fast. Its one function is the eager layers' entry to lif_forward: a planned
-// call (sinabs_fast/layers/functional/lif.py, LIFCall) passes the five tensors that change from
-// call to call and its constant rest as one tuple. The call goes through the dispatcher like
-// torch.ops' (autograd, the device's kernel, dispatch modes), without the generic conversion of
-// 17 Python arguments by the schema, which costs more than the op's own C++ host code on a
-// tiny call.
+// torch.ops.sinabs_fast, and, for eager calls, through call() below (OpSchema.direct in
+// sinabs_fast/ops/schema.py): the op on a tuple of its positional arguments, converted by the
+// kinds read once from its schema, then called through the dispatcher as torch.ops calls it
+// (autograd, the device's kernel, dispatch modes). What it skips is torch.ops' generic
+// per-call conversion of every Python argument by the schema, which costs more than a tiny
+// call's C++ host code and kernel (docs/design.md, "Host cost of a call").
 #include <Python.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/Exceptions.h>
 #include <torch/csrc/autograd/python_variable.h>
 
-#include <tuple>
-#include <type_traits>
-#include <utility>
+#include <string>
 #include <vector>
-
-#include "op_handles.h"
 
 namespace sinabs_fast {
 namespace {
 
-// The Python arguments, converted with a TypeError that names the one that does not fit.
-const Tensor& tensor_arg(PyObject* obj, const char* name) {
-  TORCH_CHECK_TYPE(THPVariable_Check(obj), "sinabs_fast._C.lif_forward: ", name,
-                   " must be a Tensor, got ", Py_TYPE(obj)->tp_name);
-  return THPVariable_Unpack(obj);
+using at::Tensor;
+
+// The argument types the sinabs_fast schemas use.
+enum class ArgKind { kTensor, kOptionalTensor, kBool, kInt, kFloat, kFloatList };
+
+ArgKind kind_of(const c10::Argument& argument, const std::string& op) {
+  const auto& type = argument.type();
+  switch (type->kind()) {
+    case c10::TypeKind::TensorType:
+      return ArgKind::kTensor;
+    case c10::TypeKind::BoolType:
+      return ArgKind::kBool;
+    case c10::TypeKind::IntType:
+      return ArgKind::kInt;
+    case c10::TypeKind::FloatType:
+      return ArgKind::kFloat;
+    case c10::TypeKind::OptionalType:
+      if (type->expectRef<c10::OptionalType>().getElementType()->kind() ==
+          c10::TypeKind::TensorType) {
+        return ArgKind::kOptionalTensor;
+      }
+      break;
+    case c10::TypeKind::ListType:
+      if (type->expectRef<c10::ListType>().getElementType()->kind() ==
+          c10::TypeKind::FloatType) {
+        return ArgKind::kFloatList;
+      }
+      break;
+    default:
+      break;
+  }
+  TORCH_CHECK(false, "sinabs_fast._C: ", op, "'s argument ", argument.name(), " has type ",
+              type->str(), ", which call() does not convert");
 }
 
-OptTensor optional_tensor_arg(PyObject* obj, const char* name) {
-  if (obj == Py_None) return std::nullopt;
-  return tensor_arg(obj, name);
+struct DirectOp {
+  c10::OperatorHandle handle;
+  std::string name;
+  std::vector<std::string> names;  // the arguments', for the errors
+  std::vector<ArgKind> kinds;
+  size_t returns;
+};
+
+// The ops registered with op_index, by index. Read and extended with the GIL held.
+std::vector<DirectOp>& direct_ops() {
+  static auto* ops = new std::vector<DirectOp>();
+  return *ops;
 }
 
-bool bool_arg(PyObject* obj, const char* name) {
-  TORCH_CHECK_TYPE(PyBool_Check(obj), "sinabs_fast._C.lif_forward: ", name,
-                   " must be a bool, got ", Py_TYPE(obj)->tp_name);
-  return obj == Py_True;
+// torch.nn.Parameter, whose __torch_function__ is disabled: a Parameter argument is taken like a
+// plain tensor, any other tensor subclass is left to torch.ops.
+PyTypeObject* parameter_type() {
+  static PyTypeObject* type = [] {
+    PyObject* module = PyImport_ImportModule("torch.nn.parameter");
+    if (module == nullptr) throw python_error();
+    PyObject* parameter = PyObject_GetAttrString(module, "Parameter");
+    Py_DECREF(module);
+    if (parameter == nullptr) throw python_error();
+    return reinterpret_cast<PyTypeObject*>(parameter);  // kept for the process
+  }();
+  return type;
 }
 
-int64_t int_arg(PyObject* obj, const char* name) {
-  TORCH_CHECK_TYPE(PyLong_Check(obj), "sinabs_fast._C.lif_forward: ", name,
-                   " must be an int, got ", Py_TYPE(obj)->tp_name);
-  const int64_t value = PyLong_AsLongLong(obj);
-  if (value == -1 && PyErr_Occurred()) throw python_error();
-  return value;
+// op_index(name) -> the index of sinabs_fast::<name> for call().
+PyObject* op_index(PyObject* /*module*/, PyObject* name) {
+  HANDLE_TH_ERRORS
+  TORCH_CHECK_TYPE(PyUnicode_Check(name), "sinabs_fast._C.op_index: name must be a str");
+  const std::string op = PyUnicode_AsUTF8(name);
+  auto& ops = direct_ops();
+  for (size_t k = 0; k < ops.size(); ++k) {
+    if (ops[k].name == op) return PyLong_FromSize_t(k);
+  }
+  parameter_type();
+  const auto handle = c10::Dispatcher::singleton().findSchemaOrThrow(
+      ("sinabs_fast::" + op).c_str(), "");
+  DirectOp direct{handle, op, {}, {}, handle.schema().returns().size()};
+  for (const auto& argument : handle.schema().arguments()) {
+    direct.names.push_back(argument.name());
+    direct.kinds.push_back(kind_of(argument, op));
+  }
+  ops.push_back(std::move(direct));
+  return PyLong_FromSize_t(ops.size() - 1);
+  END_HANDLE_TH_ERRORS
 }
 
-double float_arg(PyObject* obj, const char* name) {
-  TORCH_CHECK_TYPE(PyFloat_Check(obj) || PyLong_Check(obj), "sinabs_fast._C.lif_forward: ", name,
-                   " must be a float, got ", Py_TYPE(obj)->tp_name);
-  const double value = PyFloat_AsDouble(obj);
-  if (value == -1.0 && PyErr_Occurred()) throw python_error();
-  return value;
-}
-
-std::vector<double> floats_arg(PyObject* obj, const char* name) {
-  TORCH_CHECK_TYPE(PyList_Check(obj) || PyTuple_Check(obj), "sinabs_fast._C.lif_forward: ", name,
-                   " must be a list of floats, got ", Py_TYPE(obj)->tp_name);
-  PyObject* seq = obj;
-  const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-  std::vector<double> values(n);
-  for (Py_ssize_t k = 0; k < n; ++k) values[k] = float_arg(PySequence_Fast_GET_ITEM(seq, k), name);
-  return values;
-}
-
-// The op's outputs as a new tuple of tensors (an undefined one as None, as torch.ops gives).
-template <typename Tuple>
-PyObject* outputs_tuple(Tuple&& outputs) {
-  constexpr size_t n = std::tuple_size_v<std::decay_t<Tuple>>;
-  PyObject* result = PyTuple_New(n);
-  if (result == nullptr) throw python_error();
-  size_t k = 0;
-  const auto wrap = [&](Tensor& t) {
-    PyTuple_SET_ITEM(result, k++, THPVariable_Wrap(std::move(t)));
+// One argument onto the stack; false for a tensor subclass other than Parameter (torch.ops
+// handles its __torch_function__). A TypeError names an argument of the wrong type.
+bool push(torch::jit::Stack& stack, PyObject* obj, ArgKind kind, const DirectOp& op,
+          size_t k) {
+  const auto wrong = [&](const char* expected) {
+    TORCH_CHECK_TYPE(false, "sinabs_fast::", op.name, ": ", op.names[k], " must be ", expected,
+                     ", got ", Py_TYPE(obj)->tp_name);
   };
-  std::apply([&](auto&... t) { (wrap(t), ...); }, outputs);
-  for (size_t j = 0; j < n; ++j) {
-    if (PyTuple_GET_ITEM(result, j) == nullptr) {
+  switch (kind) {
+    case ArgKind::kOptionalTensor:
+      if (obj == Py_None) {
+        stack.emplace_back();
+        return true;
+      }
+      [[fallthrough]];
+    case ArgKind::kTensor:
+      if (!THPVariable_Check(obj)) wrong("a Tensor");
+      if (!THPVariable_CheckExact(obj) && Py_TYPE(obj) != parameter_type()) return false;
+      stack.emplace_back(THPVariable_Unpack(obj));
+      return true;
+    case ArgKind::kBool:
+      if (!PyBool_Check(obj)) wrong("a bool");
+      stack.emplace_back(obj == Py_True);
+      return true;
+    case ArgKind::kInt: {
+      if (!PyLong_Check(obj) || PyBool_Check(obj)) wrong("an int");
+      const int64_t value = PyLong_AsLongLong(obj);
+      if (value == -1 && PyErr_Occurred()) throw python_error();
+      stack.emplace_back(value);
+      return true;
+    }
+    case ArgKind::kFloat: {
+      if (!PyFloat_Check(obj) && !PyLong_Check(obj)) wrong("a float");
+      const double value = PyFloat_AsDouble(obj);
+      if (value == -1.0 && PyErr_Occurred()) throw python_error();
+      stack.emplace_back(value);
+      return true;
+    }
+    case ArgKind::kFloatList: {
+      if (!PyList_Check(obj) && !PyTuple_Check(obj)) wrong("a list of floats");
+      const Py_ssize_t n = PySequence_Fast_GET_SIZE(obj);
+      std::vector<double> values(n);
+      for (Py_ssize_t j = 0; j < n; ++j) {
+        PyObject* item = PySequence_Fast_GET_ITEM(obj, j);
+        if (!PyFloat_Check(item) && !PyLong_Check(item)) wrong("a list of floats");
+        values[j] = PyFloat_AsDouble(item);
+        if (values[j] == -1.0 && PyErr_Occurred()) throw python_error();
+      }
+      stack.emplace_back(std::move(values));
+      return true;
+    }
+  }
+  return false;
+}
+
+// call(index, args) -> the op's outputs as a tuple, or NotImplemented when an argument is a
+// tensor subclass (other than Parameter).
+PyObject* call(PyObject* /*module*/, PyObject* const* args, Py_ssize_t nargs) {
+  HANDLE_TH_ERRORS
+  TORCH_CHECK_TYPE(nargs == 2 && PyLong_Check(args[0]) && PyTuple_Check(args[1]),
+                   "sinabs_fast._C.call takes an op index (op_index) and a tuple of the op's "
+                   "positional arguments");
+  const size_t index = PyLong_AsSize_t(args[0]);
+  const auto& ops = direct_ops();
+  TORCH_CHECK_INDEX(index < ops.size(), "sinabs_fast._C.call: no op with index ", index);
+  const DirectOp& op = ops[index];
+  PyObject* values = args[1];
+  const auto n = static_cast<size_t>(PyTuple_GET_SIZE(values));
+  TORCH_CHECK_TYPE(n == op.kinds.size(), "sinabs_fast::", op.name, " takes ", op.kinds.size(),
+                   " arguments, got ", n);
+  torch::jit::Stack stack;
+  stack.reserve(n);
+  for (size_t k = 0; k < n; ++k) {
+    if (!push(stack, PyTuple_GET_ITEM(values, k), op.kinds[k], op, k)) {
+      Py_RETURN_NOTIMPLEMENTED;
+    }
+  }
+  {
+    pybind11::gil_scoped_release no_gil;  // as torch.ops: other Python threads run meanwhile
+    op.handle.callBoxed(stack);
+  }
+  TORCH_INTERNAL_ASSERT(stack.size() == op.returns);
+  PyObject* result = PyTuple_New(static_cast<Py_ssize_t>(op.returns));
+  if (result == nullptr) throw python_error();
+  for (size_t k = 0; k < op.returns; ++k) {
+    PyObject* output = THPVariable_Wrap(std::move(stack[k]).toTensor());
+    if (output == nullptr) {
       Py_DECREF(result);
       throw python_error();
     }
+    PyTuple_SET_ITEM(result, static_cast<Py_ssize_t>(k), output);
   }
   return result;
-}
-
-// The schema's arguments after alpha_syn, in its order (csrc/sinabs_fast.cpp).
-constexpr Py_ssize_t kTailSize = 12;
-
-// lif_forward(input, v_mem, i_syn, alpha_mem, alpha_syn, tail) -> the op's seven outputs, where
-// tail = (norm_input, threshold, reset_amount, min_v_mem, spike_kind, max_spikes, reset_kind,
-// reset_value, surrogate_kind, surrogate_params, keep_v_hat, keep_i_syn).
-PyObject* lif_forward(PyObject* /*module*/, PyObject* const* args, Py_ssize_t nargs) {
-  HANDLE_TH_ERRORS
-  TORCH_CHECK_TYPE(nargs == 6, "sinabs_fast._C.lif_forward takes 6 arguments (input, v_mem, "
-                   "i_syn, alpha_mem, alpha_syn, tail), got ", nargs);
-  PyObject* tail = args[5];
-  TORCH_CHECK_TYPE(PyTuple_Check(tail) && PyTuple_GET_SIZE(tail) == kTailSize,
-                   "sinabs_fast._C.lif_forward: tail must be a tuple of ", kTailSize,
-                   " (the schema's arguments after alpha_syn)");
-  const auto item = [&](Py_ssize_t k) { return PyTuple_GET_ITEM(tail, k); };
-  const Tensor& input = tensor_arg(args[0], "input");
-  const Tensor& v_mem = tensor_arg(args[1], "v_mem");
-  const OptTensor i_syn = optional_tensor_arg(args[2], "i_syn");
-  const Tensor& alpha_mem = tensor_arg(args[3], "alpha_mem");
-  const OptTensor alpha_syn = optional_tensor_arg(args[4], "alpha_syn");
-  const bool norm_input = bool_arg(item(0), "norm_input");
-  const Tensor& threshold = tensor_arg(item(1), "threshold");
-  const Tensor& reset_amount = tensor_arg(item(2), "reset_amount");
-  const OptTensor min_v_mem = optional_tensor_arg(item(3), "min_v_mem");
-  const int64_t spike_kind = int_arg(item(4), "spike_kind");
-  const double max_spikes = float_arg(item(5), "max_spikes");
-  const int64_t reset_kind = int_arg(item(6), "reset_kind");
-  const double reset_value = float_arg(item(7), "reset_value");
-  const int64_t surrogate_kind = int_arg(item(8), "surrogate_kind");
-  const std::vector<double> surrogate_params = floats_arg(item(9), "surrogate_params");
-  const bool keep_v_hat = bool_arg(item(10), "keep_v_hat");
-  const bool keep_i_syn = bool_arg(item(11), "keep_i_syn");
-  ForwardResult out;
-  {
-    // As torch.ops: other Python threads run while the op does.
-    pybind11::gil_scoped_release no_gil;
-    out = op<LifForwardSig, kLifForward>().call(
-        input, v_mem, i_syn, alpha_mem, alpha_syn, norm_input, threshold, reset_amount, min_v_mem,
-        spike_kind, max_spikes, reset_kind, reset_value, surrogate_kind, surrogate_params,
-        keep_v_hat, keep_i_syn);
-  }
-  return outputs_tuple(std::move(out));
   END_HANDLE_TH_ERRORS
 }
 
 PyMethodDef methods[] = {
-    {"lif_forward", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(lif_forward)),
-     METH_FASTCALL,
-     "lif_forward(input, v_mem, i_syn, alpha_mem, alpha_syn, tail): the registered op "
-     "sinabs_fast::lif_forward with the arguments after alpha_syn as one tuple."},
+    {"op_index", op_index, METH_O,
+     "op_index(name): the index of the op sinabs_fast::<name> for call()."},
+    {"call", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(call)), METH_FASTCALL,
+     "call(index, args): the op of that index (op_index) on the tuple of its positional "
+     "arguments, through the dispatcher; NotImplemented for a tensor subclass argument."},
     {nullptr, nullptr, 0, nullptr},
 };
 

@@ -175,13 +175,13 @@ def _op_arguments(grad: bool, seed: int = 0):
 
 @pytest.mark.parametrize("grad", [False, True])
 def test_the_direct_entry_equals_the_registered_op(grad):
-    from sinabs_fast import _C
+    from sinabs_fast.ops.lif import LIF_FORWARD
 
     results = []
     for direct in (True, False):
         leading, tail = _op_arguments(grad)
-        out = (_C.lif_forward(*leading, tail) if direct
-               else torch.ops.sinabs_fast.lif_forward(*leading, *tail))
+        args = leading + tail
+        out = LIF_FORWARD.direct(args) if direct else torch.ops.sinabs_fast.lif_forward(*args)
         assert (out[0].grad_fn is not None) == grad
         grads = None
         if grad:
@@ -195,22 +195,39 @@ def test_the_direct_entry_equals_the_registered_op(grad):
         torch.testing.assert_close(g_direct, g_registered, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("case, error, message", [
-    (lambda lead, tail: (*lead,), TypeError, "takes 6 arguments"),
-    (lambda lead, tail: (*lead, list(tail)), TypeError, "tail must be a tuple"),
-    (lambda lead, tail: (*lead, tail[:-1]), TypeError, "tail must be a tuple of 12"),
-    (lambda lead, tail: (1.0, *lead[1:], tail), TypeError, "input must be a Tensor"),
-    (lambda lead, tail: (*lead, (1, *tail[1:])), TypeError, "norm_input must be a bool"),
-    (lambda lead, tail: (*lead, (*tail[:4], 1.5, *tail[5:])), TypeError, "spike_kind"),
-    (lambda lead, tail: (*lead, (*tail[:9], 0.5, *tail[10:])), TypeError, "surrogate_params"),
-    (lambda lead, tail: (lead[0], lead[1][:1], *lead[2:], tail), RuntimeError, "v_mem"),
-])
-def test_the_direct_entry_names_a_wrong_argument(case, error, message):
+def _call(args):
     from sinabs_fast import _C
 
+    return _C.call(_C.op_index("lif_forward"), args)
+
+
+@pytest.mark.parametrize("case, error, message", [
+    (lambda args: args[:-1], TypeError, "takes 17 arguments, got 16"),
+    (lambda args: (1.0, *args[1:]), TypeError, "input must be a Tensor, got float"),
+    (lambda args: (*args[:5], 1, *args[6:]), TypeError, "norm_input must be a bool"),
+    (lambda args: (*args[:9], 1.5, *args[10:]), TypeError, "spike_kind must be an int"),
+    (lambda args: (*args[:14], 0.5, *args[15:]), TypeError, "surrogate_params must be a list"),
+    (lambda args: (*args[:14], ["a"], *args[15:]), TypeError, "surrogate_params must be a list"),
+    (lambda args: (args[0], args[1][:1], *args[2:]), RuntimeError, "v_mem"),
+])
+def test_the_direct_entry_names_a_wrong_argument(case, error, message):
     leading, tail = _op_arguments(grad=False)
     with pytest.raises(error, match=message):
-        _C.lif_forward(*case(leading, tail))
+        _call(case(leading + tail))
+
+
+def test_the_direct_entry_leaves_tensor_subclasses_to_torch_ops():
+    class Marked(torch.Tensor):
+        pass
+
+    leading, tail = _op_arguments(grad=False)
+    args = (leading[0].as_subclass(Marked), *leading[1:], *tail)
+    assert _call(args) is NotImplemented
+    from sinabs_fast.ops.lif import LIF_FORWARD
+
+    expected = torch.ops.sinabs_fast.lif_forward(leading[0], *args[1:])
+    for a, b in zip(LIF_FORWARD.direct(args), expected):
+        torch.testing.assert_close(a.as_subclass(torch.Tensor), b, rtol=0, atol=0)
 
 
 def test_a_torch_function_mode_sees_the_registered_op():

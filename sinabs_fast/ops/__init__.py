@@ -17,9 +17,10 @@ surrogate (``surrogate_kind=PRECOMPUTED``) runs through the Python autograd Func
 ``tests/test_ops.py::test_eager_function_equals_the_registered_autograd`` checks that both give
 identical outputs and gradients.
 
-Eager layer calls of ``lif_forward`` enter the same op from C (:func:`.lif.forward_planned`,
-``sinabs_fast._C.lif_forward``), through the dispatcher as ``torch.ops`` does, without its
-conversion of every argument by the schema on each call.
+Eager calls enter the ops from C (:meth:`.schema.OpSchema.direct`, ``sinabs_fast._C.call``),
+through the dispatcher as ``torch.ops`` does, without its conversion of every argument by the
+schema on each call; the recurrent ops' registered autograd runs as a plain autograd Function in
+eager mode (:mod:`.recurrent_autograd`).
 """
 
 from .alif import ALIFOutputs, alif_backward, alif_forward

@@ -41,12 +41,12 @@ def alif_forward(args: tuple) -> ALIFOutputs:
     compute dtype (float32 or float64). Keep the sequences whenever a gradient is needed; the
     backward gives gradients for the input, the initial states and the three alphas.
     """
-    return ALIFOutputs(*ALIF_FORWARD.op(*require_builtin_surrogate(ALIF_FORWARD, args)))
+    return ALIFOutputs(*ALIF_FORWARD.direct(require_builtin_surrogate(ALIF_FORWARD, args)))
 
 
 def alif_backward(*args) -> tuple:
     """The fused reverse-time BPTT kernel of :func:`alif_forward` (see csrc/sinabs_fast.cpp)."""
-    return ALIF_BACKWARD.op(*args)
+    return ALIF_BACKWARD.direct(args)
 
 
 torch.library.register_fake("sinabs_fast::alif_forward",

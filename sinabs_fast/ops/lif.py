@@ -8,7 +8,6 @@ from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from .. import _C
 from .fake_outputs import FakeOutputs
 from .kinds import SpikeKind, SurrogateKind
 from .options import LIF_OPTIONS
@@ -62,7 +61,7 @@ def forward_on_args(args: tuple,
     """:func:`lif_forward` on its schema's positional ``args`` (``LIF_FORWARD.args(...)``, each
     of the schema's type), with a gradient when any tensor argument needs one."""
     if args[_SURROGATE_KIND] != SurrogateKind.PRECOMPUTED:
-        return LIF_FORWARD.op(*args)
+        return LIF_FORWARD.direct(args)
     if surrogate_fn is None:
         raise ValueError("surrogate_fn is required when surrogate_kind is PRECOMPUTED")
     needs_grad = torch.is_grad_enabled() and any(
@@ -71,27 +70,10 @@ def forward_on_args(args: tuple,
     return call_lif_forward(args, needs_grad, surrogate_fn)
 
 
-# The op's arguments that change from call to call; a planned call (forward_planned) keeps the
-# rest, its "tail", as one tuple.
+# The op's arguments that change from call to call; a planned call keeps the rest, its "tail",
+# as one tuple (sinabs_fast/layers/functional/lif.py, LIFCall).
 PER_CALL = ("input", "v_mem", "i_syn", "alpha_mem", "alpha_syn")
 assert LIF_FORWARD.names[:len(PER_CALL)] == PER_CALL, LIF_FORWARD.names
-_TAIL_SURROGATE_KIND = _SURROGATE_KIND - len(PER_CALL)
-_torch_function_mode_enabled = torch._C._is_torch_function_mode_enabled
-
-
-def forward_planned(input: Tensor, v_mem: Tensor, i_syn: Optional[Tensor], alpha_mem: Tensor,
-                    alpha_syn: Optional[Tensor], tail: tuple,
-                    surrogate_fn: Optional[Callable[[Tensor, Tensor], Tensor]] = None) -> tuple:
-    """:func:`forward_on_args` on ``(input, v_mem, i_syn, alpha_mem, alpha_syn, *tail)``. In eager
-    mode, on plain tensors, with no torch-function mode and a built-in surrogate, the same op call
-    is entered from C (``sinabs_fast._C.lif_forward``, csrc/python_module.cpp): it passes the
-    dispatcher as torch.ops' call does, without converting every argument by the schema on each
-    call, which costs more than the op's C++ host code on a tiny call."""
-    if (tail[_TAIL_SURROGATE_KIND] != SurrogateKind.PRECOMPUTED and type(input) is Tensor
-            and type(v_mem) is Tensor and not _torch_function_mode_enabled()
-            and not torch.compiler.is_compiling()):
-        return _C.lif_forward(input, v_mem, i_syn, alpha_mem, alpha_syn, tail)
-    return forward_on_args((input, v_mem, i_syn, alpha_mem, alpha_syn) + tail, surrogate_fn)
 
 
 def call_lif_forward(args: tuple, needs_grad: bool,
@@ -100,7 +82,7 @@ def call_lif_forward(args: tuple, needs_grad: bool,
     (C++, csrc/op_autograd.cpp) records the node when a gradient is needed. A Python
     ``surrogate_fn`` with a gradient needs :class:`FusedLIF` instead."""
     if surrogate_fn is None or not needs_grad:
-        return LIF_FORWARD.op(*args)
+        return LIF_FORWARD.direct(args)
     return FusedLIF.apply(surrogate_fn, *args)
 
 

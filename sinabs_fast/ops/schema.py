@@ -7,9 +7,11 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from .. import _C
 from ..rebuild_hint import REBUILD
 
 _BelowAutograd = torch._C._AutoDispatchBelowAutograd
+_torch_function_mode_enabled = torch._C._is_torch_function_mode_enabled
 
 
 class OpSchema:
@@ -30,6 +32,7 @@ class OpSchema:
         self.returns = tuple(r.name for r in self.op._schema.returns)  # the outputs' names
         self._known = frozenset(self.names)
         self._in_order = operator.itemgetter(*self.names)  # values by name -> schema order
+        self._index = _C.op_index(name)  # for direct()
 
     def options_for(self, other: "OpSchema") -> Tuple[str, ...]:
         """The non-tensor arguments (spike, reset, surrogate options) that ``other`` (the
@@ -52,6 +55,19 @@ class OpSchema:
             return tuple(values[n] for n in self.names)
         return self._in_order(values)
 
+    def direct(self, args: tuple) -> tuple:
+        """The op on its positional ``args`` (autograd included). In eager mode without a
+        torch-function mode it is entered from C (``sinabs_fast._C.call``, csrc/python_module.cpp):
+        through the dispatcher as ``torch.ops`` calls it, without ``torch.ops``' conversion of
+        every argument by the schema on each call, which costs more than a tiny call's kernels
+        (docs/design.md, "Host cost of a call"). torch.compile and tensor subclasses get
+        ``torch.ops``."""
+        if not torch.compiler.is_compiling() and not _torch_function_mode_enabled():
+            out = _C.call(self._index, args)
+            if out is not NotImplemented:
+                return out
+        return self.op(*args)
+
     def kernel(self, *args) -> tuple:
         """The op's device kernel on positional ``args``, dispatched below autograd: for the
         callers that bring their own autograd (the backward functions, the Python autograd
@@ -59,7 +75,7 @@ class OpSchema:
         if torch.compiler.is_compiling():
             return self.op(*args)
         with _BelowAutograd():
-            return self.op(*args)
+            return self.direct(args)
 
     def __call__(self, **values) -> tuple:
         """Runs the op's kernel on keyword arguments (all of them, by their schema names): what

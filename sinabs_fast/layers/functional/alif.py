@@ -117,7 +117,7 @@ def _fused_steps(plan: AlifPlan, x: Tensor, state: Dict[str, Tensor], syn: bool,
         keep_sequences=keep or grad, **plan.options,
     )
     # The op's own autograd (csrc/op_autograd.cpp) records the node when a gradient is needed.
-    out = ops.ALIFOutputs(*ALIF_FORWARD.op(*args))
+    out = ops.ALIFOutputs(*ALIF_FORWARD.direct(args))
     new_state = {"v_mem": out.v_mem, "b": out.b}
     if syn:
         new_state["i_syn"] = out.i_syn

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from ... import ops, reference
-from ...ops.lif import LIF_FORWARD, PER_CALL, forward_planned, shaped
+from ...ops.lif import LIF_FORWARD, PER_CALL, forward_on_args, shaped
 from ...neuron_params import LIFParams
 from ...neuron_spec import KernelSpec, kernel_spec
 from .op_arguments import (CallShape, Operand, Param, along_time, eager_cache, operand,
@@ -261,7 +261,7 @@ def run_lif_call(call: LIFCall, input_data: Tensor, v_mem: Tensor, i_syn: Option
     x = x if x.dtype == plan.compute or _read_as_is(x, plan.compute) else x.to(plan.compute)
     if not call.reusable:  # the decay factors as the plan broadcast them
         alpha_mem, alpha_syn = plan.alpha_mem, plan.alpha_syn
-    out = ops.LIFOutputs(*forward_planned(x, v_mem, i_syn, alpha_mem, alpha_syn, call.tail,
+    out = ops.LIFOutputs(*forward_on_args((x, v_mem, i_syn, alpha_mem, alpha_syn) + call.tail,
                                           surrogate_fn))
     shape, spiking, syn = call.shape, call.spiking, call.syn
     output = shaped(out.spikes if spiking else out.v_hat, shape)
