@@ -102,6 +102,13 @@ PyObject* op_index(PyObject* /*module*/, PyObject* name) {
   END_HANDLE_TH_ERRORS
 }
 
+// A number converted by the Python C API, whose error value -1 may be a real -1.
+template <typename T>
+T checked(T value) {
+  if (value == T(-1) && PyErr_Occurred()) throw python_error();
+  return value;
+}
+
 // One argument onto the stack; false for a tensor subclass other than Parameter (torch.ops
 // handles its __torch_function__). A TypeError names an argument of the wrong type.
 bool push(torch::jit::Stack& stack, PyObject* obj, ArgKind kind, const DirectOp& op,
@@ -126,20 +133,14 @@ bool push(torch::jit::Stack& stack, PyObject* obj, ArgKind kind, const DirectOp&
       if (!PyBool_Check(obj)) wrong("a bool");
       stack.emplace_back(obj == Py_True);
       return true;
-    case ArgKind::kInt: {
+    case ArgKind::kInt:
       if (!PyLong_Check(obj) || PyBool_Check(obj)) wrong("an int");
-      const int64_t value = PyLong_AsLongLong(obj);
-      if (value == -1 && PyErr_Occurred()) throw python_error();
-      stack.emplace_back(value);
+      stack.emplace_back(checked<int64_t>(PyLong_AsLongLong(obj)));
       return true;
-    }
-    case ArgKind::kFloat: {
+    case ArgKind::kFloat:
       if (!PyFloat_Check(obj) && !PyLong_Check(obj)) wrong("a float");
-      const double value = PyFloat_AsDouble(obj);
-      if (value == -1.0 && PyErr_Occurred()) throw python_error();
-      stack.emplace_back(value);
+      stack.emplace_back(checked(PyFloat_AsDouble(obj)));
       return true;
-    }
     case ArgKind::kFloatList: {
       if (!PyList_Check(obj) && !PyTuple_Check(obj)) wrong("a list of floats");
       const Py_ssize_t n = PySequence_Fast_GET_SIZE(obj);
@@ -147,8 +148,7 @@ bool push(torch::jit::Stack& stack, PyObject* obj, ArgKind kind, const DirectOp&
       for (Py_ssize_t j = 0; j < n; ++j) {
         PyObject* item = PySequence_Fast_GET_ITEM(obj, j);
         if (!PyFloat_Check(item) && !PyLong_Check(item)) wrong("a list of floats");
-        values[j] = PyFloat_AsDouble(item);
-        if (values[j] == -1.0 && PyErr_Occurred()) throw python_error();
+        values[j] = checked(PyFloat_AsDouble(item));
       }
       stack.emplace_back(std::move(values));
       return true;
