@@ -173,7 +173,7 @@ struct LifFunction : torch::autograd::Function<LifFunction> {
           recompute ? value_or_undefined(i_syn) : Tensor(), need_input ? input : Tensor(),
           alpha_mem, value_or_undefined(alpha_syn), threshold, reset_amount,
           value_or_undefined(min_v_mem),
-          recompute && !checkpoints.is_cpu() ? checkpoints : Tensor()});
+          recompute && checkpoints.sym_numel() != 0 ? checkpoints : Tensor()});
     }
     return {spikes, v_hat, i_seq, v_out, i_out, counts, checkpoints};
   }

@@ -11,6 +11,7 @@
 #include <torch/csrc/Exceptions.h>
 #include <torch/csrc/autograd/python_variable.h>
 
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -60,9 +61,10 @@ struct DirectOp {
   size_t returns;
 };
 
-// The ops registered with op_index, by index. Read and extended with the GIL held.
-std::vector<DirectOp>& direct_ops() {
-  static auto* ops = new std::vector<DirectOp>();
+// The ops registered with op_index, by index. Read and extended with the GIL held; a deque, so
+// that a call which released the GIL keeps its entry while another thread registers an op.
+std::deque<DirectOp>& direct_ops() {
+  static auto* ops = new std::deque<DirectOp>();
   return *ops;
 }
 
